@@ -1,0 +1,1 @@
+"""edgernn command line: one thin command per verb, each importing only the room it needs."""

@@ -1,0 +1,41 @@
+"""`edgernn info MODEL`: what an exported graph is, read from its own metadata (no torch)."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli.options import emit, json_option
+
+
+@click.command("info")
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@json_option
+def info_command(model_path, as_json):
+    """Describe MODEL (.onnx): cell, size, inputs and outputs, labels, front end, parity, producer."""
+    from edgernn.runtime import Model
+
+    model = Model(model_path)
+    meta = model.metadata
+    payload = {
+        "path": model_path, "bytes": model.path.stat().st_size, "schema_version": meta.schema_version,
+        "cell": meta.cell, "layers": meta.layers, "hidden": meta.hidden, "precision": meta.precision,
+        "input_kind": meta.input_kind, "features": meta.features, "vocab_size": meta.vocab_size,
+        "labels": meta.labels, "frontend": {k: v for k, v in meta.frontend.items() if k not in ("mean", "std")},
+        "inputs": {i.name: [i.type, i.shape] for i in model.session.get_inputs()},
+        "outputs": {o.name: [o.type, o.shape] for o in model.session.get_outputs()},
+        "state": [s.to_json() for s in meta.state], "parity": meta.parity, "source": meta.source,
+        "producer": meta.producer,
+    }
+
+    def human():
+        size = f"{meta.features} features" if meta.input_kind == "features" else f"vocabulary {meta.vocab_size}"
+        click.echo(f"{model_path}: {meta.cell} {meta.layers}x{meta.hidden}, {meta.precision}, {payload['bytes']} bytes")
+        click.echo(f"input: {meta.input_kind} ({size}); front end: {meta.frontend.get('kind')}")
+        click.echo(f"labels ({len(meta.labels)}): {', '.join(meta.labels)}")
+        for name, (dtype, shape) in {**payload["inputs"], **payload["outputs"]}.items():
+            click.echo(f"  {name}: {dtype} {shape}")
+        if meta.parity:
+            click.echo(f"parity: passed={meta.parity.get('passed')} max|diff| {meta.parity.get('max_abs_diff')} "
+                       f"stream {meta.parity.get('stream_max_abs_diff')}")
+        click.echo(f"producer: {meta.producer}")
+    emit(payload, as_json, human)

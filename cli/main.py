@@ -1,0 +1,51 @@
+"""The `edgernn` command. Subcommands load lazily: `edgernn stream --help` imports click and the
+runtime only, never torch. Errors edgernn raises on purpose become a one-line message and an
+exit code (2: bad usage or input, 1: a check failed); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from edgernn.runtime.errors import CheckFailed, EdgeRNNError
+
+COMMANDS = {
+    "train": "edgernn.cli.train_cmd:train_command",
+    "export": "edgernn.cli.export_cmd:export_command",
+    "predict": "edgernn.cli.predict_cmd:predict_command",
+    "stream": "edgernn.cli.stream_cmd:stream_command",
+    "info": "edgernn.cli.info_cmd:info_command",
+    "pipeline": "edgernn.cli.pipeline_cmd:pipeline_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CheckFailed as exc:
+            for failure in exc.failures:
+                click.echo(f"check failed: {failure}", err=True)
+            ctx.exit(1)
+        except EdgeRNNError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgernn")
+def cli() -> None:
+    """Train, export, verify and stream recurrent classifiers (RNN, LSTM, GRU) for edge devices."""

@@ -1,0 +1,78 @@
+"""Options shared by several verbs, spelled the same everywhere, and the output helper."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any, Callable
+
+import click
+
+CELLS = ["rnn", "lstm", "gru"]
+PRECISIONS = ["fp32"]  # grows with the quantized exports
+
+
+def _stack(*decorators: Callable) -> Callable:
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
+                              help="Intra-op threads (default: the library's own choice).")
+device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+                             help="Where onnxruntime runs the graph.")
+precision_option = click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True,
+                                default=("fp32",), show_default=True, help="Precision to export (repeatable).")
+test_option = click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), default=None,
+                           help="Test split file (default: the file beside DATA with TEST for TRAIN in its name).")
+
+model_options = _stack(
+    click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True, help="Recurrent cell."),
+    click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True, help="State width per layer."),
+    click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True, help="Stacked recurrent layers."),
+    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+                 help="Dropout between layers and before the head (training only)."),
+)
+
+train_options = _stack(
+    click.option("--epochs", type=click.IntRange(min=1), default=150, show_default=True),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True,
+                 help="Adam's initial learning rate (cosine decay)."),
+    click.option("--patience", type=click.IntRange(min=1), default=40, show_default=True,
+                 help="Early stopping: epochs without a better validation score."),
+    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True,
+                 help="Stratified share of the training split held out for early stopping (0: none)."),
+    click.option("--input-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                 help="Std of Gaussian noise added to normalised features while training."),
+    click.option("--class-weights", is_flag=True, help="Weight the loss by inverse class frequency."),
+    click.option("--seed", type=int, default=0, show_default=True),
+)
+
+
+def model_config(options: dict) -> dict:
+    return {k: options[k] for k in ("cell", "hidden", "layers", "dropout")}
+
+
+def train_config(options: dict, threads: int | None):
+    from edgernn.trainer.train import TrainConfig
+    return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
+                       patience=options["patience"], val_fraction=options["val_fraction"],
+                       input_noise=options["input_noise"], class_weights=options["class_weights"],
+                       seed=options["seed"], threads=threads)
+
+
+def default_run_dir(cell: str) -> str:
+    return f"runs/{cell}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
+    """JSON on stdout with --json, else the human summary."""
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        human()

@@ -1,0 +1,46 @@
+"""`edgernn pipeline [DATA]`: the whole flow on DATA, or on the bundled sample."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli.options import (
+    default_run_dir, emit, json_option, model_config, model_options, precision_option, test_option,
+    train_config, train_options,
+)
+
+
+@click.command("pipeline")
+@click.argument("data", type=click.Path(exists=True), required=False)
+@test_option
+@model_options
+@train_options
+@precision_option
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Threads for training and for the latency measurement.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
+@json_option
+def pipeline_command(data, test, precisions, threads, out, as_json, **options):
+    """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
+    its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
+    from edgernn.export.pipeline import pipeline
+
+    out = out or default_run_dir(options["cell"])
+    report = pipeline(data, out, model_config(options), train_config(options, threads),
+                      precisions=tuple(dict.fromkeys(precisions)), test=test, threads=threads)
+
+    def human():
+        d, m = report["dataset"], report["model"]
+        click.echo(f"{d['name']}: {d['train']} train / {d['test']} test, {d['classes']} classes; "
+                   f"{m['cell']} {m['layers']}x{m['hidden']}, {m['parameters']} parameters")
+        click.echo(f"test accuracy {report['metrics']['test_accuracy']:.4f}")
+        for p, art in report["artifacts"].items():
+            par, lat = report["parity"][p], report["latency"][p]
+            click.echo(f"{p}: {art['path']} {art['bytes']} bytes; parity max|diff| {par['max_abs_diff']:.2e}, "
+                       f"stream {par['stream_max_abs_diff']:.2e}; graph accuracy {par['test_accuracy']:.4f}; "
+                       f"step p50 {lat['step_us_p50']} us p99 {lat['step_us_p99']} us")
+        demo = report["stream_demo"]
+        click.echo(f"streamed one test sequence ({demo['steps']} steps): predicted {demo['predicted']} "
+                   f"({demo['score']:.3f}), label {demo['label']}")
+        click.echo(f"report: {out}/report.json")
+    emit(report, as_json, human)

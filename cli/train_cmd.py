@@ -1,0 +1,32 @@
+"""`edgernn train DATA`: fit a classifier and write its run folder."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli.options import (
+    default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
+    train_config, train_options,
+)
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(exists=True))
+@test_option
+@model_options
+@train_options
+@threads_option
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
+@json_option
+def train_command(data, test, threads, out, as_json, **options):
+    """Train on DATA (a *_TRAIN.ts or .npz file, or a folder holding one) and write model.pt,
+    history.json and metrics.json to the run folder."""
+    from edgernn.trainer.train import train
+
+    out = out or default_run_dir(options["cell"])
+    outcome = train(data, out, model_config(options), train_config(options, threads), test=test)
+    payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
+               "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
+               "best_epoch": outcome.metrics["best_epoch"], "dataset": outcome.dataset}
+    emit(payload, as_json, lambda: click.echo(
+        f"test accuracy {outcome.metrics['accuracy']:.4f} on {outcome.dataset['test']} cases; wrote {outcome.checkpoint}"))

@@ -1,0 +1,1 @@
+"""edgernn export: torch -> ONNX streaming graphs, parity gates and reports."""

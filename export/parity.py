@@ -1,0 +1,106 @@
+"""Parity gates: proof that an exported graph agrees with the trained model, on held-out data.
+
+Gates (DESIGN.md):
+- ``fp32_vs_torch``: the graph vs PyTorch, max |difference| of logits at every step and of the
+  final states, at batch 1 (every sequence alone, from zero state) and batch 3 (padded groups,
+  from a random non-zero state, so the state inputs are exercised too).
+- ``streaming``: the graph fed in chunks of 1, 7 and 16 steps, carrying the state, vs one call.
+Every gate is measured before any is judged, so a failure report lists all failed gates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from edgernn.runtime.errors import CheckFailed
+from edgernn.trainer.model import RecurrentClassifier
+
+
+@dataclass(frozen=True)
+class ParityLimits:
+    fp32_max_abs_diff: float = 1e-4     # graph vs PyTorch, logits and states
+    stream_max_abs_diff: float = 1e-5   # chunked vs one call, same graph
+    chunks: tuple[int, ...] = (1, 7, 16)
+    max_sequences: int = 1000           # held-out sequences used per gate (the first N)
+
+
+class ParityError(CheckFailed):
+    """One or more parity gates failed; ``failures`` names each gate, its value and its limit."""
+
+
+def _run(session: ort.InferenceSession, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, [x, *state])))
+
+
+def _torch_run(model: RecurrentClassifier, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
+    with torch.inference_mode():
+        logits, new_state = model(torch.from_numpy(x), tuple(torch.from_numpy(s) for s in state))
+    return [logits.numpy(), *(s.numpy() for s in new_state)]
+
+
+def _max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
+def _pad(sequences: list[np.ndarray]) -> np.ndarray:
+    out = np.zeros((len(sequences), max(len(s) for s in sequences), *sequences[0].shape[1:]), dtype=sequences[0].dtype)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = seq
+    return out
+
+
+def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray], seed: int = 0) -> dict:
+    """Max |graph - torch| over logits and states at batch 1 and batch 3. sequences: prepared x [time, ...]."""
+    rng = np.random.default_rng(seed)
+    zero = [s.numpy() for s in model.zero_state(1)]
+    batch1 = max(_max_diff(_run(session, seq[None], zero), _torch_run(model, seq[None], zero)) for seq in sequences)
+    batch3 = 0.0
+    for start in range(0, len(sequences), 3):
+        group = sequences[start:start + 3]
+        x = _pad(group)
+        state = [(0.5 * rng.standard_normal(s.shape[:1] + (len(group),) + s.shape[2:])).astype(np.float32) for s in zero]
+        batch3 = max(batch3, _max_diff(_run(session, x, state), _torch_run(model, x, state)))
+    lengths = [len(s) for s in sequences]
+    return {"max_abs_diff": max(batch1, batch3), "max_abs_diff_batch1": batch1, "max_abs_diff_batch3": batch3,
+            "sequences": len(sequences), "lengths": [min(lengths), max(lengths)]}
+
+
+def streaming_vs_whole(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray],
+                       chunks: tuple[int, ...]) -> dict:
+    """Max |chunked - one call| over every step's logits and the final state, per chunk size."""
+    per_chunk = {}
+    for size in chunks:
+        worst = 0.0
+        for seq in sequences:
+            whole = _run(session, seq[None], zero_state)
+            state, pieces = zero_state, []
+            for start in range(0, len(seq), size):
+                logits, *state = _run(session, seq[None, start:start + size], state)
+                pieces.append(logits)
+            worst = max(worst, _max_diff([np.concatenate(pieces, axis=1), *state], whole))
+        per_chunk[str(size)] = worst
+    return {"stream_max_abs_diff": max(per_chunk.values()), "per_chunk": per_chunk}
+
+
+def fp32_gates(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray],
+               limits: ParityLimits = ParityLimits()) -> dict:
+    """Measure both fp32 gates; returns the summary with "passed" and "failures" (a list of text)."""
+    sequences = sequences[: limits.max_sequences]
+    zero = [s.numpy() for s in model.zero_state(1)]
+    summary = {**fp32_vs_torch(session, model, sequences),
+               **streaming_vs_whole(session, sequences, zero, limits.chunks),
+               "chunks": list(limits.chunks),
+               "limits": {k: v for k, v in asdict(limits).items() if k.endswith("diff")}}
+    failures = []
+    if not summary["max_abs_diff"] <= limits.fp32_max_abs_diff:
+        failures.append(f"gate fp32_vs_torch: max |logit/state difference| {summary['max_abs_diff']:.3g} > limit {limits.fp32_max_abs_diff:g}")
+    if not summary["stream_max_abs_diff"] <= limits.stream_max_abs_diff:
+        failures.append(f"gate streaming: max |chunked - whole| {summary['stream_max_abs_diff']:.3g} > limit {limits.stream_max_abs_diff:g}")
+    summary["passed"] = not failures
+    summary["failures"] = failures
+    return summary

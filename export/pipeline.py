@@ -1,0 +1,61 @@
+"""`edgernn pipeline`: train, export every precision through its gates, measure, stream, report."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgernn.export.exporter import export
+from edgernn.export.parity import ParityLimits
+from edgernn.export.report import build_report
+from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.bench import step_latency
+from edgernn.runtime.model import Model
+from edgernn.trainer.train import TrainConfig, train
+
+
+def stream_demo(model: Model, sequence: np.ndarray, label: str) -> dict:
+    """Push one held-out sequence step by step; report the answer after its last step."""
+    stream = model.stream()
+    probs = np.concatenate([stream.push(sequence[t:t + 1]) for t in range(len(sequence))])
+    final = int(probs[-1].argmax())
+    return {"steps": len(sequence), "label": label, "predicted": model.labels[final],
+            "score": round(float(probs[-1, final]), 4)}
+
+
+def pipeline(data: str | Path | None, out: str | Path, model_config: dict, config: TrainConfig,
+             precisions: tuple[str, ...] = ("fp32",), test: str | Path | None = None,
+             threads: int = 1, limits: ParityLimits = ParityLimits(),
+             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
+    """Run the whole flow into ``out``; writes and returns report.json's content."""
+    if data is None:
+        from edgernn.samples import sample_dataset
+        data = sample_dataset()
+        log(f"no data given: using the bundled sample {data}")
+    run_dir = Path(out)
+    started = time.perf_counter()
+    outcome = train(data, run_dir, model_config, config, test=test, log=log)
+    trained = time.perf_counter()
+    artifacts = export(outcome.checkpoint, run_dir, precisions, data=outcome.dataset["test_path"], limits=limits, log=log)
+    exported = time.perf_counter()
+    test_set = outcome.test_set
+    truth = test_set.label_ids(outcome.labels)
+    graph_accuracy, latency, demo = {}, {}, {}
+    for precision, artifact in artifacts.items():
+        model = Model(artifact.path, threads=threads)
+        graph_accuracy[precision] = float((model.predict(test_set.sequences).argmax(axis=1) == truth).mean())
+        latency[precision] = step_latency(model)
+        log(f"{precision}: graph test accuracy {graph_accuracy[precision]:.4f}, step latency p50 "
+            f"{latency[precision]['step_us_p50']} us, p99 {latency[precision]['step_us_p99']} us ({threads} thread)")
+        if not demo:
+            demo = {"precision": precision, **stream_demo(model, test_set.sequences[0], test_set.labels[0])}
+    timing = {"train_s": round(trained - started, 2), "export_s": round(exported - trained, 2),
+              "measure_s": round(time.perf_counter() - exported, 2)}
+    report = build_report(outcome, artifacts, graph_accuracy, latency, run_dir,
+                          extra={"stream_demo": demo, "timing": timing})
+    write_json_atomic(run_dir / "report.json", report)
+    return report

@@ -1,0 +1,23 @@
+"""edgernn's runtime: numpy + onnxruntime only (never torch or onnx).
+
+    from edgernn.runtime import Model
+    model = Model("model.fp32.onnx", threads=1)
+    probs = model.predict(sequences)      # float32 [n, classes]
+    stream = model.stream(); stream.push(chunk)
+"""
+
+from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
+from edgernn.runtime.errors import (
+    CheckFailed, CheckpointError, DataFormatError, EdgeRNNError, InputError, InputTypeError,
+    MetadataError, ModelFileError,
+)
+from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
+from edgernn.runtime.metadata import GraphMetadata, StateSpec
+from edgernn.runtime.model import Model, Stream, softmax
+
+__all__ = [
+    "Model", "Stream", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",
+    "frontend_from_json", "SequenceSet", "read_sequences", "load_train_test", "EdgeRNNError",
+    "InputError", "InputTypeError", "DataFormatError", "ModelFileError", "MetadataError",
+    "CheckpointError", "CheckFailed",
+]

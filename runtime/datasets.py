@@ -1,0 +1,306 @@
+"""Readers for labelled sequence files, in numpy only (the runtime's `predict`/`stream` verbs use
+them without torch, and the trainer builds its data sets on top of them).
+
+Formats:
+- UEA/UCR ``.ts`` text: ``@`` header lines, then one case per line, channels separated by ``:``,
+  values by ``,``, class label last (when ``@classLabel true``).
+- ``.npz``: ``x`` float [n, time, features], ``y`` labels [n] (optional), ``lengths`` [n] int
+  (optional; steps past a sequence's length are padding and are dropped).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.errors import DataFormatError
+
+SEQUENCE_SUFFIXES = (".ts", ".npz")
+
+
+@dataclass
+class SequenceSet:
+    """A list of variable-length sequences with optional labels.
+
+    sequences: each float32 [time, features], time >= 1.
+    labels: one class name per sequence, or None for unlabelled data.
+    classes: every class name, in the order the file declares (or sorted when it declares none).
+    """
+
+    sequences: list[np.ndarray]
+    labels: list[str] | None
+    classes: list[str]
+    name: str
+    source: str
+    lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def features(self) -> int:
+        return int(self.sequences[0].shape[1])
+
+    def label_ids(self, classes: list[str]) -> np.ndarray:
+        """Labels as int64 indices into ``classes``; an unknown label raises DataFormatError."""
+        if self.labels is None:
+            raise DataFormatError(f"{self.source}: the data has no labels")
+        index = {name: i for i, name in enumerate(classes)}
+        unknown = sorted({label for label in self.labels if label not in index})
+        if unknown:
+            raise DataFormatError(
+                f"{self.source}: labels {unknown} are not among the model's classes {classes}"
+            )
+        return np.array([index[label] for label in self.labels], dtype=np.int64)
+
+
+def read_sequences(path: str | Path) -> SequenceSet:
+    """Read a ``.ts`` or ``.npz`` file by its suffix."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".ts":
+        return read_ts(path)
+    if suffix == ".npz":
+        return read_npz(path)
+    raise DataFormatError(
+        f"{path}: unknown data format {suffix or '(no suffix)'!r}; expected one of {list(SEQUENCE_SUFFIXES)}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# UEA/UCR .ts
+
+
+def _parse_bool(value: str, key: str, where: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise DataFormatError(f"{where}: {key} must be 'true' or 'false', got {value!r}")
+    return lowered == "true"
+
+
+def read_ts(path: str | Path) -> SequenceSet:
+    """Parse a UEA/UCR ``.ts`` file into float32 [time, channels] sequences."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    header: dict[str, str] = {}
+    declared_classes: list[str] | None = None
+    has_labels = True
+    sequences: list[np.ndarray] = []
+    labels: list[str] = []
+    in_data = False
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path}:{line_no}"
+        if not in_data:
+            if not line.startswith("@"):
+                raise DataFormatError(f"{where}: expected a '@' header line or '@data', got {line[:40]!r}")
+            key, _, value = line[1:].partition(" ")
+            key = key.lower()
+            if key == "data":
+                in_data = True
+            elif key == "classlabel":
+                parts = value.split()
+                if not parts:
+                    raise DataFormatError(f"{where}: @classLabel needs 'true <labels...>' or 'false'")
+                has_labels = _parse_bool(parts[0], "@classLabel", where)
+                declared_classes = parts[1:] if has_labels else None
+                if has_labels and not declared_classes:
+                    raise DataFormatError(f"{where}: @classLabel true lists no labels")
+            else:
+                header[key] = value.strip()
+            continue
+        sequence, label = _parse_ts_case(line, where, has_labels, header)
+        if label is not None and declared_classes is not None and label not in declared_classes:
+            raise DataFormatError(
+                f"{where}: unknown label {label!r}; @classLabel declares {declared_classes}"
+            )
+        sequences.append(sequence)
+        if label is not None:
+            labels.append(label)
+    if not in_data:
+        raise DataFormatError(f"{path}: missing '@data' line; not a .ts file")
+    if not sequences:
+        raise DataFormatError(f"{path}: '@data' is followed by no cases")
+    channels = {s.shape[1] for s in sequences}
+    if len(channels) > 1:
+        raise DataFormatError(f"{path}: cases have different channel counts {sorted(channels)}")
+    if declared_classes is not None:
+        classes = list(declared_classes)
+    else:
+        classes = _sorted_labels(set(labels)) if has_labels else []
+    name = header.get("problemname") or re.sub(r"_(TRAIN|TEST)$", "", path.stem, flags=re.I)
+    return SequenceSet(sequences, labels if has_labels else None, classes, name, str(path))
+
+
+def _parse_ts_case(line: str, where: str, has_labels: bool, header: dict[str, str]):
+    parts = line.split(":")
+    label = None
+    if has_labels:
+        if len(parts) < 2:
+            raise DataFormatError(f"{where}: expected channels and a class label separated by ':'")
+        label = parts[-1].strip()
+        parts = parts[:-1]
+    dims = header.get("dimensions")
+    if dims is not None:
+        if not dims.isdigit():
+            raise DataFormatError(f"{where}: @dimensions must be a positive integer, got {dims!r}")
+        if len(parts) != int(dims):
+            raise DataFormatError(
+                f"{where}: case has {len(parts)} channels; @dimensions declares {int(dims)}"
+            )
+    channels = []
+    for c, chunk in enumerate(parts):
+        values = []
+        for token in chunk.split(","):
+            token = token.strip()
+            if token == "?":
+                raise DataFormatError(f"{where}: channel {c} has a missing value '?'; edgernn needs complete sequences")
+            try:
+                value = float(token)
+            except ValueError:
+                raise DataFormatError(f"{where}: channel {c}: {token[:20]!r} is not a number") from None
+            if not math.isfinite(value):
+                raise DataFormatError(f"{where}: channel {c}: value {token!r} is not finite")
+            values.append(value)
+        channels.append(values)
+    lengths = {len(v) for v in channels}
+    if len(lengths) != 1:
+        raise DataFormatError(f"{where}: ragged channels, lengths {sorted(lengths)}; every channel needs the same length")
+    return np.asarray(channels, dtype=np.float32).T.copy(), label
+
+
+def _sorted_labels(labels: set[str]) -> list[str]:
+    """Sort numerically when every label is an integer, else as text."""
+    if all(re.fullmatch(r"-?\d+", label) for label in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# .npz
+
+
+def read_npz(path: str | Path) -> SequenceSet:
+    """Read ``x`` [n, time, features] (+ optional ``y``, ``lengths``) from an ``.npz`` file.
+
+    Never unpickles: object arrays are refused.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataFormatError(f"{path}: not a readable .npz archive ({exc})") from None
+    except ValueError as exc:
+        raise DataFormatError(f"{path}: cannot read without unpickling ({exc})") from None
+    if "x" not in arrays:
+        raise DataFormatError(f"{path}: missing array 'x'; expected keys 'x', optional 'y' and 'lengths', got {sorted(arrays)}")
+    x = arrays["x"]
+    if x.ndim != 3 or not np.issubdtype(x.dtype, np.number):
+        raise DataFormatError(f"{path}: 'x' must be a numeric array [n, time, features], got {x.dtype} {list(x.shape)}")
+    n, time, _ = x.shape
+    if n == 0 or time == 0:
+        raise DataFormatError(f"{path}: 'x' is empty, shape {list(x.shape)}")
+    if "lengths" in arrays:
+        lengths = np.asarray(arrays["lengths"])
+        if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise DataFormatError(f"{path}: 'lengths' must be int [{n}], got {lengths.dtype} {list(lengths.shape)}")
+        if lengths.min() < 1 or lengths.max() > time:
+            raise DataFormatError(f"{path}: 'lengths' must lie in [1, {time}]")
+    else:
+        lengths = np.full(n, time)
+    sequences = [np.ascontiguousarray(x[i, : lengths[i]], dtype=np.float32) for i in range(n)]
+    for i, seq in enumerate(sequences):
+        if not np.isfinite(seq).all():
+            step = int(np.argwhere(~np.isfinite(seq))[0][0])
+            raise DataFormatError(f"{path}: sequence {i} has NaN/Inf at step {step}")
+    labels = None
+    classes: list[str] = []
+    if "y" in arrays:
+        y = np.asarray(arrays["y"])
+        if y.shape != (n,):
+            raise DataFormatError(f"{path}: 'y' must have shape [{n}], got {list(y.shape)}")
+        labels = [str(v) for v in y.tolist()]
+        classes = _sorted_labels(set(labels))
+    name = re.sub(r"[_-]?(train|test)$", "", path.stem, flags=re.I) or path.stem
+    return SequenceSet(sequences, labels, classes, name, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# train/test discovery
+
+
+def _test_sibling(path: Path) -> Path | None:
+    match = re.search(r"(train)(?=\.[^.]+$)", path.name, flags=re.I)
+    if not match:
+        return None
+    test_word = {"TRAIN": "TEST", "train": "test", "Train": "Test"}.get(match.group(1), "test")
+    sibling = path.with_name(path.name[: match.start()] + test_word + path.name[match.end():])
+    return sibling if sibling.is_file() else None
+
+
+def _train_file_in(folder: Path) -> Path:
+    candidates = sorted(
+        p for p in folder.iterdir()
+        if p.suffix.lower() in SEQUENCE_SUFFIXES and re.search(r"train\.[^.]+$", p.name, flags=re.I)
+    )
+    if len(candidates) != 1:
+        raise DataFormatError(
+            f"{folder}: expected exactly one '*TRAIN.ts' or '*train.npz' file, found {[p.name for p in candidates]}"
+        )
+    return candidates[0]
+
+
+def load_train_test(data: str | Path, test: str | Path | None = None) -> tuple[SequenceSet, SequenceSet]:
+    """Find and read the training and test splits.
+
+    ``data`` is a training file (``X_TRAIN.ts``, ``x_train.npz``, ...) or a folder holding one;
+    the test split is ``test`` when given, else the sibling file with TEST for TRAIN in its name.
+    Raises DataFormatError when no test split is found or the two splits disagree.
+    """
+    data = Path(data)
+    if not data.exists():
+        raise DataFormatError(f"{data}: no such file or folder")
+    train_path = _train_file_in(data) if data.is_dir() else data
+    test_path = Path(test) if test is not None else _test_sibling(train_path)
+    if test_path is None:
+        raise DataFormatError(
+            f"{train_path}: found no test split beside it (a file with TEST for TRAIN in its name); pass --test PATH"
+        )
+    train_set, test_set = read_sequences(train_path), read_sequences(test_path)
+    check_compatible(train_set, test_set)
+    return train_set, test_set
+
+
+def check_compatible(train_set: SequenceSet, test_set: SequenceSet) -> None:
+    """Both splits labelled, same feature count, and every test label known to training."""
+    for split in (train_set, test_set):
+        if split.labels is None:
+            raise DataFormatError(f"{split.source}: training and test data need labels")
+    if train_set.features != test_set.features:
+        raise DataFormatError(
+            f"{test_set.source}: {test_set.features} features per step; the training split has {train_set.features}"
+        )
+    unknown = sorted(set(test_set.labels) - set(train_set.classes))
+    if unknown:
+        raise DataFormatError(
+            f"{test_set.source}: labels {unknown} do not occur in the training split's classes {train_set.classes}"
+        )
+    missing = sorted(set(train_set.classes) - set(train_set.labels))
+    if missing:
+        raise DataFormatError(f"{train_set.source}: classes {missing} have no training cases")

@@ -1,0 +1,136 @@
+"""Front ends: what turns a user's raw input into the graph's ``x``.
+
+The trainer fits and applies the same objects, and their parameters travel in the graph's
+``frontend`` metadata, so training and deployment compute identical inputs by construction.
+
+- ``FeatureFrontend`` ("features"): float frames [time, features] -> per-channel standardised
+  float32 frames, ``(x - mean) / std`` with mean/std fitted on the training split.
+- ``TokenFrontend`` ("token_ids"): int token ids [time] -> int64 ids, range-checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgernn.runtime.errors import InputError, InputTypeError, MetadataError
+
+# A channel that never varies in training keeps std 1 instead of dividing by ~0.
+MIN_STD = 1e-6
+
+
+@dataclass
+class FeatureFrontend:
+    """Per-channel standardisation of float feature frames.
+
+    mean, std: float32 [features].
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    kind = "features"
+
+    @property
+    def features(self) -> int:
+        return int(self.mean.shape[0])
+
+    @classmethod
+    def fit(cls, sequences: Sequence[np.ndarray], normalize: bool = True) -> "FeatureFrontend":
+        """Fit mean/std over every frame of every sequence (float [time, features] each)."""
+        frames = np.concatenate([np.asarray(s, dtype=np.float64) for s in sequences], axis=0)
+        features = frames.shape[1]
+        if not normalize:
+            return cls(np.zeros(features, np.float32), np.ones(features, np.float32))
+        std = frames.std(axis=0)
+        std = np.where(std < MIN_STD, 1.0, std)
+        return cls(frames.mean(axis=0).astype(np.float32), std.astype(np.float32))
+
+    def check(self, frames: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
+        """Validate one sequence: a float array [time, features]; returns it as float32.
+
+        Raises InputTypeError for a non-float dtype, InputError for a wrong rank or feature
+        count, or NaN/Inf (naming the first step and feature) unless ``allow_nonfinite``.
+        """
+        if not isinstance(frames, np.ndarray):
+            if isinstance(frames, (list, tuple)):
+                frames = np.asarray(frames, dtype=np.float32)
+            else:
+                raise InputTypeError(f"{where}: expected a float numpy array [time, {self.features}], got {type(frames).__name__}")
+        if not np.issubdtype(frames.dtype, np.floating):
+            raise InputTypeError(f"{where}: expected float feature frames [time, {self.features}], got dtype {frames.dtype}")
+        if frames.ndim != 2 or frames.shape[1] != self.features:
+            raise InputError(f"{where}: expected shape [time, {self.features}], got {list(frames.shape)}")
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        if not allow_nonfinite:
+            bad = ~np.isfinite(frames)
+            if bad.any():
+                step, feature = (int(i) for i in np.argwhere(bad)[0])
+                raise InputError(f"{where}: NaN/Inf at step {step}, feature {feature}; inputs must be finite")
+        return frames
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Standardise checked float32 frames [time, features] -> float32 [time, features]."""
+        return (frames - self.mean) / self.std
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "features": self.features,
+                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+
+@dataclass
+class TokenFrontend:
+    """Integer token ids [time] in [0, vocab_size), passed through as int64."""
+
+    vocab_size: int
+    kind = "token_ids"
+
+    def check(self, ids: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
+        """Validate one sequence of ids: an integer array [time]; returns int64."""
+        if isinstance(ids, (list, tuple)):
+            ids = np.asarray(ids)
+        if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
+            got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
+            raise InputTypeError(f"{where}: expected integer token ids [time], got {got}")
+        if ids.ndim != 1:
+            raise InputError(f"{where}: expected shape [time], got {list(ids.shape)}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            bad = int(np.argwhere((ids < 0) | (ids >= self.vocab_size))[0][0])
+            raise InputError(f"{where}: token id {int(ids[bad])} at step {bad} is outside [0, {self.vocab_size})")
+        return ids.astype(np.int64, copy=False)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        return ids
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "vocab_size": self.vocab_size}
+
+
+Frontend = FeatureFrontend | TokenFrontend
+
+
+def frontend_from_json(spec: Any) -> Frontend:
+    """Rebuild a front end from its ``to_json()`` dict; MetadataError names what is wrong."""
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise MetadataError("frontend: expected a JSON object with a 'kind' key")
+    kind = spec["kind"]
+    try:
+        if kind == FeatureFrontend.kind:
+            mean = np.asarray(spec["mean"], dtype=np.float32)
+            std = np.asarray(spec["std"], dtype=np.float32)
+            if mean.ndim != 1 or mean.shape != std.shape or mean.shape[0] != int(spec["features"]):
+                raise MetadataError("frontend: 'mean' and 'std' must be lists of length 'features'")
+            if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+                raise MetadataError("frontend: 'mean' must be finite and 'std' finite and > 0")
+            return FeatureFrontend(mean, std)
+        if kind == TokenFrontend.kind:
+            vocab = int(spec["vocab_size"])
+            if vocab < 1:
+                raise MetadataError("frontend: 'vocab_size' must be >= 1")
+            return TokenFrontend(vocab)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, MetadataError):
+            raise
+        raise MetadataError(f"frontend: malformed {kind!r} front end ({type(exc).__name__}: {exc})") from None
+    raise MetadataError(f"frontend: unknown kind {kind!r}; expected one of ['features', 'token_ids']")

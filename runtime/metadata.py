@@ -1,0 +1,172 @@
+"""The metadata an edgernn graph carries in its ONNX ``metadata_props``.
+
+Every key is prefixed ``edgernn.``; values are strings (integers as decimal text, structures as
+JSON). The export writes it with ``GraphMetadata.to_props()``; the runtime reads it back with
+``GraphMetadata.from_props()``, which names the first missing or malformed key it meets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgernn.runtime.errors import MetadataError
+
+PREFIX = "edgernn."
+SCHEMA_VERSION = 1
+CELLS = ("rnn", "lstm", "gru")
+INPUT_KINDS = ("features", "tokens")
+PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")
+
+REQUIRED_KEYS = (
+    "schema_version", "cell", "layers", "hidden", "input_kind", "labels", "frontend",
+    "precision", "state", "parity", "source", "producer",
+)
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One recurrent state tensor: graph input ``name`` is fed back from output ``output``.
+
+    shape: e.g. [layers, "batch", hidden]; the string marks the batch axis.
+    """
+
+    name: str
+    output: str
+    shape: tuple
+    batch_axis: int
+
+    def zeros_shape(self, batch: int) -> tuple[int, ...]:
+        return tuple(batch if i == self.batch_axis else int(d) for i, d in enumerate(self.shape))
+
+    def to_json(self) -> dict:
+        return {"input": self.name, "output": self.output, "shape": list(self.shape), "batch_axis": self.batch_axis}
+
+
+@dataclass
+class GraphMetadata:
+    """The decoded ``edgernn.*`` keys of one graph."""
+
+    cell: str
+    layers: int
+    hidden: int
+    input_kind: str
+    labels: list[str]
+    frontend: dict
+    precision: str
+    state: list[StateSpec]
+    features: int | None = None
+    vocab_size: int | None = None
+    parity: dict = field(default_factory=dict)
+    source: str = ""
+    producer: dict = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_props(self) -> dict[str, str]:
+        """Encode as ``{"edgernn.<key>": str}``."""
+        props: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "cell": self.cell,
+            "layers": self.layers,
+            "hidden": self.hidden,
+            "input_kind": self.input_kind,
+            "labels": json.dumps(self.labels),
+            "frontend": json.dumps(self.frontend),
+            "precision": self.precision,
+            "state": json.dumps([s.to_json() for s in self.state]),
+            "parity": json.dumps(self.parity),
+            "source": self.source,
+            "producer": json.dumps(self.producer),
+        }
+        if self.input_kind == "features":
+            props["features"] = self.features
+        else:
+            props["vocab_size"] = self.vocab_size
+        return {PREFIX + key: str(value) for key, value in props.items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> "GraphMetadata":
+        """Decode and validate; raises MetadataError naming the offending key."""
+        own = {key[len(PREFIX):]: value for key, value in props.items() if key.startswith(PREFIX)}
+        if not own:
+            raise MetadataError(
+                "the file has no edgernn metadata (no 'edgernn.*' keys); export it with `edgernn export`"
+            )
+        missing = [key for key in REQUIRED_KEYS if key not in own]
+        if missing:
+            raise MetadataError(f"metadata keys missing: {', '.join(PREFIX + k for k in missing)}")
+        version = _int(own, "schema_version", minimum=1)
+        if version > SCHEMA_VERSION:
+            raise MetadataError(
+                f"{PREFIX}schema_version is {version}; this edgernn reads versions up to {SCHEMA_VERSION}: upgrade edgernn"
+            )
+        input_kind = _choice(own, "input_kind", INPUT_KINDS)
+        size_key = "features" if input_kind == "features" else "vocab_size"
+        if size_key not in own:
+            raise MetadataError(f"metadata key missing: {PREFIX}{size_key} (required for input_kind {input_kind!r})")
+        labels = _json(own, "labels", list)
+        if not labels or not all(isinstance(v, str) for v in labels) or len(set(labels)) != len(labels):
+            raise MetadataError(f"{PREFIX}labels must be a JSON list of distinct strings, at least one")
+        return cls(
+            schema_version=version,
+            cell=_choice(own, "cell", CELLS),
+            layers=_int(own, "layers", minimum=1),
+            hidden=_int(own, "hidden", minimum=1),
+            input_kind=input_kind,
+            features=_int(own, "features", minimum=1) if size_key == "features" else None,
+            vocab_size=_int(own, "vocab_size", minimum=1) if size_key == "vocab_size" else None,
+            labels=labels,
+            frontend=_json(own, "frontend", dict),
+            precision=_choice(own, "precision", PRECISIONS),
+            state=_states(own),
+            parity=_json(own, "parity", dict),
+            source=own["source"],
+            producer=_json(own, "producer", dict),
+        )
+
+
+def _int(own: dict[str, str], key: str, minimum: int) -> int:
+    text = own[key]
+    if not text.strip().isdigit() or int(text) < minimum:
+        raise MetadataError(f"{PREFIX}{key} must be an integer >= {minimum}, got {text[:40]!r}")
+    return int(text)
+
+
+def _choice(own: dict[str, str], key: str, valid: tuple[str, ...]) -> str:
+    value = own[key]
+    if value not in valid:
+        raise MetadataError(f"{PREFIX}{key} must be one of {list(valid)}, got {value[:40]!r}")
+    return value
+
+
+def _json(own: dict[str, str], key: str, kind: type) -> Any:
+    try:
+        value = json.loads(own[key])
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"{PREFIX}{key} is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, kind):
+        raise MetadataError(f"{PREFIX}{key} must be a JSON {'object' if kind is dict else 'list'}")
+    return value
+
+
+def _states(own: dict[str, str]) -> list[StateSpec]:
+    specs = []
+    for item in _json(own, "state", list):
+        try:
+            shape = tuple(item["shape"])
+            axis = int(item["batch_axis"])
+            spec = StateSpec(str(item["input"]), str(item["output"]), shape, axis)
+            ok = 0 <= axis < len(shape) and all(
+                isinstance(d, int) and d > 0 for i, d in enumerate(shape) if i != axis
+            )
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise MetadataError(
+                f"{PREFIX}state entries need 'input', 'output', 'shape' (positive ints, one batch axis) and 'batch_axis'"
+            )
+        specs.append(spec)
+    if not specs:
+        raise MetadataError(f"{PREFIX}state lists no state; a recurrent graph has at least one")
+    return specs

@@ -1,0 +1,198 @@
+"""Load an edgernn graph and run it: whole sequences (``predict``) or step by step (``stream``).
+
+Only numpy and onnxruntime are imported here, so an edge device needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
+from edgernn.runtime.frontend import frontend_from_json
+from edgernn.runtime.metadata import GraphMetadata, StateSpec
+
+DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, float32."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=-1, keepdims=True)
+    return shifted
+
+
+def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime session on ``device`` ("cpu" | "cuda") with ``threads`` intra-op threads.
+
+    Never falls back silently: a missing execution provider raises InputError listing those
+    this onnxruntime build has.
+    """
+    if device not in DEVICES:
+        raise InputError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    provider = DEVICES[device]
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise InputError(
+            f"device {device!r} needs onnxruntime's {provider}, which this onnxruntime lacks; available: {available}"
+            + (" (install the 'gpu' extra: onnxruntime-gpu)" if device == "cuda" else "")
+        )
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be >= 1, got {threads}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (one per core)
+    options.inter_op_num_threads = 1  # a recurrent graph is a chain: no parallel branches to run
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(source, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Exception subclasses (InvalidProtobuf, Fail, ...)
+        where = source if isinstance(source, str) else "<bytes>"
+        raise ModelFileError(f"{where}: onnxruntime cannot load it as an ONNX graph ({type(exc).__name__}: {str(exc)[:300]})") from None
+
+
+class Model:
+    """An exported edgernn graph, ready to run.
+
+    path: a ``.onnx`` file written by ``edgernn export``.
+    device: "cpu" or "cuda". threads: intra-op threads (None: onnxruntime's default).
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: no such model file")
+        if self.path.stat().st_size == 0:
+            raise ModelFileError(f"{self.path}: the file is empty")
+        self.device = device
+        self.threads = threads
+        self.session = make_session(str(self.path), device, threads)
+        try:
+            self.metadata = GraphMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+        except MetadataError as exc:
+            raise MetadataError(f"{self.path}: {exc}") from None
+        self.frontend = frontend_from_json(self.metadata.frontend)
+        self._check_graph_matches_metadata()
+        self.state_specs: list[StateSpec] = self.metadata.state
+        self._state_outputs = [s.output for s in self.state_specs]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.metadata.labels
+
+    @property
+    def input_kind(self) -> str:
+        return self.metadata.input_kind
+
+    def _check_graph_matches_metadata(self) -> None:
+        meta = self.metadata
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        problems = []
+        if "x" not in inputs:
+            problems.append("graph has no input 'x'")
+        elif inputs["x"].type != X_DTYPES[meta.input_kind]:
+            problems.append(f"input 'x' is {inputs['x'].type}; input_kind {meta.input_kind!r} needs {X_DTYPES[meta.input_kind]}")
+        if "logits" not in outputs:
+            problems.append("graph has no output 'logits'")
+        for spec in meta.state:
+            if spec.name not in inputs or spec.output not in outputs:
+                problems.append(f"state {spec.name!r}->{spec.output!r} is not an input/output pair of the graph")
+        expected_kind = "features" if meta.input_kind == "features" else "token_ids"
+        if self.frontend.kind != expected_kind:
+            problems.append(f"frontend kind {self.frontend.kind!r} does not fit input_kind {meta.input_kind!r}")
+        if problems:
+            raise MetadataError(f"{self.path}: metadata does not match the graph: " + "; ".join(problems))
+
+    def zero_state(self, batch: int) -> dict[str, np.ndarray]:
+        """Fresh state for ``batch`` sequences: {state input name: float32 zeros}."""
+        return {s.name: np.zeros(s.zeros_shape(batch), dtype=np.float32) for s in self.state_specs}
+
+    def run(self, x: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One graph call. x: float32 [batch, time, features] or int64 [batch, time] (front end applied).
+
+        Returns logits float32 [batch, time, classes] and the state after the last step.
+        """
+        feeds = {"x": x, **state}
+        outputs = self.session.run(["logits", *self._state_outputs], feeds)
+        return outputs[0], {s.name: out for s, out in zip(self.state_specs, outputs[1:])}
+
+    def prepare(self, sequence: Any, where: str = "input") -> np.ndarray:
+        """Validate one raw sequence and apply the front end -> the graph's per-sequence x."""
+        return self.frontend(self.frontend.check(sequence, where))
+
+    def predict(self, sequences: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities of whole sequences, each read at its own last step.
+
+        sequences: list of float [time, features] arrays (or int token-id [time] arrays).
+        Returns float32 [n, classes]. Sequences are grouped by length and padded at the end;
+        padding cannot change a sequence's earlier steps, so the answer equals a solo run.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        prepared = [self.prepare(seq, f"sequence {i}") for i, seq in enumerate(sequences)]
+        for i, seq in enumerate(prepared):
+            if len(seq) == 0:
+                raise InputError(f"sequence {i} is empty; predict needs at least one step")
+        result = np.empty((len(prepared), len(self.labels)), dtype=np.float32)
+        order = np.argsort([len(s) for s in prepared], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            lengths = np.array([len(prepared[i]) for i in idx])
+            x = np.zeros((len(idx), lengths.max(), *prepared[idx[0]].shape[1:]), dtype=prepared[idx[0]].dtype)
+            for row, i in enumerate(idx):
+                x[row, : lengths[row]] = prepared[i]
+            logits, _ = self.run(x, self.zero_state(len(idx)))
+            result[idx] = softmax(logits[np.arange(len(idx)), lengths - 1])
+        return result
+
+    def stream(self) -> "Stream":
+        """A new stream with its own zero state."""
+        return Stream(self)
+
+
+class Stream:
+    """One input stream: ``push`` chunks of any length; the state carries between pushes.
+
+    Feeding a sequence chunk by chunk gives the same per-step probabilities as one call.
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+        self._feeds: dict[str, np.ndarray] = {}
+        self._names = ["logits", *model._state_outputs]
+        self._state_inputs = [s.name for s in model.state_specs]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: zero state, step counter 0."""
+        self._feeds = dict(self.model.zero_state(1))
+        self.steps = 0
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of the current state tensors, {name: float32 [.., 1, ..]}."""
+        return {name: self._feeds[name].copy() for name in self._state_inputs}
+
+    def push(self, chunk: Any) -> np.ndarray:
+        """Advance by one chunk: float [steps, features] (or int ids [steps]).
+
+        Returns float32 [steps, classes] probabilities after every step of the chunk. An empty
+        chunk is a no-op and returns an empty [0, classes] array.
+        """
+        x = self.model.prepare(chunk, "chunk")
+        if len(x) == 0:
+            return np.empty((0, len(self.model.labels)), dtype=np.float32)
+        self._feeds["x"] = x[None]
+        outputs = self.model.session.run(self._names, self._feeds)
+        for name, value in zip(self._state_inputs, outputs[1:]):
+            self._feeds[name] = value
+        self.steps += len(x)
+        return softmax(outputs[0][0])

@@ -1,0 +1,1 @@
+"""edgernn trainer: torch data sets, models, the training loop, metrics and checkpoints."""

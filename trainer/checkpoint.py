@@ -1,0 +1,78 @@
+"""Checkpoints: one dict that rebuilds the model alone, loadable with ``weights_only=True``.
+
+{"format": "edgernn.checkpoint", "version": 1, "model_config": {...}, "state_dict": {...},
+ "labels": [...], "frontend": {...}, "train_config": {...}, "dataset": {...}, "metrics": {...}}
+Only tensors, numbers, strings, lists and dicts: nothing that needs unpickling code.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.errors import CheckpointError
+from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+
+CHECKPOINT_FORMAT = "edgernn.checkpoint"
+CHECKPOINT_VERSION = 1
+REQUIRED = ("model_config", "state_dict", "labels", "frontend")
+
+
+def save_checkpoint(path: str | Path, model: RecurrentClassifier, labels: list[str], frontend: dict, **extra: Any) -> Path:
+    """Write atomically; ``extra`` holds JSON-like values (train_config, dataset, metrics...)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "labels": list(labels),
+        "frontend": frontend,
+        **extra,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load the dict with ``torch.load(weights_only=True)``: a pickle that would run code is refused."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: it holds objects other than tensors and plain containers ({str(exc).splitlines()[0][:200]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an edgernn checkpoint (expected a dict with format {CHECKPOINT_FORMAT!r})")
+    missing = [key for key in REQUIRED if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {missing}")
+    if payload.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than {CHECKPOINT_VERSION}; upgrade edgernn")
+    payload["path"] = str(path)
+    return payload
+
+
+def load_checkpoint(path: str | Path) -> tuple[RecurrentClassifier, dict]:
+    """Rebuild the model (eval mode) from a checkpoint file or a run folder holding model.pt."""
+    payload = read_checkpoint(path)
+    try:
+        model = RecurrentClassifier(ModelConfig(**payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{payload['path']}: weights do not fit the model config ({str(exc)[:300]})") from None
+    model.eval()
+    return model, payload
+

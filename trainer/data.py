@@ -1,0 +1,60 @@
+"""From a SequenceSet (runtime/datasets.py) to padded torch tensors, and the validation split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
+
+
+@dataclass
+class Encoded:
+    """x: float32 [n, max_time, features] or int64 [n, max_time], padded with zeros at the end.
+    lengths: int64 [n]; y: int64 [n] class indices."""
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def subset(self, index: np.ndarray) -> "Encoded":
+        index_t = torch.as_tensor(index, dtype=torch.long)
+        lengths = self.lengths[index_t]
+        return Encoded(self.x[index_t, : int(lengths.max())], lengths, self.y[index_t])
+
+
+def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack [time_i, ...] arrays into [n, max_time, ...] padded with zeros, plus lengths [n]."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    out = np.zeros((len(sequences), int(lengths.max()), *sequences[0].shape[1:]), dtype=sequences[0].dtype)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = seq
+    return out, lengths
+
+
+def encode(data: SequenceSet, frontend: FeatureFrontend | TokenFrontend, classes: list[str]) -> Encoded:
+    """Apply the front end (the runtime's own code) and pad."""
+    prepared = [frontend(frontend.check(seq, f"{data.source} case {i}")) for i, seq in enumerate(data.sequences)]
+    x, lengths = pad_sequences(prepared)
+    return Encoded(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.label_ids(classes)))
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): about ``fraction`` of every class goes to validation.
+
+    A class with a single case stays in training. fraction 0 gives an empty validation set.
+    """
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_val = 0 if fraction <= 0 or len(members) < 2 else min(len(members) - 1, max(1, round(fraction * len(members))))
+        val_idx.extend(members[:n_val])
+        train_idx.extend(members[n_val:])
+    return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
