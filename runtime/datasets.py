@@ -277,12 +277,13 @@ def load_train_test(data: str | Path, test: str | Path | None = None) -> tuple[S
     if not data.exists():
         raise DataFormatError(f"{data}: no such file or folder")
     train_path = _train_file_in(data) if data.is_dir() else data
+    train_set = read_sequences(train_path)
     test_path = Path(test) if test is not None else _test_sibling(train_path)
     if test_path is None:
         raise DataFormatError(
             f"{train_path}: found no test split beside it (a file with TEST for TRAIN in its name); pass --test PATH"
         )
-    train_set, test_set = read_sequences(train_path), read_sequences(test_path)
+    test_set = read_sequences(test_path)
     check_compatible(train_set, test_set)
     return train_set, test_set
 

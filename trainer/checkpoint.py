@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,10 @@ def read_checkpoint(path: str | Path) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{path}: refused to load: it holds objects other than tensors and plain containers ({str(exc).splitlines()[0][:200]})"
+            f"{path}: refused to load: not a weights-only checkpoint of tensors and plain containers "
+            f"({_unpickler_detail(str(exc))})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load on arbitrary bytes raises assorted types (IndexError, RuntimeError, ...)
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an edgernn checkpoint (expected a dict with format {CHECKPOINT_FORMAT!r})")
@@ -63,6 +65,12 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than {CHECKPOINT_VERSION}; upgrade edgernn")
     payload["path"] = str(path)
     return payload
+
+
+def _unpickler_detail(message: str) -> str:
+    """The one informative line of torch's weights-only error (never its advice to disable the check)."""
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n\n|$)", message, flags=re.S)
+    return " ".join(match.group(1).split())[:200] if match else message.splitlines()[0][:200]
 
 
 def load_checkpoint(path: str | Path) -> tuple[RecurrentClassifier, dict]:

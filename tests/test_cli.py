@@ -1,0 +1,89 @@
+"""The `edgernn` command: every verb's help, the pipeline's report, exit codes for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from edgernn.cli.main import COMMANDS, cli
+from edgernn.runtime.datasets import read_ts
+
+VERBS = ["train", "export", "predict", "stream", "info", "pipeline"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_top_level_help_lists_every_verb():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert list(COMMANDS) == VERBS
+    for verb in VERBS:
+        assert f"  {verb}" in result.output
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb):
+    result = run(verb, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--json" in result.output and f"Usage: cli {verb}" in result.output
+
+
+def test_pipeline_on_the_bundled_sample_writes_the_report(tmp_path):
+    result = run("pipeline", "--epochs", 2, "--hidden", 16, "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report == json.loads((tmp_path / "report.json").read_text())
+    assert report["dataset"] | {"name": "JapaneseVowels", "test": 370, "classes": 9} == report["dataset"]
+    assert report["model"]["cell"] == "gru" and report["model"]["parameters"] > 0
+    assert 0 <= report["metrics"]["test_accuracy"] <= 1
+    art = report["artifacts"]["fp32"]
+    assert art["path"] == "model.fp32.onnx" and art["bytes"] == (tmp_path / "model.fp32.onnx").stat().st_size
+    parity = report["parity"]["fp32"]
+    assert parity["passed"] and parity["max_abs_diff"] <= 1e-4 and parity["stream_max_abs_diff"] <= 1e-5
+    assert parity["test_accuracy"] == pytest.approx(report["metrics"]["test_accuracy"], abs=1 / 370)
+    latency = report["latency"]["fp32"]
+    assert 0 < latency["step_us_p50"] <= latency["step_us_p99"] and latency["threads"] == 1
+    assert {p.name for p in tmp_path.iterdir()} == {"model.pt", "history.json", "metrics.json", "model.fp32.onnx", "report.json"}
+
+
+def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):
+    result = run("predict", gru_onnx, sample_test_file, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["cases"] == 370 and 0 <= payload["accuracy"] <= 1
+    result = run("stream", gru_onnx, sample_test_file, "--index", 2, "--chunk", 4, "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    steps = len(read_ts(sample_test_file).sequences[2])
+    assert result.exit_code == 0 and rows[-1]["step"] == steps and len(rows) == -(-steps // 4)
+    info = json.loads(run("info", gru_onnx, "--json").stdout)
+    assert info["cell"] == "gru" and info["inputs"]["x"][1] == ["batch", "time", 12] and info["parity"]["passed"]
+
+
+def test_export_gate_failure_exits_1_and_names_the_gate(quick_runs, tmp_path):
+    result = run("export", quick_runs["gru"][0], "--out", tmp_path, "--max-diff", "1e-12")
+    assert result.exit_code == 1
+    assert "check failed: fp32: gate fp32_vs_torch" in result.output and "> limit 1e-12" in result.output
+    assert not (tmp_path / "model.fp32.onnx").exists()
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda d, m, t: ("predict", d / "broken.onnx", t), "cannot load it as an ONNX graph"),
+    (lambda d, m, t: ("predict", m, d / "data.csv"), "unknown data format '.csv'"),
+    (lambda d, m, t: ("stream", m, t, "--index", 999), "--index 999 is out of range: "),
+    (lambda d, m, t: ("train", d / "data.csv", "--out", d / "run"), "unknown data format '.csv'"),
+    (lambda d, m, t: ("export", d / "data.csv", "--out", d / "run"), "not a readable torch checkpoint"),
+    (lambda d, m, t: ("train", t, "--cell", "cnn"), "Invalid value for '--cell'"),
+    (lambda d, m, t: ("predict", m, d / "absent.ts"), "does not exist"),
+])
+def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, gru_onnx, sample_test_file, make_args, message):
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    result = run(*make_args(tmp_path, gru_onnx, sample_test_file))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "run").exists()

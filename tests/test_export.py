@@ -1,0 +1,82 @@
+"""fp32 export: graph contract, metadata, parity gates on held-out data (export/)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+
+from edgernn.export.exporter import export
+from edgernn.export.parity import ParityError, ParityLimits
+from edgernn.runtime import Model
+from edgernn.runtime.metadata import GraphMetadata
+
+OP_OF_CELL = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_graph_contract_ops_and_metadata(quick_runs, cell):
+    run_dir, outcome, artifacts = quick_runs[cell]
+    art = artifacts["fp32"]
+    assert art.path == run_dir / "model.fp32.onnx" and art.bytes == art.path.stat().st_size
+    proto = onnx.load(art.path)
+    onnx.checker.check_model(proto, full_check=True)
+    ops = Counter(n.op_type for n in proto.graph.node)
+    assert ops[OP_OF_CELL[cell]] == outcome.model.config.layers  # one recurrent op per layer
+    states = ["h", "c"] if cell == "lstm" else ["h"]
+    assert [i.name for i in proto.graph.input] == ["x", *states]
+    assert [o.name for o in proto.graph.output] == ["logits", *(f"{s}_out" for s in states)]
+    x_dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert x_dims == ["batch", "time", 12]
+    meta = GraphMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    assert (meta.cell, meta.precision, meta.features, meta.labels) == (cell, "fp32", 12, outcome.labels)
+    assert meta.parity["passed"] and meta.parity["sequences"] == 370
+    assert set(meta.producer) == {"edgernn", "torch", "onnx", "onnxruntime"} and len(meta.source) == 64
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_parity_on_held_out_data_meets_the_gates(quick_runs, cell):
+    parity = quick_runs[cell][2]["fp32"].parity
+    assert parity["max_abs_diff_batch1"] <= 1e-4 and parity["max_abs_diff_batch3"] <= 1e-4
+    assert parity["stream_max_abs_diff"] <= 1e-5 and set(parity["per_chunk"]) == {"1", "7", "16"}
+    assert parity["lengths"] == [7, 29] and parity["passed"]
+
+
+def test_graph_predictions_equal_pytorch(quick_runs, sample_test_file):
+    import torch
+
+    from edgernn.runtime.datasets import read_ts
+    from edgernn.trainer.model import last_step
+
+    _, outcome, artifacts = quick_runs["lstm"]
+    model = Model(artifacts["fp32"].path)
+    data = read_ts(sample_test_file)
+    probs = model.predict(data.sequences[:40], batch_size=7)
+    for i, seq in enumerate(data.sequences[:40]):
+        x = torch.from_numpy(model.prepare(seq))[None]
+        with torch.inference_mode():
+            ref = torch.softmax(last_step(outcome.model(x)[0], torch.tensor([len(seq)])), dim=1)[0].numpy()
+        np.testing.assert_allclose(probs[i], ref, atol=1e-5)
+
+
+def test_failed_gate_names_gate_value_and_limit_and_writes_nothing(quick_runs, tmp_path):
+    run_dir = quick_runs["gru"][0]
+    with pytest.raises(ParityError) as info:
+        export(run_dir / "model.pt", tmp_path, limits=ParityLimits(fp32_max_abs_diff=1e-12), log=lambda m: None)
+    assert len(info.value.failures) == 1
+    assert "gate fp32_vs_torch" in info.value.failures[0] and "> limit 1e-12" in info.value.failures[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_needs_held_out_data_when_none_is_recorded(quick_runs, tmp_path):
+    import torch
+
+    from edgernn.runtime.errors import InputError
+
+    payload = torch.load(quick_runs["gru"][0] / "model.pt", weights_only=True)
+    payload["dataset"]["test_path"] = str(tmp_path / "gone.ts")
+    torch.save(payload, tmp_path / "model.pt")
+    with pytest.raises(InputError, match="pass --data PATH"):
+        export(tmp_path / "model.pt", log=lambda m: None)

@@ -1,0 +1,59 @@
+"""Graph metadata encoding and validation (runtime/metadata.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgernn.runtime.errors import MetadataError
+from edgernn.runtime.metadata import PREFIX, GraphMetadata, StateSpec
+
+
+def example() -> GraphMetadata:
+    return GraphMetadata(
+        cell="lstm", layers=2, hidden=8, input_kind="features", features=3, labels=["yes", "no"],
+        frontend={"kind": "features", "features": 3, "mean": [0, 0, 0], "std": [1, 1, 1]}, precision="fp32",
+        state=[StateSpec("h", "h_out", (2, "batch", 8), 1), StateSpec("c", "c_out", (2, "batch", 8), 1)],
+        parity={"passed": True}, source="ab" * 32, producer={"edgernn": "0.1.0"},
+    )
+
+
+def test_roundtrip_and_prefix():
+    props = example().to_props()
+    assert all(k.startswith(PREFIX) for k in props) and props["edgernn.features"] == "3"
+    back = GraphMetadata.from_props(props)
+    assert back == example()
+    assert back.state[1].zeros_shape(5) == (2, 5, 8)
+
+
+def test_no_edgernn_keys():
+    with pytest.raises(MetadataError, match="no edgernn metadata"):
+        GraphMetadata.from_props({"other": "1"})
+
+
+@pytest.mark.parametrize("key", ["cell", "labels", "state", "schema_version", "features"])
+def test_missing_key_is_named(key):
+    props = example().to_props()
+    del props[PREFIX + key]
+    with pytest.raises(MetadataError, match=f"{PREFIX}{key}"):
+        GraphMetadata.from_props(props)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("schema_version", "2", "schema_version is 2; this edgernn reads versions up to 1"),
+    ("schema_version", "one", "schema_version must be an integer"),
+    ("cell", "transformer", r"cell must be one of \['rnn', 'lstm', 'gru'\]"),
+    ("labels", "[1, 2]", "labels must be a JSON list of distinct strings"),
+    ("labels", "[", "labels is not valid JSON"),
+    ("hidden", "0", "hidden must be an integer >= 1"),
+    ("precision", "int4", "precision must be one of"),
+    ("state", json.dumps([{"input": "h"}]), "state entries need"),
+    ("state", "[]", "state lists no state"),
+    ("frontend", "[]", "frontend must be a JSON object"),
+])
+def test_malformed_values_are_named(key, value, message):
+    props = example().to_props()
+    props[PREFIX + key] = value
+    with pytest.raises(MetadataError, match=message):
+        GraphMetadata.from_props(props)

@@ -1,0 +1,131 @@
+"""The runtime: Model, predict, Stream, and what it refuses (runtime/model.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from edgernn.runtime import InputError, InputTypeError, MetadataError, Model, ModelFileError
+from edgernn.runtime.datasets import read_ts
+from edgernn.runtime.metadata import PREFIX
+
+
+@pytest.fixture(scope="module")
+def model(gru_onnx):
+    return Model(gru_onnx, threads=1)
+
+
+@pytest.fixture(scope="module")
+def sequences(sample_test_file):
+    return read_ts(sample_test_file).sequences
+
+
+def test_labels_and_metadata(model):
+    assert model.labels == [str(i) for i in range(1, 10)]
+    assert model.metadata.cell == "gru" and model.input_kind == "features"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 16, 100])
+def test_stream_in_chunks_equals_predict_on_the_whole_sequence(model, sequences, chunk):
+    whole = model.predict(sequences[:25])
+    for i, seq in enumerate(sequences[:25]):
+        stream = model.stream()
+        per_step = np.concatenate([stream.push(seq[s:s + chunk]) for s in range(0, len(seq), chunk)])
+        assert per_step.shape == (len(seq), 9) and stream.steps == len(seq)
+        np.testing.assert_allclose(per_step[-1], whole[i], atol=1e-5)
+        np.testing.assert_allclose(per_step.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_is_order_and_batch_independent(model, sequences):
+    subset = sequences[:30]
+    a = model.predict(subset, batch_size=64)
+    b = model.predict(subset[::-1], batch_size=4)[::-1]
+    c = np.concatenate([model.predict([s]) for s in subset])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(a, c, atol=1e-6)
+
+
+def test_reset_and_empty_chunk(model, sequences):
+    stream = model.stream()
+    first = stream.push(sequences[0])
+    empty = stream.push(np.zeros((0, 12), np.float32))
+    assert empty.shape == (0, 9) and stream.steps == len(sequences[0])
+    stream.push(sequences[1])
+    stream.reset()
+    assert stream.steps == 0 and all(not v.any() for v in stream.state.values())
+    np.testing.assert_allclose(stream.push(sequences[0]), first, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk, error, message", [
+    (np.zeros((2, 12), np.int32), InputTypeError, "expected float feature frames"),
+    (np.zeros((2, 11), np.float32), InputError, r"chunk: expected shape \[time, 12\], got \[2, 11\]"),
+    (np.zeros((1, 2, 12), np.float32), InputError, r"expected shape \[time, 12\]"),
+    (np.full((3, 12), np.nan, np.float32), InputError, "NaN/Inf at step 0, feature 0"),
+])
+def test_stream_refuses_bad_chunks_and_keeps_its_state(model, sequences, chunk, error, message):
+    stream = model.stream()
+    stream.push(sequences[0])
+    before = stream.state
+    with pytest.raises(error, match=message):
+        stream.push(chunk)
+    assert all(np.array_equal(before[k], v) for k, v in stream.state.items())
+
+
+def test_predict_refuses_an_empty_sequence(model, sequences):
+    with pytest.raises(InputError, match="sequence 1 is empty"):
+        model.predict([sequences[0], np.zeros((0, 12), np.float32)])
+
+
+def test_corrupt_truncated_and_missing_files(gru_onnx, tmp_path):
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(gru_onnx.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="cannot load it as an ONNX graph"):
+        Model(cut)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelFileError, match="the file is empty"):
+        Model(empty)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        Model(tmp_path / "absent.onnx")
+
+
+def _rewrite_metadata(source, target, change):
+    proto = onnx.load(source)
+    props = {p.key: p.value for p in proto.metadata_props}
+    change(props)
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, target)
+    return target
+
+
+def test_graph_without_edgernn_metadata(gru_onnx, tmp_path):
+    path = _rewrite_metadata(gru_onnx, tmp_path / "bare.onnx", lambda p: p.clear())
+    with pytest.raises(MetadataError, match="no edgernn metadata"):
+        Model(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p.pop(PREFIX + "labels"), "metadata keys missing: edgernn.labels"),
+    (lambda p: p.update({PREFIX + "schema_version": "9"}), "schema_version is 9"),
+    (lambda p: p.update({PREFIX + "state": '[{"input": "h", "output": "h_out", "shape": [1, "batch", 24], "batch_axis": 1},'
+                                           ' {"input": "c", "output": "c_out", "shape": [1, "batch", 24], "batch_axis": 1}]'}),
+     "state 'c'->'c_out' is not an input/output pair"),
+    (lambda p: p.update({PREFIX + "input_kind": "tokens", PREFIX + "vocab_size": "5"}), "input 'x' is tensor\\(float\\)"),
+])
+def test_bad_metadata_is_named(gru_onnx, tmp_path, change, message):
+    with pytest.raises(MetadataError, match=message):
+        Model(_rewrite_metadata(gru_onnx, tmp_path / "m.onnx", change))
+
+
+def test_missing_execution_provider_is_an_error_not_a_fallback(gru_onnx):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(InputError, match=r"device 'cuda' needs onnxruntime's CUDAExecutionProvider.*available: \["):
+        Model(gru_onnx, device="cuda")
+    with pytest.raises(InputError, match=r"device must be one of \['cpu', 'cuda'\]"):
+        Model(gru_onnx, device="tpu")
