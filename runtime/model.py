@@ -22,10 +22,9 @@ X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, float32."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=-1, keepdims=True)
-    return shifted
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    exp /= exp.sum(axis=-1, keepdims=True)
+    return exp
 
 
 def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None) -> ort.InferenceSession:
