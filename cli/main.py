@@ -43,6 +43,12 @@ class LazyGroup(click.Group):
         except EdgeRNNError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("torch", "onnx"):
+                raise
+            click.echo(f"Error: this command needs {exc.name}, which is not installed: "
+                       "pip install 'edgernn[train]' (with -c constraints.txt for the CPU build of torch)", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

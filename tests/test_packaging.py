@@ -68,12 +68,19 @@ print(json.dumps(out))
     assert all(code == [0, ""] for code in out.values()), out
 
 
-def test_training_verbs_fail_cleanly_without_torch(tmp_path):
-    code = BLOCK_TORCH + """
+def test_training_verbs_fail_cleanly_without_torch(tmp_path, sample_dir):
+    code = BLOCK_TORCH.replace("raise ImportError(f'{name} is blocked in this test')",
+                               "raise ModuleNotFoundError(f'No module named {name!r}', name=name)") + f"""
+import json
 from click.testing import CliRunner
 from edgernn.cli.main import cli
-r = CliRunner().invoke(cli, ["train", "--help"])
-print(r.exit_code)
+help_run = CliRunner().invoke(cli, ["train", "--help"])
+train_run = CliRunner().invoke(cli, ["train", {str(sample_dir)!r}, "--out", {str(tmp_path / "run")!r}])
+print(json.dumps([help_run.exit_code, train_run.exit_code, train_run.output]))
 """
     result = run_python(code, tmp_path)
-    assert result.returncode == 0 and result.stdout.strip() == "0", result.stderr
+    assert result.returncode == 0, result.stderr
+    help_code, train_code, output = json.loads(result.stdout.splitlines()[-1])
+    assert (help_code, train_code) == (0, 2)
+    assert "needs torch, which is not installed: pip install 'edgernn[train]'" in output
+    assert not (tmp_path / "run").exists()
