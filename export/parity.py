@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from edgernn.runtime.datasets import pad_sequences
 from edgernn.runtime.errors import CheckFailed
 from edgernn.trainer.model import RecurrentClassifier
 
@@ -47,13 +48,6 @@ def _max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
 
 
-def _pad(sequences: list[np.ndarray]) -> np.ndarray:
-    out = np.zeros((len(sequences), max(len(s) for s in sequences), *sequences[0].shape[1:]), dtype=sequences[0].dtype)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq
-    return out
-
-
 def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray], seed: int = 0) -> dict:
     """Max |graph - torch| over logits and states at batch 1 and batch 3. sequences: prepared x [time, ...]."""
     rng = np.random.default_rng(seed)
@@ -62,7 +56,7 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
     batch3 = 0.0
     for start in range(0, len(sequences), 3):
         group = sequences[start:start + 3]
-        x = _pad(group)
+        x, _ = pad_sequences(group)
         state = [(0.5 * rng.standard_normal(s.shape[:1] + (len(group),) + s.shape[2:])).astype(np.float32) for s in zero]
         batch3 = max(batch3, _max_diff(_run(session, x, state), _torch_run(model, x, state)))
     lengths = [len(s) for s in sequences]

@@ -62,6 +62,15 @@ class SequenceSet:
         return np.array([index[label] for label in self.labels], dtype=np.int64)
 
 
+def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack [time_i, ...] arrays into [n, max_time, ...] padded with zeros at the end, plus lengths int64 [n]."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    out = np.zeros((len(sequences), int(lengths.max()), *sequences[0].shape[1:]), dtype=sequences[0].dtype)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = seq
+    return out, lengths
+
+
 def read_sequences(path: str | Path) -> SequenceSet:
     """Read a ``.ts`` or ``.npz`` file by its suffix."""
     path = Path(path)

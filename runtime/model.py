@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from edgernn.runtime.datasets import pad_sequences
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.metadata import GraphMetadata, StateSpec
@@ -144,10 +145,7 @@ class Model:
         order = np.argsort([len(s) for s in prepared], kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            lengths = np.array([len(prepared[i]) for i in idx])
-            x = np.zeros((len(idx), lengths.max(), *prepared[idx[0]].shape[1:]), dtype=prepared[idx[0]].dtype)
-            for row, i in enumerate(idx):
-                x[row, : lengths[row]] = prepared[i]
+            x, lengths = pad_sequences([prepared[i] for i in idx])
             logits, _ = self.run(x, self.zero_state(len(idx)))
             result[idx] = softmax(logits[np.arange(len(idx)), lengths - 1])
         return result

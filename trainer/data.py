@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.datasets import SequenceSet, pad_sequences
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
 
 
@@ -27,15 +27,6 @@ class Encoded:
         index_t = torch.as_tensor(index, dtype=torch.long)
         lengths = self.lengths[index_t]
         return Encoded(self.x[index_t, : int(lengths.max())], lengths, self.y[index_t])
-
-
-def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack [time_i, ...] arrays into [n, max_time, ...] padded with zeros, plus lengths [n]."""
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    out = np.zeros((len(sequences), int(lengths.max()), *sequences[0].shape[1:]), dtype=sequences[0].dtype)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq
-    return out, lengths
 
 
 def encode(data: SequenceSet, frontend: FeatureFrontend | TokenFrontend, classes: list[str]) -> Encoded:
