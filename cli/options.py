@@ -36,6 +36,8 @@ model_options = _stack(
     click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True, help="Stacked recurrent layers."),
     click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
                  help="Dropout between layers and before the head (training only)."),
+    click.option("--embed-dim", type=click.IntRange(min=1), default=64, show_default=True,
+                 help="Embedding width for token-id data."),
 )
 
 train_options = _stack(
@@ -55,7 +57,7 @@ train_options = _stack(
 
 
 def model_config(options: dict) -> dict:
-    return {k: options[k] for k in ("cell", "hidden", "layers", "dropout")}
+    return {k: options[k] for k in ("cell", "hidden", "layers", "dropout", "embed_dim")}
 
 
 def train_config(options: dict, threads: int | None):

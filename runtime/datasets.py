@@ -4,8 +4,9 @@ them without torch, and the trainer builds its data sets on top of them).
 Formats:
 - UEA/UCR ``.ts`` text: ``@`` header lines, then one case per line, channels separated by ``:``,
   values by ``,``, class label last (when ``@classLabel true``).
-- ``.npz``: ``x`` float [n, time, features], ``y`` labels [n] (optional), ``lengths`` [n] int
-  (optional; steps past a sequence's length are padding and are dropped).
+- ``.npz``: ``x`` float [n, time, features] (feature frames) or int [n, time] (token ids),
+  ``y`` labels [n] (optional), ``lengths`` [n] int (optional; steps past a sequence's length are
+  padding and are dropped), ``vocab_size`` (optional int scalar, token data only).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SEQUENCE_SUFFIXES = (".ts", ".npz")
 class SequenceSet:
     """A list of variable-length sequences with optional labels.
 
-    sequences: each float32 [time, features], time >= 1.
+    sequences: each float32 [time, features] (feature frames) or int64 [time] (token ids).
     labels: one class name per sequence, or None for unlabelled data.
     classes: every class name, in the order the file declares (or sorted when it declares none).
     """
@@ -37,6 +38,7 @@ class SequenceSet:
     classes: list[str]
     name: str
     source: str
+    vocab_size: int | None = None  # token data: ids lie in [0, vocab_size)
     lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,8 +48,14 @@ class SequenceSet:
         return len(self.sequences)
 
     @property
+    def input_kind(self) -> str:
+        """"features" (float frames [time, features]) or "tokens" (int ids [time])."""
+        return "tokens" if self.sequences[0].ndim == 1 else "features"
+
+    @property
     def features(self) -> int:
-        return int(self.sequences[0].shape[1])
+        """Values per step: the feature count, or 1 for token ids."""
+        return int(self.sequences[0].shape[1]) if self.sequences[0].ndim == 2 else 1
 
     def label_ids(self, classes: list[str]) -> np.ndarray:
         """Labels as int64 indices into ``classes``; an unknown label raises DataFormatError."""
@@ -205,7 +213,8 @@ def _sorted_labels(labels: set[str]) -> list[str]:
 
 
 def read_npz(path: str | Path) -> SequenceSet:
-    """Read ``x`` [n, time, features] (+ optional ``y``, ``lengths``) from an ``.npz`` file.
+    """Read ``x`` [n, time, features] or token ids [n, time] (+ optional ``y``, ``lengths``,
+    ``vocab_size``) from an ``.npz`` file.
 
     Never unpickles: object arrays are refused.
     """
@@ -220,9 +229,12 @@ def read_npz(path: str | Path) -> SequenceSet:
     if "x" not in arrays:
         raise DataFormatError(f"{path}: missing array 'x'; expected keys 'x', optional 'y' and 'lengths', got {sorted(arrays)}")
     x = arrays["x"]
-    if x.ndim != 3 or not np.issubdtype(x.dtype, np.number):
-        raise DataFormatError(f"{path}: 'x' must be a numeric array [n, time, features], got {x.dtype} {list(x.shape)}")
-    n, time, _ = x.shape
+    tokens = x.ndim == 2 and np.issubdtype(x.dtype, np.integer)
+    if not tokens and (x.ndim != 3 or not np.issubdtype(x.dtype, np.floating)):
+        raise DataFormatError(
+            f"{path}: 'x' must be float [n, time, features] or integer token ids [n, time], got {x.dtype} {list(x.shape)}"
+        )
+    n, time = x.shape[:2]
     if n == 0 or time == 0:
         raise DataFormatError(f"{path}: 'x' is empty, shape {list(x.shape)}")
     if "lengths" in arrays:
@@ -233,9 +245,11 @@ def read_npz(path: str | Path) -> SequenceSet:
             raise DataFormatError(f"{path}: 'lengths' must lie in [1, {time}]")
     else:
         lengths = np.full(n, time)
-    sequences = [np.ascontiguousarray(x[i, : lengths[i]], dtype=np.float32) for i in range(n)]
+    vocab_size = _vocab_size(path, arrays, x) if tokens else None
+    dtype = np.int64 if tokens else np.float32
+    sequences = [np.ascontiguousarray(x[i, : lengths[i]], dtype=dtype) for i in range(n)]
     for i, seq in enumerate(sequences):
-        if not np.isfinite(seq).all():
+        if not tokens and not np.isfinite(seq).all():
             step = int(np.argwhere(~np.isfinite(seq))[0][0])
             raise DataFormatError(f"{path}: sequence {i} has NaN/Inf at step {step}")
     labels = None
@@ -247,7 +261,18 @@ def read_npz(path: str | Path) -> SequenceSet:
         labels = [str(v) for v in y.tolist()]
         classes = _sorted_labels(set(labels))
     name = re.sub(r"[_-]?(train|test)$", "", path.stem, flags=re.I) or path.stem
-    return SequenceSet(sequences, labels, classes, name, str(path))
+    return SequenceSet(sequences, labels, classes, name, str(path), vocab_size=vocab_size)
+
+
+def _vocab_size(path: Path, arrays: dict, x: np.ndarray) -> int:
+    if x.min() < 0:
+        raise DataFormatError(f"{path}: token ids must be >= 0, found {int(x.min())}")
+    if "vocab_size" not in arrays:
+        return int(x.max()) + 1
+    vocab = arrays["vocab_size"]
+    if vocab.shape != () or not np.issubdtype(vocab.dtype, np.integer) or int(vocab) <= int(x.max()):
+        raise DataFormatError(f"{path}: 'vocab_size' must be an integer scalar above the largest id {int(x.max())}")
+    return int(vocab)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +327,8 @@ def check_compatible(train_set: SequenceSet, test_set: SequenceSet) -> None:
     for split in (train_set, test_set):
         if split.labels is None:
             raise DataFormatError(f"{split.source}: training and test data need labels")
+    if train_set.input_kind != test_set.input_kind:
+        raise DataFormatError(f"{test_set.source}: holds {test_set.input_kind}; the training split holds {train_set.input_kind}")
     if train_set.features != test_set.features:
         raise DataFormatError(
             f"{test_set.source}: {test_set.features} features per step; the training split has {train_set.features}"

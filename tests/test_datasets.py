@@ -112,3 +112,14 @@ def test_missing_test_split_and_label_mismatch(tmp_path):
     wide = write(tmp_path, "wide.ts", HEADER.replace("@dimensions 2", "@dimensions 3") + "1:2:3:a\n")
     with pytest.raises(DataFormatError, match="3 features per step; the training split has 2"):
         load_train_test(alone, wide)
+
+
+def test_npz_token_ids(tmp_path):
+    np.savez(tmp_path / "t.npz", x=np.array([[1, 2, 0], [3, 0, 0]]), y=np.array(["a", "b"]),
+             lengths=np.array([2, 1]), vocab_size=np.array(10))
+    data = read_npz(tmp_path / "t.npz")
+    assert data.input_kind == "tokens" and data.vocab_size == 10
+    assert [s.tolist() for s in data.sequences] == [[1, 2], [3]] and data.sequences[0].dtype == np.int64
+    np.savez(tmp_path / "bad.npz", x=np.array([[1, 2]]), vocab_size=np.array(2))
+    with pytest.raises(DataFormatError, match="'vocab_size' must be an integer scalar above the largest id 2"):
+        read_npz(tmp_path / "bad.npz")

@@ -10,7 +10,7 @@ import pytest
 
 from edgernn.export.exporter import export
 from edgernn.export.parity import ParityError, ParityLimits
-from edgernn.runtime import Model
+from edgernn.runtime import InputError, Model
 from edgernn.runtime.metadata import GraphMetadata
 
 OP_OF_CELL = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -80,3 +80,34 @@ def test_export_needs_held_out_data_when_none_is_recorded(quick_runs, tmp_path):
     torch.save(payload, tmp_path / "model.pt")
     with pytest.raises(InputError, match="pass --data PATH"):
         export(tmp_path / "model.pt", log=lambda m: None)
+
+
+def test_token_id_data_trains_exports_and_streams(tmp_path):
+    """The Embedding path: int token ids [time] from an .npz, through export, parity and the runtime."""
+    from edgernn.trainer.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+
+    def split(n):  # class = whether token 3 occurs more often than token 4
+        lengths = rng.integers(5, 30, size=n)
+        x = np.zeros((n, 30), np.int64)
+        for i, length in enumerate(lengths):
+            x[i, :length] = rng.integers(1, 12, size=length)
+        y = np.array([int((row[:k] == 3).sum() > (row[:k] == 4).sum()) for row, k in zip(x, lengths)])
+        return {"x": x, "y": y, "lengths": lengths, "vocab_size": np.array(12)}
+
+    np.savez(tmp_path / "toks_train.npz", **split(120))
+    np.savez(tmp_path / "toks_test.npz", **split(40))
+    outcome = train(tmp_path / "toks_train.npz", tmp_path / "run", {"cell": "gru", "hidden": 16, "embed_dim": 8},
+                    TrainConfig(epochs=2, threads=1), log=lambda m: None)
+    assert outcome.model.config.input_kind == "tokens" and outcome.model.config.vocab_size == 12
+    art = export(outcome.checkpoint, log=lambda m: None)["fp32"]
+    assert art.parity["max_abs_diff"] <= 1e-4 and art.parity["stream_max_abs_diff"] <= 1e-5
+    model = Model(art.path)
+    assert model.input_kind == "tokens" and model.metadata.vocab_size == 12
+    ids = outcome.test_set.sequences[0]
+    stream = model.stream()
+    steps = np.concatenate([stream.push(ids[i:i + 1]) for i in range(len(ids))])
+    np.testing.assert_allclose(steps[-1], model.predict([ids])[0], atol=1e-5)
+    with pytest.raises(InputError, match=r"token id 12 at step 0 is outside \[0, 12\)"):
+        stream.push(np.array([12]))

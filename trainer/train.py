@@ -24,7 +24,7 @@ from torch import nn
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.frontend import FeatureFrontend
+from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
@@ -158,6 +158,15 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience)
 
 
+def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> FeatureFrontend | TokenFrontend:
+    """Feature data: per-channel mean/std of the training split. Token data: the declared vocabulary
+    size, else one past the largest id in either split."""
+    if train_set.input_kind == "features":
+        return FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
+    vocab = train_set.vocab_size or max(int(s.max(initial=0)) for s in (*train_set.sequences, *test_set.sequences)) + 1
+    return TokenFrontend(max(vocab, 2))
+
+
 @dataclass
 class TrainOutcome:
     run_dir: Path
@@ -181,8 +190,9 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         torch.set_num_threads(config.threads)
     train_set, test_set = load_train_test(data, test)
     labels = train_set.classes
-    frontend = FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
-    model_cfg = ModelConfig(**{**model_config, "input_kind": "features", "features": train_set.features, "classes": len(labels)})
+    frontend = fit_frontend(train_set, test_set, config)
+    sizes = {"features": train_set.features} if train_set.input_kind == "features" else {"vocab_size": frontend.vocab_size}
+    model_cfg = ModelConfig(**{**model_config, "input_kind": train_set.input_kind, **sizes, "classes": len(labels)})
     full = encode(train_set, frontend, labels)
     test_enc = encode(test_set, frontend, labels)
     train_idx, val_idx = stratified_split(full.y.numpy(), config.val_fraction, config.seed)
