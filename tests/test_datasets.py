@@ -123,3 +123,11 @@ def test_npz_token_ids(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.array([[1, 2]]), vocab_size=np.array(2))
     with pytest.raises(DataFormatError, match="'vocab_size' must be an integer scalar above the largest id 2"):
         read_npz(tmp_path / "bad.npz")
+
+
+def test_unlabelled_ts_reads_for_prediction(tmp_path):
+    text = HEADER.replace("@classLabel true a b", "@classLabel false") + "1,2:3,4\n5:6\n"
+    data = read_ts(write(tmp_path, "u.ts", text))
+    assert data.labels is None and len(data) == 2
+    with pytest.raises(DataFormatError, match="the data has no labels"):
+        data.label_ids(["a"])
