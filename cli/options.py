@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import click
 
+from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
+
 CELLS = ["rnn", "lstm", "gru"]
 PRECISIONS = ["fp32"]  # grows with the quantized exports
 
@@ -32,27 +34,29 @@ test_option = click.option("--test", "test", type=click.Path(exists=True, dir_ok
 
 model_options = _stack(
     click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True, help="Recurrent cell."),
-    click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True, help="State width per layer."),
+    click.option("--hidden", type=click.IntRange(min=1), default=ModelConfig.hidden, show_default=True,
+                 help="State width per layer."),
     click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True, help="Stacked recurrent layers."),
-    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+    click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True,
                  help="Dropout between layers and before the head (training only)."),
-    click.option("--embed-dim", type=click.IntRange(min=1), default=64, show_default=True,
+    click.option("--embed-dim", type=click.IntRange(min=1), default=ModelConfig.embed_dim, show_default=True,
                  help="Embedding width for token-id data."),
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1), default=150, show_default=True),
-    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True,
-                 help="Adam's initial learning rate (cosine decay)."),
-    click.option("--patience", type=click.IntRange(min=1), default=40, show_default=True,
+    click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True),
+    click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True,
+                 help="AdamW's initial learning rate (cosine decay)."),
+    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.val_fraction,
+                 show_default=True, help="Stratified share of the training split held out for early stopping "
+                 "(0: no early stopping; the last weights are kept)."),
+    click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience, show_default=True,
                  help="Early stopping: epochs without a better validation score."),
-    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True,
-                 help="Stratified share of the training split held out for early stopping (0: none)."),
-    click.option("--input-noise", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                 help="Std of Gaussian noise added to normalised features while training."),
+    click.option("--input-noise", type=click.FloatRange(min=0), default=TrainConfig.input_noise, show_default=True,
+                 help="Std of Gaussian noise added to standardised features while training."),
     click.option("--class-weights", is_flag=True, help="Weight the loss by inverse class frequency."),
-    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
 )
 
 
@@ -60,8 +64,7 @@ def model_config(options: dict) -> dict:
     return {k: options[k] for k in ("cell", "hidden", "layers", "dropout", "embed_dim")}
 
 
-def train_config(options: dict, threads: int | None):
-    from edgernn.trainer.train import TrainConfig
+def train_config(options: dict, threads: int | None) -> TrainConfig:
     return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                        patience=options["patience"], val_fraction=options["val_fraction"],
                        input_noise=options["input_noise"], class_weights=options["class_weights"],

@@ -71,14 +71,16 @@ def example_inputs(model: RecurrentClassifier, batch: int = 2, time: int = 5) ->
 
 def export_onnx(model: RecurrentClassifier, contract: ExportContract) -> onnx.ModelProto:
     """Trace and export the fp32 streaming graph; checked with ``onnx.checker`` (full check)."""
-    model = model.eval()
+    # The wrapper must be in eval mode too: the exporter restores the wrapper's mode onto every
+    # submodule afterwards, and a wrapper left in training mode would switch dropout back on.
+    graph = StreamingGraph(model.eval()).eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter warns about tracing and batch-size-dependent RNN export; the
         # explicit initial state makes both moot, and the parity gates prove the result.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            StreamingGraph(model), example_inputs(model), buffer, dynamo=False,
+            graph, example_inputs(model), buffer, dynamo=False,
             input_names=list(contract.input_names), output_names=list(contract.output_names),
             dynamic_axes=contract.dynamic_axes, opset_version=contract.opset, do_constant_folding=True,
         )

@@ -111,3 +111,13 @@ def test_token_id_data_trains_exports_and_streams(tmp_path):
     np.testing.assert_allclose(steps[-1], model.predict([ids])[0], atol=1e-5)
     with pytest.raises(InputError, match=r"token id 12 at step 0 is outside \[0, 12\)"):
         stream.push(np.array([12]))
+
+
+def test_export_leaves_every_module_in_eval_mode():
+    """The exporter restores its wrapper's mode onto submodules: dropout must stay off afterwards."""
+    from edgernn.export.onnx_export import ExportContract, export_onnx
+    from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+
+    model = RecurrentClassifier(ModelConfig(features=4, hidden=8, classes=3, dropout=0.5)).train()
+    export_onnx(model, ExportContract.for_model(model))
+    assert not any(module.training for module in model.modules())

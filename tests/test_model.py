@@ -60,3 +60,18 @@ def test_token_inputs_go_through_an_embedding():
 def test_config_validation(kwargs, message):
     with pytest.raises(InputError, match=message):
         ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize("cell, gates", [("rnn", 1), ("gru", 3), ("lstm", 4)])
+def test_initialisation_orthogonal_recurrence_and_lstm_forget_bias(cell, gates):
+    model = make(cell, 2)
+    for layer in range(2):
+        w_hh = getattr(model.rnn, f"weight_hh_l{layer}").detach()
+        for block in w_hh.split(16):  # one orthogonal block per gate
+            torch.testing.assert_close(block @ block.T, torch.eye(16), atol=1e-5, rtol=0)
+        b_ih = getattr(model.rnn, f"bias_ih_l{layer}").detach()
+        expected = torch.zeros(gates * 16)
+        if cell == "lstm":
+            expected[16:32] = 1.0  # forget gate
+        torch.testing.assert_close(b_ih, expected, atol=0, rtol=0)
+        assert not getattr(model.rnn, f"bias_hh_l{layer}").detach().any()

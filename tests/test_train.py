@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from edgernn.runtime.frontend import FeatureFrontend
 from edgernn.trainer.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from edgernn.trainer.data import encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
+from edgernn.trainer.model import ModelConfig, RecurrentClassifier
 from edgernn.trainer.train import TrainConfig, evaluate, fit, train
 
 

@@ -7,53 +7,12 @@ every step and the recurrence is causal: steps after a sequence's end cannot cha
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-from edgernn.runtime.errors import InputError
-from edgernn.runtime.metadata import CELLS, INPUT_KINDS
+from edgernn.trainer.config import ModelConfig
 
 RNN_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-@dataclass
-class ModelConfig:
-    cell: str = "gru"            # "rnn" (tanh SimpleRNN) | "lstm" | "gru"
-    input_kind: str = "features"  # "features": float [time, features]; "tokens": int64 ids [time]
-    features: int = 0            # float inputs per step (input_kind "features")
-    vocab_size: int = 0          # token ids in [0, vocab_size) (input_kind "tokens")
-    embed_dim: int = 64          # embedding width (input_kind "tokens")
-    hidden: int = 64             # recurrent state width per layer
-    layers: int = 1              # stacked recurrent layers
-    dropout: float = 0.0         # between stacked layers and before the head; training only
-    classes: int = 2
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.cell not in CELLS:
-            problems.append(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
-        if self.input_kind not in INPUT_KINDS:
-            problems.append(f"input_kind must be one of {list(INPUT_KINDS)}, got {self.input_kind!r}")
-        if self.input_kind == "features" and self.features < 1:
-            problems.append("features must be >= 1 for float inputs")
-        if self.input_kind == "tokens" and (self.vocab_size < 2 or self.embed_dim < 1):
-            problems.append("vocab_size must be >= 2 and embed_dim >= 1 for token inputs")
-        if self.hidden < 1 or self.layers < 1 or self.classes < 2:
-            problems.append(f"need hidden >= 1, layers >= 1, classes >= 2; got {self.hidden}, {self.layers}, {self.classes}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
-        if problems:
-            raise InputError("; ".join(problems))
-
-    @property
-    def state_names(self) -> tuple[str, ...]:
-        """Graph names of the recurrent state: ("h",) or ("h", "c") for LSTM."""
-        return ("h", "c") if self.cell == "lstm" else ("h",)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RecurrentClassifier(nn.Module):
@@ -78,6 +37,25 @@ class RecurrentClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden, config.classes)
+        self.reset_recurrent_parameters()
+
+    def reset_recurrent_parameters(self) -> None:
+        """Keras' recurrent initialisation: Glorot-uniform input weights, orthogonal recurrent
+        weights (one block per gate, so repeated steps neither blow up nor vanish the state),
+        zero biases, and an LSTM forget-gate bias of 1 so the cell remembers from the start."""
+        hidden = self.config.hidden
+        for name, param in self.rnn.named_parameters():
+            with torch.no_grad():
+                if name.startswith("weight_ih"):
+                    for block in param.split(hidden):
+                        nn.init.xavier_uniform_(block)
+                elif name.startswith("weight_hh"):
+                    for block in param.split(hidden):
+                        nn.init.orthogonal_(block)
+                else:
+                    param.zero_()
+                    if self.config.cell == "lstm" and name.startswith("bias_ih"):
+                        param[hidden:2 * hidden] = 1.0  # gate order i, f, g, o
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, ...]:
         shape = (self.config.layers, batch, self.config.hidden)

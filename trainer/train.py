@@ -1,15 +1,14 @@
 """The training loop and the `train` library function behind `edgernn train`.
 
-Adam + cross-entropy on each sequence's last-step logits, gradient-norm clipping, a cosine
-learning-rate decay, early stopping on validation accuracy (ties broken by validation loss)
-with the best weights kept, optional balanced class weights, and a seed that makes a run
-repeatable on the same machine and torch build.
+AdamW + cross-entropy on each sequence's last-step logits, Gaussian input noise, gradient-norm
+clipping, a cosine learning-rate decay, optional early stopping on validation accuracy (ties
+broken by validation loss) with the best weights kept, optional balanced class weights, and a
+seed that makes a run repeatable on the same machine and torch build.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import sys
 import time
@@ -23,9 +22,9 @@ from torch import nn
 
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test
-from edgernn.runtime.errors import InputError
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
 from edgernn.trainer.checkpoint import save_checkpoint
+from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
@@ -33,34 +32,6 @@ from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
 
 def log_to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 150
-    batch_size: int = 32
-    lr: float = 3e-3              # Adam's initial learning rate, decayed by a cosine to lr * min_lr_ratio
-    min_lr_ratio: float = 0.05
-    weight_decay: float = 0.0     # decoupled (AdamW) weight decay
-    clip_norm: float = 1.0        # max global gradient L2 norm per update
-    val_fraction: float = 0.15    # stratified share of the training split held out for early stopping
-    patience: int = 40            # epochs without a better validation score before stopping
-    input_noise: float = 0.0      # std of Gaussian noise added to normalised features while training
-    class_weights: bool = False   # weight the loss by inverse class frequency (imbalanced data)
-    normalize: bool = True        # per-channel standardisation fitted on the training split
-    seed: int = 0
-    threads: int | None = None    # torch intra-op threads (None: torch's default)
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "clip_norm": self.clip_norm > 0, "val_fraction": 0 <= self.val_fraction < 1,
-            "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
-            "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
 
 
 @dataclass

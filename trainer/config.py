@@ -1,0 +1,82 @@
+"""Model and training settings as plain dataclasses.
+
+No torch import here: the CLI shows these defaults in `--help` without loading torch, and a
+checkpoint stores them as plain dicts (``dataclasses.asdict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.metadata import CELLS, INPUT_KINDS
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "gru"            # "rnn" (tanh SimpleRNN) | "lstm" | "gru"
+    input_kind: str = "features"  # "features": float [time, features]; "tokens": int64 ids [time]
+    features: int = 0            # float inputs per step (input_kind "features")
+    vocab_size: int = 0          # token ids in [0, vocab_size) (input_kind "tokens")
+    embed_dim: int = 64          # embedding width (input_kind "tokens")
+    hidden: int = 128            # recurrent state width per layer
+    layers: int = 1              # stacked recurrent layers
+    dropout: float = 0.3         # between stacked layers and before the head; training only
+    classes: int = 2
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.cell not in CELLS:
+            problems.append(f"cell must be one of {list(CELLS)}, got {self.cell!r}")
+        if self.input_kind not in INPUT_KINDS:
+            problems.append(f"input_kind must be one of {list(INPUT_KINDS)}, got {self.input_kind!r}")
+        if self.input_kind == "features" and self.features < 1:
+            problems.append("features must be >= 1 for float inputs")
+        if self.input_kind == "tokens" and (self.vocab_size < 2 or self.embed_dim < 1):
+            problems.append("vocab_size must be >= 2 and embed_dim >= 1 for token inputs")
+        if self.hidden < 1 or self.layers < 1 or self.classes < 2:
+            problems.append(f"need hidden >= 1, layers >= 1, classes >= 2; got {self.hidden}, {self.layers}, {self.classes}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
+        if problems:
+            raise InputError("; ".join(problems))
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Graph names of the recurrent state: ("h",) or ("h", "c") for LSTM."""
+        return ("h", "c") if self.cell == "lstm" else ("h",)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 16
+    lr: float = 1e-2              # AdamW's initial learning rate, decayed by a cosine to lr * min_lr_ratio
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.0     # decoupled (AdamW) weight decay
+    clip_norm: float = 1.0        # max global gradient L2 norm per update
+    # Stratified share of the training split held out for early stopping. 0 (the default): train
+    # the whole schedule on all training data and keep the last weights. A validation set of a few
+    # dozen cases saturates within ~10 epochs and then picks an under-trained epoch, so early
+    # stopping pays off only with a few hundred validation cases.
+    val_fraction: float = 0.0
+    patience: int = 20            # epochs without a better validation score before stopping
+    input_noise: float = 0.2      # std of Gaussian noise added to standardised features while training
+    class_weights: bool = False   # weight the loss by inverse class frequency (imbalanced data)
+    normalize: bool = True        # per-channel standardisation fitted on the training split
+    seed: int = 0
+    threads: int | None = None    # torch intra-op threads (None: torch's default)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "clip_norm": self.clip_norm > 0, "val_fraction": 0 <= self.val_fraction < 1,
+            "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
+            "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise InputError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
