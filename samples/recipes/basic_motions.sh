@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# BasicMotions (UEA archive): smartwatch accelerometer + gyroscope, 6 channels x 100 steps,
+# 4 activities, 40 train / 40 test.
+#   samples/recipes/basic_motions.sh [BasicMotions_TRAIN.ts] [run folder prefix]
+set -euo pipefail
+data=${1:-../shared/data/uea/BasicMotions_TRAIN.ts}
+out=${2:-runs/basic_motions}
+edgernn pipeline "$data" --cell gru --out "$out-gru"
+# 40 training cases give an LSTM few updates per epoch: a lower rate and smaller batches.
+edgernn pipeline "$data" --cell lstm --lr 3e-3 --batch-size 8 --out "$out-lstm"

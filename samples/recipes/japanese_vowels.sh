@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# JapaneseVowels (UCI, CC BY 4.0): 9 speakers, 12 LPC cepstrum coefficients per frame, 7-29 frames,
+# 270 train / 370 test. Trains, exports and checks each cell; one run folder per cell.
+#   samples/recipes/japanese_vowels.sh [TRAIN.ts or folder] [run folder prefix]
+set -euo pipefail
+data=${1:-samples/japanese_vowels}
+out=${2:-runs/japanese_vowels}
+edgernn pipeline "$data" --cell gru --out "$out-gru"
+edgernn pipeline "$data" --cell lstm --batch-size 8 --out "$out-lstm"  # LSTM: smaller batches, steadier
+edgernn pipeline "$data" --cell rnn --out "$out-rnn"
