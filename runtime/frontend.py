@@ -10,6 +10,7 @@ The trainer fits and applies the same objects, and their parameters travel in th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from edgernn.runtime.errors import InputError, InputTypeError, MetadataError
 
+FLOAT32 = np.dtype(np.float32)
 # A channel that never varies in training keeps std 1 instead of dividing by ~0.
 MIN_STD = 1e-6
 
@@ -53,9 +55,8 @@ class FeatureFrontend:
         Raises InputTypeError for a non-float dtype, InputError for a wrong rank or feature
         count, or NaN/Inf (naming the first step and feature) unless ``allow_nonfinite``.
         """
-        if (type(frames) is np.ndarray and frames.dtype == np.float32 and frames.ndim == 2
-                and frames.shape[1] == self.features and frames.flags.c_contiguous
-                and (allow_nonfinite or np.isfinite(frames.sum()))):
+        if (type(frames) is np.ndarray and frames.dtype is FLOAT32 and frames.ndim == 2
+                and frames.shape[1] == self.features and (allow_nonfinite or math.isfinite(frames.sum()))):
             return frames  # the per-step fast path: one reduction instead of a full element check
         if not isinstance(frames, np.ndarray):
             if isinstance(frames, (list, tuple)):
