@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.options import emit, json_option, precision_option
+from edgernn.cli.options import emit, json_option, parity_line, precision_option
 
 
 @click.command("export")
@@ -26,11 +26,10 @@ def export_command(checkpoint, data, precisions, out, max_diff, stream_max_diff,
 
     limits = ParityLimits(fp32_max_abs_diff=max_diff, stream_max_abs_diff=stream_max_diff)
     artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)), data=data, limits=limits)
-    payload = {p: {"path": str(a.path), "bytes": a.bytes, "sha256": a.sha256,
+    payload = {p: {"path": str(a.path), "bytes": a.bytes, "sha256": a.sha256, "footprint": a.footprint,
                    "parity": {k: v for k, v in a.parity.items() if k != "failures"}} for p, a in artifacts.items()}
 
     def human():
         for p, a in artifacts.items():
-            click.echo(f"{p}: {a.path} ({a.bytes} bytes) parity max|diff| {a.parity['max_abs_diff']:.2e} "
-                       f"stream {a.parity['stream_max_abs_diff']:.2e} passed")
+            click.echo(f"{p}: {a.path} ({a.bytes} bytes, {a.footprint['bytes_vs_fp32']:.3f}x fp32); {parity_line(p, a.parity)}")
     emit(payload, as_json, human)

@@ -11,7 +11,7 @@ import click
 from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
 
 CELLS = ["rnn", "lstm", "gru"]
-PRECISIONS = ["fp32"]  # grows with the quantized exports
+PRECISIONS = ["fp32", "int8-dynamic"]
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -28,7 +28,8 @@ threads_option = click.option("--threads", type=click.IntRange(min=1), default=N
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
                              help="Where onnxruntime runs the graph.")
 precision_option = click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True,
-                                default=("fp32",), show_default=True, help="Precision to export (repeatable).")
+                                default=tuple(PRECISIONS), show_default=True,
+                                help="Precision to export (repeatable; default: every one).")
 test_option = click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), default=None,
                            help="Test split file (default: the file beside DATA with TEST for TRAIN in its name).")
 
@@ -81,3 +82,12 @@ def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
         click.echo(json.dumps(payload, indent=2))
     else:
         human()
+
+
+def parity_line(precision: str, parity: dict) -> str:
+    """One line per exported precision: the gate values that matter for it."""
+    if precision == "fp32":
+        return f"max|onnx - torch| {parity['max_abs_diff']:.2e}, stream {parity['stream_max_abs_diff']:.2e}"
+    drop = f", accuracy drop {parity['accuracy_drop']:.4f}" if "accuracy_drop" in parity else ""
+    return (f"top-1 agreement with fp32 {parity['top1_agreement']:.4f}{drop}, "
+            f"max logit diff {parity['logit_max_rel_diff']:.3f} of the logit std, stream {parity['stream_max_abs_diff']:.2e}")

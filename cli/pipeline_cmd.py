@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    default_run_dir, emit, json_option, model_config, model_options, precision_option, test_option,
+    default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options,
 )
 
@@ -36,9 +36,11 @@ def pipeline_command(data, test, precisions, threads, out, as_json, **options):
         click.echo(f"test accuracy {report['metrics']['test_accuracy']:.4f}")
         for p, art in report["artifacts"].items():
             par, lat = report["parity"][p], report["latency"][p]
-            click.echo(f"{p}: {art['path']} {art['bytes']} bytes; parity max|diff| {par['max_abs_diff']:.2e}, "
-                       f"stream {par['stream_max_abs_diff']:.2e}; graph accuracy {par['test_accuracy']:.4f}; "
+            foot = report["footprint"][p]
+            click.echo(f"{p}: {art['path']} {art['bytes']} bytes ({foot['bytes_vs_fp32']:.3f}x fp32, "
+                       f"{foot['weights']['int8_fraction']:.2%} of weights int8); graph accuracy {par['test_accuracy']:.4f}; "
                        f"step p50 {lat['step_us_p50']} us p99 {lat['step_us_p99']} us")
+            click.echo(f"    parity: {parity_line(p, par)}")
         demo = report["stream_demo"]
         click.echo(f"streamed one test sequence ({demo['steps']} steps): predicted {demo['predicted']} "
                    f"({demo['score']:.3f}), label {demo['label']}")

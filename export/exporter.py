@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import onnx
+import onnxruntime as ort
+
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
-from edgernn.export.parity import ParityError, ParityLimits, fp32_gates
+from edgernn.export.parity import ParityError, ParityLimits, fp32_gates, last_step_logits, quantized_gates
+from edgernn.export.quantize import (
+    DYNAMIC_CANDIDATES, FOLD_DEQUANTIZE, dynamic_int8, op_counts, weight_only_int8, weight_storage,
+)
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
+from edgernn.trainer.model import RecurrentClassifier
 
-AVAILABLE_PRECISIONS = ("fp32",)
+AVAILABLE_PRECISIONS = ("fp32", "int8-dynamic")
+CALIBRATION_SEQUENCES = 256  # training sequences used to choose between quantization settings
 
 
 @dataclass
@@ -26,6 +35,7 @@ class Artifact:
     bytes: int
     sha256: str
     parity: dict
+    footprint: dict = field(default_factory=dict)
 
     def to_report(self, relative_to: Path) -> dict:
         try:
@@ -33,6 +43,16 @@ class Artifact:
         except ValueError:
             path = str(self.path.resolve())
         return {"path": path, "bytes": self.bytes, "sha256": self.sha256}
+
+
+class ExportGateError(ParityError):
+    """Some precisions failed their gates; ``artifacts`` holds the files that passed and were written,
+    ``failed`` the parity summary of each precision that did not."""
+
+    def __init__(self, failures: list[str], artifacts: dict[str, Artifact], failed: dict[str, dict]):
+        super().__init__(failures)
+        self.artifacts = artifacts
+        self.failed = failed
 
 
 def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> SequenceSet:
@@ -49,13 +69,72 @@ def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> Sequence
     return read_sequences(data)
 
 
+def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], frontend) -> tuple[list[np.ndarray], str]:
+    """Up to CALIBRATION_SEQUENCES training sequences (front end applied), else the held-out inputs."""
+    recorded = checkpoint_payload.get("dataset", {}).get("train_path")
+    if recorded and Path(recorded).is_file():
+        train = read_sequences(recorded)
+        step = max(1, len(train) // CALIBRATION_SEQUENCES)
+        chosen = train.sequences[::step][:CALIBRATION_SEQUENCES]
+        return [frontend(frontend.check(s)) for s in chosen], f"training split, {len(chosen)} sequences"
+    return fallback[:CALIBRATION_SEQUENCES], f"held-out inputs (training split not on disk), {min(len(fallback), CALIBRATION_SEQUENCES)} sequences"
+
+
+def quantize_int8_dynamic(fp32: onnx.ModelProto, model: RecurrentClassifier, fp32_session: ort.InferenceSession,
+                          calibration: list[np.ndarray], calibration_source: str,
+                          zero_state: list[np.ndarray]) -> tuple[onnx.ModelProto, dict]:
+    """The int8 graph for CPUs and its ``runtime`` metadata.
+
+    LSTM: onnxruntime's DynamicQuantizeLSTM; reduce_range and per-channel are chosen by measuring
+    every combination against the fp32 graph on calibration data, on this CPU. GRU and SimpleRNN
+    (no quantized kernels in onnxruntime): weight-only int8, dequantized once at session creation.
+    """
+    if model.config.cell != "lstm":
+        # Kept short: metadata bytes count against the file size of small models.
+        return weight_only_int8(fp32), {"session_config": FOLD_DEQUANTIZE, "quantization": {
+            "method": "weight-only-int8", "compute": "float32, dequantized once at load"}}
+    reference = last_step_logits(fp32_session, calibration, zero_state)
+    spread = float(reference.std()) or 1.0
+    measured, best = {}, None
+    for candidate in DYNAMIC_CANDIDATES:
+        proto = dynamic_int8(fp32, candidate)
+        logits = last_step_logits(make_session(proto.SerializeToString()), calibration, zero_state)
+        score = {"top1_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
+                 "logit_max_rel_diff": float(np.abs(logits - reference).max() / spread)}
+        measured[candidate.name] = score
+        key = (score["top1_agreement"], -score["logit_max_rel_diff"])
+        if best is None or key > best[0]:
+            best = (key, candidate, proto)
+    _, chosen, proto = best
+    return proto, {"quantization": {"method": "dynamic-int8", "compute": "int8 kernels", "chosen": chosen.name,
+                                    "candidates": measured, "calibration": calibration_source}}
+
+
+def compact(value, digits: int = 4):
+    """Floats rounded to ``digits`` significant digits, recursively: metadata stays small."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: compact(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v, digits) for v in value]
+    return value
+
+
+def footprint(proto: onnx.ModelProto, blob_bytes: int, fp32_bytes: int) -> dict:
+    storage = weight_storage(proto)
+    return {"op_counts": op_counts(proto), "weights": storage, "bytes": blob_bytes,
+            "bytes_vs_fp32": round(blob_bytes / fp32_bytes, 4)}
+
+
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] = ("fp32",),
            data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict[str, Artifact]:
     """Export one graph per precision beside the checkpoint (or under ``out``).
 
-    Each graph passes its parity gates before it is written; a failed gate raises ParityError
-    naming every failed gate, and nothing is written under the final name.
+    Each graph passes its parity gates before it is written. When any precision fails, the
+    others are still written and ExportGateError names every failed gate; nothing is written
+    under a failed precision's name.
     """
     unknown = [p for p in precisions if p not in AVAILABLE_PRECISIONS]
     if unknown:
@@ -67,21 +146,45 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     if len(held_out) == 0:
         raise DataFormatError(f"{held_out.source}: no sequences to check parity on")
     sequences = [frontend(frontend.check(s, f"{held_out.source} case {i}")) for i, s in enumerate(held_out.sequences)]
+    labels = held_out.label_ids(payload["labels"]) if held_out.labels is not None else None
     source_sha = file_sha256(payload["path"])
     contract = ExportContract.for_model(model)
-    artifacts = {}
-    for precision in precisions:
-        proto = export_onnx(model, contract)
-        log(f"{precision}: checking parity on {min(len(sequences), limits.max_sequences)} held-out sequences")
-        parity = fp32_gates(make_session(proto.SerializeToString()), model, sequences, limits)
-        if not parity["passed"]:
-            raise ParityError([f"{precision}: {f}" for f in parity["failures"]])
-        meta = graph_metadata(model, contract, payload["labels"], payload["frontend"], precision, source_sha,
-                              {k: v for k, v in parity.items() if k != "failures"})
+    zero = [s.numpy() for s in model.zero_state(1)]
+
+    fp32 = export_onnx(model, contract)
+    fp32_blob = fp32.SerializeToString()
+    fp32_session = make_session(fp32_blob)
+    log(f"fp32: checking parity on {min(len(sequences), limits.max_sequences)} held-out sequences")
+    fp32_parity = fp32_gates(fp32_session, model, sequences, limits)
+    if not fp32_parity["passed"]:
+        raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
+
+    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> bytes:
+        meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
+                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime))
         set_metadata(proto, meta.to_props())
-        blob = proto.SerializeToString()
+        return proto.SerializeToString()
+
+    fp32_bytes = len(finished(fp32, "fp32", fp32_parity, {}))  # the reference size, metadata included
+    artifacts, failed, failures = {}, {}, []
+    for precision in precisions:
+        if precision == "fp32":
+            proto, runtime, parity = fp32, {}, fp32_parity
+        else:
+            calibration, source = calibration_data(payload, sequences, frontend)
+            proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, source, zero)
+            log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
+            session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"))
+            parity = quantized_gates(session, fp32_session, sequences, labels, zero, limits)
+            if not parity["passed"]:
+                failed[precision] = parity
+                failures += [f"{precision}: {f}" for f in parity["failures"]]
+                continue
+        blob = finished(proto, precision, parity, runtime)
         path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
-        log(f"{precision}: wrote {path} ({len(blob)} bytes), max |onnx - torch| {parity['max_abs_diff']:.2e}, "
-            f"streaming {parity['stream_max_abs_diff']:.2e}")
-        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity)
+        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
+                                        footprint(proto, len(blob), fp32_bytes))
+        log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
+    if failures:
+        raise ExportGateError(failures, artifacts, failed)
     return artifacts

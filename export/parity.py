@@ -4,7 +4,10 @@ Gates (DESIGN.md):
 - ``fp32_vs_torch``: the graph vs PyTorch, max |difference| of logits at every step and of the
   final states, at batch 1 (every sequence alone, from zero state) and batch 3 (padded groups,
   from a random non-zero state, so the state inputs are exercised too).
-- ``streaming``: the graph fed in chunks of 1, 7 and 16 steps, carrying the state, vs one call.
+- ``streaming``: the graph fed in chunks of 1, 7 and 16 steps, carrying the state, vs one call
+  (fp32: max |difference|; quantized: top-1 agreement, as dynamic int8 quantizes per call).
+- ``quantized_vs_fp32`` (quantized precisions): top-1 agreement with the fp32 graph, test
+  accuracy difference, and logit differences relative to the spread of the fp32 logits.
 Every gate is measured before any is judged, so a failure report lists all failed gates.
 """
 
@@ -27,6 +30,8 @@ class ParityLimits:
     stream_max_abs_diff: float = 1e-5   # chunked vs one call, same graph
     chunks: tuple[int, ...] = (1, 7, 16)
     max_sequences: int = 1000           # held-out sequences used per gate (the first N)
+    min_top1_agreement: float = 0.99    # quantized vs fp32: share of identical top-1 answers
+    max_accuracy_drop: float = 0.005    # fp32 test accuracy minus the quantized one (a fraction)
 
 
 class ParityError(CheckFailed):
@@ -64,21 +69,31 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
             "sequences": len(sequences), "lengths": [min(lengths), max(lengths)]}
 
 
+def run_in_chunks(session: ort.InferenceSession, seq: np.ndarray, zero_state: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """Feed one sequence ``size`` steps per call, carrying the state: [logits [1, time, C], *final state]."""
+    state, pieces = zero_state, []
+    for start in range(0, len(seq), size):
+        logits, *state = _run(session, seq[None, start:start + size], state)
+        pieces.append(logits)
+    return [np.concatenate(pieces, axis=1), *state]
+
+
 def streaming_vs_whole(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray],
                        chunks: tuple[int, ...]) -> dict:
-    """Max |chunked - one call| over every step's logits and the final state, per chunk size."""
-    per_chunk = {}
+    """Max |chunked - one call| over every step's logits and the final state, per chunk size,
+    and the share of sequences whose last-step top-1 answer is the same both ways."""
+    per_chunk, agreement = {}, {}
     for size in chunks:
-        worst = 0.0
+        worst, same = 0.0, 0
         for seq in sequences:
             whole = _run(session, seq[None], zero_state)
-            state, pieces = zero_state, []
-            for start in range(0, len(seq), size):
-                logits, *state = _run(session, seq[None, start:start + size], state)
-                pieces.append(logits)
-            worst = max(worst, _max_diff([np.concatenate(pieces, axis=1), *state], whole))
+            chunked = run_in_chunks(session, seq, zero_state, size)
+            worst = max(worst, _max_diff(chunked, whole))
+            same += int(chunked[0][0, -1].argmax() == whole[0][0, -1].argmax())
         per_chunk[str(size)] = worst
-    return {"stream_max_abs_diff": max(per_chunk.values()), "per_chunk": per_chunk}
+        agreement[str(size)] = same / len(sequences)
+    return {"stream_max_abs_diff": max(per_chunk.values()), "per_chunk": per_chunk,
+            "stream_top1_agreement": min(agreement.values())}
 
 
 def fp32_gates(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray],
@@ -95,6 +110,47 @@ def fp32_gates(session: ort.InferenceSession, model: RecurrentClassifier, sequen
         failures.append(f"gate fp32_vs_torch: max |logit/state difference| {summary['max_abs_diff']:.3g} > limit {limits.fp32_max_abs_diff:g}")
     if not summary["stream_max_abs_diff"] <= limits.stream_max_abs_diff:
         failures.append(f"gate streaming: max |chunked - whole| {summary['stream_max_abs_diff']:.3g} > limit {limits.stream_max_abs_diff:g}")
+    summary["passed"] = not failures
+    summary["failures"] = failures
+    return summary
+
+
+def last_step_logits(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray]) -> np.ndarray:
+    """Each sequence run alone from zero state; logits after its last step, float32 [n, classes]."""
+    return np.stack([_run(session, seq[None], zero_state)[0][0, -1] for seq in sequences])
+
+
+def quantized_gates(session: ort.InferenceSession, fp32_session: ort.InferenceSession, sequences: list[np.ndarray],
+                    labels: np.ndarray | None, zero_state: list[np.ndarray], limits: ParityLimits = ParityLimits()) -> dict:
+    """A quantized graph vs the fp32 graph on held-out sequences (labels int [n] or None)."""
+    sequences = sequences[: limits.max_sequences]
+    reference = last_step_logits(fp32_session, sequences, zero_state)
+    quantized = last_step_logits(session, sequences, zero_state)
+    spread = float(reference.std()) or 1.0
+    diff = np.abs(quantized - reference)
+    summary = {
+        "top1_agreement": float((quantized.argmax(1) == reference.argmax(1)).mean()),
+        "logit_max_abs_diff": float(diff.max()), "logit_mean_abs_diff": float(diff.mean()),
+        "logit_max_rel_diff": float(diff.max() / spread), "sequences": len(sequences),
+    }
+    if labels is not None:
+        labels = labels[: len(sequences)]
+        summary["fp32_test_accuracy"] = float((reference.argmax(1) == labels).mean())
+        summary["test_accuracy"] = float((quantized.argmax(1) == labels).mean())
+        summary["accuracy_drop"] = summary["fp32_test_accuracy"] - summary["test_accuracy"]
+    # Dynamic int8 quantizes activations per call, so chunking moves the logits a little; what
+    # must hold is the answer: the same top-1 in chunks as in one call.
+    stream = streaming_vs_whole(session, sequences, zero_state, limits.chunks)
+    summary.update(stream, stream_max_rel_diff=stream["stream_max_abs_diff"] / spread, chunks=list(limits.chunks),
+                   limits={"min_top1_agreement": limits.min_top1_agreement, "max_accuracy_drop": limits.max_accuracy_drop})
+    failures = []
+    if not summary["top1_agreement"] >= limits.min_top1_agreement:
+        failures.append(f"gate top1_agreement: {summary['top1_agreement']:.4f} < limit {limits.min_top1_agreement:g}")
+    if "accuracy_drop" in summary and not summary["accuracy_drop"] <= limits.max_accuracy_drop:
+        failures.append(f"gate accuracy_drop: {summary['accuracy_drop']:.4f} > limit {limits.max_accuracy_drop:g}")
+    if not summary["stream_top1_agreement"] >= limits.min_top1_agreement:
+        failures.append(f"gate streaming: top-1 agreement of chunked vs one call {summary['stream_top1_agreement']:.4f} "
+                        f"< limit {limits.min_top1_agreement:g}")
     summary["passed"] = not failures
     summary["failures"] = failures
     return summary

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgernn.export.exporter import export
+from edgernn.export.exporter import AVAILABLE_PRECISIONS, ExportGateError, export
 from edgernn.export.parity import ParityLimits
 from edgernn.export.report import build_report
 from edgernn.runtime._files import write_json_atomic
@@ -28,7 +28,7 @@ def stream_demo(model: Model, sequence: np.ndarray, label: str) -> dict:
 
 
 def pipeline(data: str | Path | None, out: str | Path, model_config: dict, config: TrainConfig,
-             precisions: tuple[str, ...] = ("fp32",), test: str | Path | None = None,
+             precisions: tuple[str, ...] = AVAILABLE_PRECISIONS, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
     """Run the whole flow into ``out``; writes and returns report.json's content."""
@@ -40,7 +40,12 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
     started = time.perf_counter()
     outcome = train(data, run_dir, model_config, config, test=test, log=log)
     trained = time.perf_counter()
-    artifacts = export(outcome.checkpoint, run_dir, precisions, data=outcome.dataset["test_path"], limits=limits, log=log)
+    gate_error = None
+    try:
+        artifacts, failed = export(outcome.checkpoint, run_dir, precisions, data=outcome.dataset["test_path"],
+                                   limits=limits, log=log), {}
+    except ExportGateError as exc:  # report what passed and what failed, then fail the run
+        gate_error, artifacts, failed = exc, exc.artifacts, exc.failed
     exported = time.perf_counter()
     test_set = outcome.test_set
     truth = test_set.label_ids(outcome.labels)
@@ -55,7 +60,9 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
             demo = {"precision": precision, **stream_demo(model, test_set.sequences[0], test_set.labels[0])}
     timing = {"train_s": round(trained - started, 2), "export_s": round(exported - trained, 2),
               "measure_s": round(time.perf_counter() - exported, 2)}
-    report = build_report(outcome, artifacts, graph_accuracy, latency, run_dir,
+    report = build_report(outcome, artifacts, failed, graph_accuracy, latency, run_dir,
                           extra={"stream_demo": demo, "timing": timing})
     write_json_atomic(run_dir / "report.json", report)
+    if gate_error is not None:
+        raise gate_error
     return report

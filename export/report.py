@@ -7,19 +7,30 @@ from pathlib import Path
 from edgernn.export.exporter import Artifact
 from edgernn.trainer.train import TrainOutcome
 
-PARITY_KEYS = ("max_abs_diff", "max_abs_diff_batch1", "max_abs_diff_batch3", "stream_max_abs_diff",
-               "per_chunk", "chunks", "sequences", "limits", "passed")
+
+def parity_entry(parity: dict) -> dict:
+    return {k: v for k, v in parity.items() if k != "failures"} | (
+        {"failures": parity["failures"]} if parity.get("failures") else {})
 
 
-def build_report(outcome: TrainOutcome, artifacts: dict[str, Artifact], graph_accuracy: dict[str, float],
-                 latency: dict[str, dict], run_dir: Path, extra: dict | None = None) -> dict:
-    """Assemble report.json. graph_accuracy: test accuracy of each exported graph via the runtime."""
+def build_report(outcome: TrainOutcome, artifacts: dict[str, Artifact], failed: dict[str, dict],
+                 graph_accuracy: dict[str, float], latency: dict[str, dict], run_dir: Path,
+                 extra: dict | None = None) -> dict:
+    """Assemble report.json.
+
+    failed: parity summaries of precisions whose gates failed (no file was written for them).
+    graph_accuracy: test accuracy of each written graph, measured through the runtime.
+    """
     cfg = outcome.model.config
-    parity = {}
+    parity = {p: parity_entry(a.parity) | {"test_accuracy": graph_accuracy[p]} for p, a in artifacts.items()}
+    parity.update({p: parity_entry(summary) for p, summary in failed.items()})
+    fp32_p50 = latency.get("fp32", {}).get("step_us_p50")
+    footprint = {}
     for precision, artifact in artifacts.items():
-        entry = {k: artifact.parity[k] for k in PARITY_KEYS if k in artifact.parity}
-        entry["test_accuracy"] = graph_accuracy[precision]
-        parity[precision] = entry
+        entry = dict(artifact.footprint)
+        if fp32_p50:
+            entry["step_latency_vs_fp32"] = round(latency[precision]["step_us_p50"] / fp32_p50, 3)
+        footprint[precision] = entry
     return {
         "dataset": {k: outcome.dataset[k] for k in ("name", "train", "validation", "test", "classes", "features")},
         "model": {"cell": cfg.cell, "layers": cfg.layers, "hidden": cfg.hidden, "dropout": cfg.dropout,
@@ -29,5 +40,6 @@ def build_report(outcome: TrainOutcome, artifacts: dict[str, Artifact], graph_ac
         "artifacts": {p: a.to_report(run_dir) for p, a in artifacts.items()},
         "parity": parity,
         "latency": latency,
+        "footprint": footprint,
         **(extra or {}),
     }

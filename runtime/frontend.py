@@ -85,8 +85,12 @@ class FeatureFrontend:
         return out
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "features": self.features,
-                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+        return {"kind": self.kind, "features": self.features, "mean": _float32_list(self.mean), "std": _float32_list(self.std)}
+
+
+def _float32_list(values: np.ndarray) -> list[float]:
+    """float32 values as the shortest decimals that read back to the same float32 (compact JSON)."""
+    return [float(np.format_float_positional(v, unique=True, trim="-")) for v in values.astype(np.float32)]
 
 
 @dataclass

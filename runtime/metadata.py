@@ -61,6 +61,10 @@ class GraphMetadata:
     parity: dict = field(default_factory=dict)
     source: str = ""
     producer: dict = field(default_factory=dict)
+    # Optional: how to run the file. {"session_config": {onnxruntime session config entries},
+    # "quantization": {what was quantized and how}}; e.g. weight-only int8 files ask for
+    # {"session.disable_quant_qdq": "1"} so the dequantization is folded once at load.
+    runtime: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -79,6 +83,8 @@ class GraphMetadata:
             "source": self.source,
             "producer": json.dumps(self.producer),
         }
+        if self.runtime:
+            props["runtime"] = json.dumps(self.runtime)
         if self.input_kind == "features":
             props["features"] = self.features
         else:
@@ -123,6 +129,7 @@ class GraphMetadata:
             parity=_json(own, "parity", dict),
             source=own["source"],
             producer=_json(own, "producer", dict),
+            runtime=_runtime(own),
         )
 
 
@@ -148,6 +155,16 @@ def _json(own: dict[str, str], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise MetadataError(f"{PREFIX}{key} must be a JSON {'object' if kind is dict else 'list'}")
     return value
+
+
+def _runtime(own: dict[str, str]) -> dict:
+    if "runtime" not in own:
+        return {}
+    runtime = _json(own, "runtime", dict)
+    config = runtime.get("session_config", {})
+    if not isinstance(config, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
+        raise MetadataError(f"{PREFIX}runtime.session_config must map strings to strings")
+    return runtime
 
 
 def _states(own: dict[str, str]) -> list[StateSpec]:

@@ -28,8 +28,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp
 
 
-def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None) -> ort.InferenceSession:
-    """An onnxruntime session on ``device`` ("cpu" | "cuda") with ``threads`` intra-op threads.
+def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None,
+                 session_config: dict[str, str] | None = None) -> ort.InferenceSession:
+    """An onnxruntime session on ``device`` ("cpu" | "cuda") with ``threads`` intra-op threads and
+    the given session config entries (from the graph's ``runtime`` metadata).
 
     Never falls back silently: a missing execution provider raises InputError listing those
     this onnxruntime build has.
@@ -50,6 +52,8 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
     options.inter_op_num_threads = 1  # a recurrent graph is a chain: no parallel branches to run
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    for key, value in (session_config or {}).items():
+        options.add_session_config_entry(key, value)
     providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
     try:
         return ort.InferenceSession(source, sess_options=options, providers=providers)
@@ -78,6 +82,9 @@ class Model:
             self.metadata = GraphMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
         except MetadataError as exc:
             raise MetadataError(f"{self.path}: {exc}") from None
+        self.session_config = self.metadata.runtime.get("session_config", {})
+        if self.session_config:  # settings the file asks for take effect at session creation
+            self.session = make_session(str(self.path), device, threads, self.session_config)
         self.frontend = frontend_from_json(self.metadata.frontend)
         self._check_graph_matches_metadata()
         self.state_specs: list[StateSpec] = self.metadata.state

@@ -47,7 +47,12 @@ def test_pipeline_on_the_bundled_sample_writes_the_report(tmp_path):
     assert parity["test_accuracy"] == pytest.approx(report["metrics"]["test_accuracy"], abs=1 / 370)
     latency = report["latency"]["fp32"]
     assert 0 < latency["step_us_p50"] <= latency["step_us_p99"] and latency["threads"] == 1
-    assert {p.name for p in tmp_path.iterdir()} == {"model.pt", "history.json", "metrics.json", "model.fp32.onnx", "report.json"}
+    int8 = report["parity"]["int8-dynamic"]
+    assert int8["passed"] and int8["top1_agreement"] >= 0.99 and int8["accuracy_drop"] <= 0.005
+    assert set(report["footprint"]) == {"fp32", "int8-dynamic"}
+    assert report["footprint"]["int8-dynamic"]["weights"]["int8_fraction"] >= 0.95
+    assert {p.name for p in tmp_path.iterdir()} == {"model.pt", "history.json", "metrics.json", "model.fp32.onnx",
+                                                    "model.int8-dynamic.onnx", "report.json"}
 
 
 def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):

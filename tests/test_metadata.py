@@ -57,3 +57,14 @@ def test_malformed_values_are_named(key, value, message):
     props[PREFIX + key] = value
     with pytest.raises(MetadataError, match=message):
         GraphMetadata.from_props(props)
+
+
+def test_optional_runtime_key_roundtrips_and_is_validated():
+    meta = example()
+    meta.runtime = {"session_config": {"session.disable_quant_qdq": "1"}, "quantization": {"method": "weight-only-int8"}}
+    props = meta.to_props()
+    assert GraphMetadata.from_props(props).runtime == meta.runtime
+    assert PREFIX + "runtime" not in example().to_props()  # absent when there is nothing to say
+    props[PREFIX + "runtime"] = json.dumps({"session_config": {"threads": 2}})
+    with pytest.raises(MetadataError, match="runtime.session_config must map strings to strings"):
+        GraphMetadata.from_props(props)

@@ -1,0 +1,157 @@
+"""Quantized forms of the fp32 streaming graph.
+
+- ``weight_only_int8``: every weight matrix (the recurrent op's input and recurrent weights, the
+  head's MatMul weight, an embedding table) stored as int8 with one float scale per output row,
+  dequantized by a ``DequantizeLinear`` node feeding the unchanged float op. onnxruntime has no
+  quantized GRU or RNN kernel, so this is how their recurrent weights get to int8 at all. The
+  file says (``runtime.session_config``) that the session should fold the dequantization into
+  float weights once at load (``session.disable_quant_qdq=1``), so a step costs what fp32 costs.
+- ``dynamic_int8``: onnxruntime's ``quantize_dynamic``: LSTM -> ``DynamicQuantizeLSTM`` (int8
+  weights, integer kernels) and the head's MatMul -> dynamic int8 MatMul. Whether 7-bit weights
+  (``reduce_range``) and per-channel scales are needed depends on the CPU's int8 instructions, so
+  the exporter measures every candidate on held-out data and keeps the most faithful one.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+RECURRENT_OPS = ("RNN", "GRU", "LSTM")
+FOLD_DEQUANTIZE = {"session.disable_quant_qdq": "1"}
+
+
+def _weight_inputs(graph: onnx.GraphProto) -> list[tuple[int, int, str, int | None]]:
+    """(node index, input index, initializer name, per-row axis or None for one scale) of every
+    weight to quantize."""
+    inits = {i.name: i for i in graph.initializer}
+    found = []
+    for n, node in enumerate(graph.node):
+        slots: list[tuple[int, int | None]] = []
+        if node.op_type in RECURRENT_OPS:
+            # W [dirs, gates*H, in] and R [dirs, gates*H, H]: one scale per gate row; the biases
+            # B [dirs, 2*gates*H] with one scale (they are 1-2% of a small model's bytes).
+            slots = [(1, 1), (2, 1), (3, None)]
+        elif node.op_type == "MatMul":
+            slots = [(1, 1)]  # x @ B with B [in, out]: one scale per output column
+        elif node.op_type == "Gather":
+            slots = [(0, 0)]  # embedding table [vocab, dim]: one scale per token row
+        for index, axis in slots:
+            if index < len(node.input) and node.input[index] in inits and len(inits[node.input[index]].dims) >= 2:
+                found.append((n, index, node.input[index], axis))
+    return found
+
+
+def quantize_per_axis(weights: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per index along ``axis`` (one scale in all when None):
+    weights ~= q * scale.
+
+    Returns q int8 (same shape, values in [-127, 127]) and scale float32 [weights.shape[axis]] (or a scalar).
+    """
+    if axis is None:
+        scale = np.float32(np.abs(weights).max() / 127.0 or 1.0)
+        return np.clip(np.rint(weights / scale), -127, 127).astype(np.int8), np.array(scale, dtype=np.float32)
+    moved = np.moveaxis(weights, axis, 0).reshape(weights.shape[axis], -1)
+    scale = np.abs(moved).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    shape = [1] * weights.ndim
+    shape[axis] = -1
+    q = np.clip(np.rint(weights / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def weight_only_int8(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``proto`` whose weight matrices are int8 initializers behind DequantizeLinear."""
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    new_nodes: list[tuple[int, onnx.NodeProto]] = []
+    done: dict[str, str] = {}
+    for n, index, name, axis in _weight_inputs(graph):
+        if name not in done:
+            weights = numpy_helper.to_array(inits[name])
+            q, scale = quantize_per_axis(weights, axis)
+            graph.initializer.remove(inits[name])
+            # Symmetric: no zero-point input (it defaults to 0), which saves its bytes in the file.
+            graph.initializer.extend([numpy_helper.from_array(q, f"{name}_int8"),
+                                      numpy_helper.from_array(scale, f"{name}_scale")])
+            done[name] = f"{name}_dequantized"
+            new_nodes.append((n, helper.make_node(
+                "DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [done[name]],
+                name=f"{name}_DequantizeLinear", **({} if axis is None else {"axis": axis}))))
+        graph.node[n].input[index] = done[name]
+    for n, node in sorted(new_nodes, key=lambda item: item[0], reverse=True):
+        graph.node.insert(n, node)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+@dataclass(frozen=True)
+class DynamicCandidate:
+    reduce_range: bool
+    per_channel: bool
+
+    @property
+    def name(self) -> str:
+        return f"reduce_range={self.reduce_range},per_channel={self.per_channel}"
+
+
+DYNAMIC_CANDIDATES = tuple(DynamicCandidate(r, p) for r in (True, False) for p in (False, True))
+
+
+def dynamic_int8(proto: onnx.ModelProto, candidate: DynamicCandidate) -> onnx.ModelProto:
+    """onnxruntime's dynamic quantization (LSTM and MatMul) with the given weight settings."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quant_logger = logging.getLogger()
+    level = quant_logger.level
+    quant_logger.setLevel(logging.ERROR)  # it warns about missing pre-processing, moot for these graphs
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            onnx.save(proto, source)
+            quantize_dynamic(source, target, op_types_to_quantize=["LSTM", "MatMul"],
+                             per_channel=candidate.per_channel, reduce_range=candidate.reduce_range,
+                             weight_type=QuantType.QInt8)
+            model = onnx.load(target)
+    finally:
+        quant_logger.setLevel(level)
+    del model.metadata_props[:]
+    for entry in proto.metadata_props:
+        model.metadata_props.add(key=entry.key, value=entry.value)
+    return model
+
+
+def op_counts(proto: onnx.ModelProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in proto.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def weight_storage(proto: onnx.ModelProto) -> dict:
+    """Parameters by storage type: {"int8": n, "float32": n, "float16": n, "int8_fraction": f}.
+
+    Scales and zero points are bookkeeping, not parameters, and are left out; shape constants
+    (int64) are not parameters either.
+    """
+    counts = {"int8": 0, "float32": 0, "float16": 0}
+    names = {
+        onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8",
+        onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+    }
+    for init in proto.graph.initializer:
+        kind = names.get(init.data_type)
+        if kind is None or init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0:
+            continue
+        counts[kind] += int(np.prod(init.dims))
+    total = sum(counts.values())
+    counts["int8_fraction"] = round(counts["int8"] / total, 4) if total else 0.0
+    return counts

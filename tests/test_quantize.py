@@ -1,0 +1,116 @@
+"""Quantized graphs: which ops and weight types they hold, and the gates that prove them (export/quantize.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edgernn.export.exporter import ExportGateError, export
+from edgernn.export.parity import ParityLimits, quantized_gates
+from edgernn.export.quantize import FOLD_DEQUANTIZE, op_counts, quantize_per_axis, weight_only_int8, weight_storage
+from edgernn.runtime import Model
+from edgernn.runtime.datasets import read_ts
+from edgernn.runtime.model import make_session
+
+
+@pytest.fixture(scope="module")
+def int8_runs(quick_runs, tmp_path_factory):
+    """{cell: (fp32 Artifact, int8-dynamic Artifact)} exported from the quick runs."""
+    runs = {}
+    for cell, (run_dir, _, artifacts) in quick_runs.items():
+        out = tmp_path_factory.mktemp(f"int8-{cell}")
+        runs[cell] = (artifacts["fp32"], export(run_dir / "model.pt", out, ("int8-dynamic",), log=lambda m: None)["int8-dynamic"])
+    return runs
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("gru", {"GRU": 1, "DequantizeLinear": 4, "MatMul": 1}),
+    ("rnn", {"RNN": 1, "DequantizeLinear": 4, "MatMul": 1}),
+    ("lstm", {"DynamicQuantizeLSTM": 2, "MatMulInteger": 1, "DynamicQuantizeLinear": 1}),  # 2 layers
+])
+def test_int8_graph_ops_and_weight_types(int8_runs, cell, expected):
+    _, art = int8_runs[cell]
+    proto = onnx.load(art.path)
+    ops = op_counts(proto)
+    assert {op: ops.get(op, 0) for op in expected} == expected
+    if cell == "lstm":
+        assert "LSTM" not in ops
+    storage = weight_storage(proto)
+    assert storage["float16"] == 0 and storage["int8_fraction"] >= 0.95
+    assert art.footprint["weights"] == storage and art.footprint["op_counts"] == ops
+    recurrent = {"gru": "GRU", "rnn": "RNN", "lstm": "DynamicQuantizeLSTM"}[cell]
+    inits = {i.name: i.data_type for i in proto.graph.initializer}
+    for node in (n for n in proto.graph.node if n.op_type == recurrent):
+        if cell == "lstm":  # DynamicQuantizeLSTM takes int8 W and R directly
+            assert inits[node.input[1]] == inits[node.input[2]] == onnx.TensorProto.INT8
+        else:  # W, R and B come out of DequantizeLinear nodes fed by int8 initializers
+            producers = {o: n for n in proto.graph.node for o in n.output}
+            for slot in (1, 2, 3):
+                dq = producers[node.input[slot]]
+                assert dq.op_type == "DequantizeLinear" and inits[dq.input[0]] == onnx.TensorProto.INT8
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn", "lstm"])
+def test_int8_graph_agrees_with_fp32_through_the_runtime(int8_runs, sample_test_file, cell):
+    fp32_art, art = int8_runs[cell]
+    assert art.parity["passed"] and art.parity["top1_agreement"] >= 0.99 and art.parity["accuracy_drop"] <= 0.005
+    model = Model(art.path)
+    assert model.metadata.precision == "int8-dynamic"
+    assert model.session_config == ({} if cell == "lstm" else FOLD_DEQUANTIZE)
+    sequences = read_ts(sample_test_file).sequences[:60]
+    agree = (model.predict(sequences).argmax(1) == Model(fp32_art.path).predict(sequences).argmax(1)).mean()
+    assert agree >= 0.95
+    stream = model.stream()
+    steps = np.concatenate([stream.push(sequences[0][t:t + 1]) for t in range(len(sequences[0]))])
+    np.testing.assert_allclose(steps[-1], model.predict(sequences[:1])[0], atol=0.05)
+
+
+def test_lstm_quantization_settings_are_chosen_by_measurement(int8_runs):
+    quant = Model(int8_runs["lstm"][1].path).metadata.runtime["quantization"]
+    assert len(quant["candidates"]) == 4 and quant["chosen"] in quant["candidates"]
+    best = max(quant["candidates"].values(), key=lambda c: (c["top1_agreement"], -c["logit_max_rel_diff"]))
+    assert quant["candidates"][quant["chosen"]] == best
+    assert quant["calibration"].startswith("training split")
+
+
+def test_per_axis_quantization_round_trips_within_half_a_step():
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((1, 6, 5)).astype(np.float32) * np.array([1, 10, 0.1, 0, 3, 2])[None, :, None]
+    q, scale = quantize_per_axis(weights, axis=1)
+    assert q.dtype == np.int8 and scale.shape == (6,) and np.abs(q).max() <= 127
+    error = np.abs(q * scale[None, :, None] - weights)
+    assert (error <= scale[None, :, None] / 2 + 1e-7).all()
+    q1, s1 = quantize_per_axis(weights[0, 1], axis=None)
+    assert s1.shape == () and np.abs(q1 * s1 - weights[0, 1]).max() <= s1 / 2 + 1e-7
+
+
+def test_a_damaged_quantization_is_caught_by_the_gates(quick_runs, sample_test_file):
+    """Shrink the recurrent weights' scales 20x: the graph still runs, the gates must refuse it."""
+    fp32_art = quick_runs["gru"][2]["fp32"]
+    proto = weight_only_int8(onnx.load(fp32_art.path))
+    for init in proto.graph.initializer:
+        if init.name.endswith("_scale") and "GRU" in init.name:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) / 20, init.name))
+    model = Model(fp32_art.path)
+    data = read_ts(sample_test_file)
+    sequences = [model.prepare(s) for s in data.sequences]
+    labels = data.label_ids(model.labels)
+    zero = [np.zeros((1, 1, 24), np.float32)]
+    bad = make_session(proto.SerializeToString(), session_config=FOLD_DEQUANTIZE)
+    summary = quantized_gates(bad, model.session, sequences, labels, zero, ParityLimits())
+    assert not summary["passed"] and summary["top1_agreement"] < 0.99
+    assert any(f.startswith("gate top1_agreement: ") and "< limit 0.99" in f for f in summary["failures"])
+    assert any(f.startswith("gate accuracy_drop: ") for f in summary["failures"])
+
+
+def test_failed_precision_is_not_written_and_the_others_are(quick_runs, tmp_path):
+    with pytest.raises(ExportGateError) as info:
+        export(quick_runs["rnn"][0] / "model.pt", tmp_path, ("fp32", "int8-dynamic"),
+               limits=ParityLimits(min_top1_agreement=1.01), log=lambda m: None)
+    assert set(info.value.artifacts) == {"fp32"} and set(info.value.failed) == {"int8-dynamic"}
+    assert info.value.failures == [  # every failed gate is named, not only the first
+        "int8-dynamic: gate top1_agreement: 1.0000 < limit 1.01",
+        "int8-dynamic: gate streaming: top-1 agreement of chunked vs one call 1.0000 < limit 1.01"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fp32.onnx"]
