@@ -14,6 +14,7 @@ from edgernn.runtime.errors import CheckFailed, EdgeRNNError
 COMMANDS = {
     "train": "edgernn.cli.train_cmd:train_command",
     "export": "edgernn.cli.export_cmd:export_command",
+    "check": "edgernn.cli.check_cmd:check_command",
     "predict": "edgernn.cli.predict_cmd:predict_command",
     "stream": "edgernn.cli.stream_cmd:stream_command",
     "info": "edgernn.cli.info_cmd:info_command",

@@ -32,6 +32,8 @@ class ParityLimits:
     max_sequences: int = 1000           # held-out sequences used per gate (the first N)
     min_top1_agreement: float = 0.99    # quantized vs fp32: share of identical top-1 answers
     max_accuracy_drop: float = 0.005    # fp32 test accuracy minus the quantized one (a fraction)
+    long_stream_max_abs_diff: float = 1e-3  # fp32 graph vs PyTorch over the long stream's logits
+    long_stream_min_top1_agreement: float = 0.97  # quantized vs fp32, share of steps of the long stream
 
 
 class ParityError(CheckFailed):
@@ -154,3 +156,38 @@ def quantized_gates(session: ort.InferenceSession, fp32_session: ort.InferenceSe
     summary["passed"] = not failures
     summary["failures"] = failures
     return summary
+
+
+def long_stream_input(sequences: list[np.ndarray], steps: int) -> np.ndarray:
+    """Held-out sequences laid end to end (repeated as needed) into one stream of ``steps`` steps."""
+    total, pieces = 0, []
+    while total < steps:
+        for seq in sequences:
+            pieces.append(seq)
+            total += len(seq)
+            if total >= steps:
+                break
+    return np.concatenate(pieces)[:steps]
+
+
+def run_long_stream(run_chunk, stream: np.ndarray, zero_state: list[np.ndarray], chunk: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Carry the state through ``stream`` [steps, ...] ``chunk`` steps per call; returns logits [steps, C] and the final state."""
+    state, pieces = zero_state, []
+    for start in range(0, len(stream), chunk):
+        logits, *state = run_chunk(stream[None, start:start + chunk], state)
+        pieces.append(logits[0])
+    return np.concatenate(pieces), state
+
+
+def long_stream_gate(session: ort.InferenceSession, reference, zero_state: list[np.ndarray], stream: np.ndarray,
+                     chunk: int = 100) -> dict:
+    """Drift over a long stream: the graph vs a reference run (a callable like ``_run``: PyTorch or
+    the fp32 graph) on the same stream. Reports the largest logit and final-state differences, the
+    share of steps with the same top-1 class, and whether everything stayed finite."""
+    logits, state = run_long_stream(lambda x, s: _run(session, x, s), stream, zero_state, chunk)
+    ref_logits, ref_state = run_long_stream(reference, stream, zero_state, chunk)
+    finite = bool(np.isfinite(logits).all() and all(np.isfinite(s).all() for s in state))
+    return {"steps": len(stream), "finite": finite,
+            "max_abs_logit_diff": float(np.abs(logits - ref_logits).max()),
+            "final_state_max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(state, ref_state)),
+            "top1_agreement": float((logits.argmax(1) == ref_logits.argmax(1)).mean())}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+import onnx
+
 import pytest
 from click.testing import CliRunner
 
 from edgernn.cli.main import COMMANDS, cli
 from edgernn.runtime.datasets import read_ts
 
-VERBS = ["train", "export", "predict", "stream", "info", "pipeline"]
+VERBS = ["train", "export", "check", "predict", "stream", "info", "pipeline"]
 
 
 def run(*args):
@@ -92,3 +94,37 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(tmp_path, gru_onnx, s
     assert message in result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert not (tmp_path / "run").exists()
+
+
+def test_check_passes_a_good_file_and_prints_the_table(quick_runs, sample_test_file):
+    run_dir = quick_runs["gru"][0]
+    result = run("check", run_dir / "model.fp32.onnx", "--data", sample_test_file, "--checkpoint", run_dir / "model.pt",
+                 "--long-steps", 2000)
+    assert result.exit_code == 0, result.output
+    for gate in ("fp32_vs_torch", "long_stream_drift", "streaming", "long_stream_finite"):
+        assert gate in result.output
+    assert "FAIL" not in result.output
+
+
+def test_check_catches_a_damaged_quantization_with_exit_1(quick_runs, sample_test_file, tmp_path):
+    """A weight-only int8 file whose recurrent scales are 20x too small: it loads and runs, and
+    `edgernn check` must refuse it, naming each failed gate with its value and limit."""
+    from onnx import numpy_helper
+
+    from edgernn.export.onnx_export import set_metadata
+    from edgernn.export.quantize import FOLD_DEQUANTIZE, weight_only_int8
+
+    fp32_path = quick_runs["gru"][2]["fp32"].path
+    (tmp_path / "model.fp32.onnx").write_bytes(fp32_path.read_bytes())
+    proto = weight_only_int8(onnx.load(fp32_path))
+    for init in proto.graph.initializer:
+        if init.name.endswith("_scale") and "GRU" in init.name:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) / 20, init.name))
+    set_metadata(proto, {"edgernn.precision": "int8-dynamic", "edgernn.runtime": json.dumps({"session_config": FOLD_DEQUANTIZE})})
+    onnx.save(proto, tmp_path / "model.int8-dynamic.onnx")
+    result = run("check", tmp_path / "model.int8-dynamic.onnx", "--data", sample_test_file, "--json", "--long-steps", 2000)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    failed = {g["gate"] for g in report["gates"] if not g["passed"]}
+    assert {"top1_agreement", "accuracy_drop"} <= failed
+    assert "check failed: gate top1_agreement: " in result.output and "(limit >= 0.99)" in result.output

@@ -1,0 +1,117 @@
+"""`edgernn check MODEL.onnx --data ...`: every parity gate that applies to one exported file.
+
+- fp32 vs PyTorch (when the checkpoint is given), at batch 1 and 3;
+- streaming in chunks of 1, 7 and 16 steps vs one call;
+- a long stream (10,000 steps by default) carried through the state: drift of logits and state
+  against PyTorch (fp32 file with a checkpoint) or the fp32 graph (a quantized file), and
+  whether everything stays finite;
+- quantized vs fp32 (a quantized file; the fp32 graph is ``--reference`` or model.fp32.onnx
+  beside it): top-1 agreement, accuracy difference, logit differences relative to their spread.
+All gates are measured, then judged; the result lists each gate's value, limit and verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from edgernn.export.parity import (
+    ParityLimits, _torch_run, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, streaming_vs_whole,
+    _run,
+)
+from edgernn.runtime.datasets import load_train_test, read_sequences
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.model import Model
+
+
+@dataclass
+class GateResult:
+    gate: str
+    value: float
+    limit: float
+    passed: bool
+    relation: str  # "<=" or ">=": how value must stand to limit
+
+
+@dataclass
+class CheckResult:
+    model: str
+    precision: str
+    gates: list[GateResult] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"gate {g.gate}: {g.value:.4g} (limit {g.relation} {g.limit:g})" for g in self.gates if not g.passed]
+
+    def add(self, gate: str, value: float, relation: str, limit: float) -> None:
+        passed = value <= limit if relation == "<=" else value >= limit
+        self.gates.append(GateResult(gate, float(value), float(limit), bool(passed), relation))
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "precision": self.precision, "passed": self.passed,
+                "gates": [g.__dict__ for g in self.gates], "details": self.details}
+
+
+def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | None = None,
+          reference: str | Path | None = None, limits: ParityLimits = ParityLimits(),
+          long_steps: int = 10_000) -> CheckResult:
+    """Run every gate that applies to ``model_path`` on held-out ``data`` (a file, or a folder
+    whose test split is used)."""
+    model = Model(model_path, threads=1)
+    data = Path(data)
+    held_out = load_train_test(data)[1] if data.is_dir() else read_sequences(data)
+    sequences = [model.prepare(s, f"{held_out.source} case {i}") for i, s in enumerate(held_out.sequences)][: limits.max_sequences]
+    labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
+    zero = [z for z in model.zero_state(1).values()]
+    result = CheckResult(str(model_path), model.metadata.precision)
+    stream = long_stream_input(sequences, long_steps)
+
+    torch_model = None
+    if checkpoint is not None:
+        from edgernn.trainer.checkpoint import load_checkpoint
+
+        torch_model, _ = load_checkpoint(checkpoint)
+    if model.metadata.precision == "fp32":
+        if torch_model is not None:
+            summary = fp32_vs_torch(model.session, torch_model, sequences)
+            result.details["fp32_vs_torch"] = summary
+            result.add("fp32_vs_torch", summary["max_abs_diff"], "<=", limits.fp32_max_abs_diff)
+            drift = long_stream_gate(model.session, lambda x, s: _torch_run(torch_model, x, s), zero, stream)
+            result.details["long_stream"] = drift
+            result.add("long_stream_drift", drift["max_abs_logit_diff"], "<=", limits.long_stream_max_abs_diff)
+        streaming = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
+        result.details["streaming"] = streaming
+        result.add("streaming", streaming["stream_max_abs_diff"], "<=", limits.stream_max_abs_diff)
+    else:
+        reference = Path(reference) if reference is not None else Path(model_path).with_name("model.fp32.onnx")
+        if not reference.is_file():
+            raise InputError(f"a {model.metadata.precision} file is checked against its fp32 graph: pass --reference "
+                             f"(no {reference.name} beside {model_path})")
+        fp32 = Model(reference, threads=1)
+        summary = quantized_gates(model.session, fp32.session, sequences, labels, zero, limits)
+        result.details["quantized_vs_fp32"] = {k: v for k, v in summary.items() if k != "failures"}
+        result.add("top1_agreement", summary["top1_agreement"], ">=", limits.min_top1_agreement)
+        if "accuracy_drop" in summary:
+            result.add("accuracy_drop", summary["accuracy_drop"], "<=", limits.max_accuracy_drop)
+        result.add("streaming_top1_agreement", summary["stream_top1_agreement"], ">=", limits.min_top1_agreement)
+        drift = long_stream_gate(model.session, lambda x, s: _run(fp32.session, x, s), zero, stream)
+        result.details["long_stream"] = drift
+        result.add("long_stream_top1_agreement", drift["top1_agreement"], ">=", limits.long_stream_min_top1_agreement)
+    result.add("long_stream_finite", float(result.details.get("long_stream", {"finite": True})["finite"]), ">=", 1.0)
+    return result
+
+
+def format_table(result: CheckResult) -> str:
+    rows = [("gate", "value", "limit", "result")]
+    rows += [(g.gate, f"{g.value:.4g}", f"{g.relation} {g.limit:g}", "pass" if g.passed else "FAIL") for g in result.gates]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+
