@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.options import emit, json_option
+from edgernn.cli.options import emit, json_option, parity_line
 
 
 @click.command("info")
@@ -24,7 +24,7 @@ def info_command(model_path, as_json):
         "inputs": {i.name: [i.type, i.shape] for i in model.session.get_inputs()},
         "outputs": {o.name: [o.type, o.shape] for o in model.session.get_outputs()},
         "state": [s.to_json() for s in meta.state], "parity": meta.parity, "source": meta.source,
-        "producer": meta.producer,
+        "producer": meta.producer, "runtime": meta.runtime, "footprint": meta.footprint,
     }
 
     def human():
@@ -35,7 +35,17 @@ def info_command(model_path, as_json):
         for name, (dtype, shape) in {**payload["inputs"], **payload["outputs"]}.items():
             click.echo(f"  {name}: {dtype} {shape}")
         if meta.parity:
-            click.echo(f"parity: passed={meta.parity.get('passed')} max|diff| {meta.parity.get('max_abs_diff')} "
-                       f"stream {meta.parity.get('stream_max_abs_diff')}")
+            click.echo(f"parity: passed={meta.parity.get('passed')}; {parity_line(meta.precision, meta.parity)}")
+        foot = meta.footprint
+        if foot:
+            weights = foot["weights"]
+            click.echo(f"weights: {weights['int8']} int8, {weights['float32']} float32, {weights['float16']} float16 "
+                       f"({weights['int8_fraction']:.2%} int8); recurrent weights {foot['recurrent_weights']}; "
+                       f"compute {foot['compute']}")
+            click.echo(f"per step: {foot['macs_per_step']} multiply-accumulates; state {foot['state_bytes_per_stream']} "
+                       f"bytes per stream")
+            click.echo("ops: " + ", ".join(f"{op} x{n}" for op, n in foot["op_counts"].items()))
+        if meta.runtime.get("session_config"):
+            click.echo(f"session config: {meta.runtime['session_config']}")
         click.echo(f"producer: {meta.producer}")
     emit(payload, as_json, human)

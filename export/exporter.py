@@ -121,10 +121,20 @@ def compact(value, digits: int = 4):
     return value
 
 
-def footprint(proto: onnx.ModelProto, blob_bytes: int, fp32_bytes: int) -> dict:
+def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, runtime: dict) -> dict:
+    """What an edge developer needs to know whether the graph fits a device; written into the
+    file's ``footprint`` metadata (read back by `edgernn info` without onnx) and report.json."""
+    cfg = model.config
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
+    width = cfg.embed_dim if cfg.input_kind == "tokens" else cfg.features
+    macs = sum(gates * cfg.hidden * ((width if layer == 0 else cfg.hidden) + cfg.hidden) for layer in range(cfg.layers))
     storage = weight_storage(proto)
-    return {"op_counts": op_counts(proto), "weights": storage, "bytes": blob_bytes,
-            "bytes_vs_fp32": round(blob_bytes / fp32_bytes, 4)}
+    recurrent_int8 = any(n.op_type in ("DynamicQuantizeLSTM", "DequantizeLinear") for n in proto.graph.node)
+    return {"op_counts": op_counts(proto), "weights": storage,
+            "recurrent_weights": "int8" if recurrent_int8 else ("float16" if storage["float16"] else "float32"),
+            "compute": runtime.get("quantization", {}).get("compute", "float32"),
+            "macs_per_step": macs + cfg.hidden * cfg.classes,  # recurrent cell(s) + head, batch 1
+            "state_bytes_per_stream": 4 * cfg.layers * cfg.hidden * len(cfg.state_names)}
 
 
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] = ("fp32",),
@@ -161,7 +171,8 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
 
     def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> bytes:
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime))
+                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime),
+                              graph_footprint(proto, model, runtime))
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString()
 
@@ -182,8 +193,8 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
                 continue
         blob = finished(proto, precision, parity, runtime)
         path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
-        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
-                                        footprint(proto, len(blob), fp32_bytes))
+        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity, {
+            **graph_footprint(proto, model, runtime), "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
         log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
     if failures:
         raise ExportGateError(failures, artifacts, failed)

@@ -79,13 +79,14 @@ def weight_only_int8(proto: onnx.ModelProto) -> onnx.ModelProto:
             weights = numpy_helper.to_array(inits[name])
             q, scale = quantize_per_axis(weights, axis)
             graph.initializer.remove(inits[name])
+            short = f"w{len(done)}"  # short names: every byte counts in a 20 KB file
             # Symmetric: no zero-point input (it defaults to 0), which saves its bytes in the file.
-            graph.initializer.extend([numpy_helper.from_array(q, f"{name}_int8"),
-                                      numpy_helper.from_array(scale, f"{name}_scale")])
-            done[name] = f"{name}_dequantized"
+            graph.initializer.extend([numpy_helper.from_array(q, f"{short}_int8"),
+                                      numpy_helper.from_array(scale, f"{short}_scale")])
+            done[name] = short
             new_nodes.append((n, helper.make_node(
-                "DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [done[name]],
-                name=f"{name}_DequantizeLinear", **({} if axis is None else {"axis": axis}))))
+                "DequantizeLinear", [f"{short}_int8", f"{short}_scale"], [short],
+                **({} if axis is None else {"axis": axis}))))
         graph.node[n].input[index] = done[name]
     for n, node in sorted(new_nodes, key=lambda item: item[0], reverse=True):
         graph.node.insert(n, node)

@@ -65,6 +65,8 @@ class GraphMetadata:
     # "quantization": {what was quantized and how}}; e.g. weight-only int8 files ask for
     # {"session.disable_quant_qdq": "1"} so the dequantization is folded once at load.
     runtime: dict = field(default_factory=dict)
+    # Optional: op counts, weight storage, multiply-accumulates per step, state bytes per stream.
+    footprint: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -85,6 +87,8 @@ class GraphMetadata:
         }
         if self.runtime:
             props["runtime"] = json.dumps(self.runtime)
+        if self.footprint:
+            props["footprint"] = json.dumps(self.footprint)
         if self.input_kind == "features":
             props["features"] = self.features
         else:
@@ -130,6 +134,7 @@ class GraphMetadata:
             source=own["source"],
             producer=_json(own, "producer", dict),
             runtime=_runtime(own),
+            footprint=_json(own, "footprint", dict) if "footprint" in own else {},
         )
 
 

@@ -68,6 +68,11 @@ def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):
     assert result.exit_code == 0 and rows[-1]["step"] == steps and len(rows) == -(-steps // 4)
     info = json.loads(run("info", gru_onnx, "--json").stdout)
     assert info["cell"] == "gru" and info["inputs"]["x"][1] == ["batch", "time", 12] and info["parity"]["passed"]
+    foot = info["footprint"]  # GRU hidden 24 on 12 features, 9 classes
+    assert foot["macs_per_step"] == 3 * 24 * (12 + 24) + 24 * 9 and foot["state_bytes_per_stream"] == 4 * 24
+    assert foot["recurrent_weights"] == "float32" and foot["op_counts"]["GRU"] == 1
+    text = run("info", gru_onnx).output
+    assert "multiply-accumulates" in text and "recurrent weights float32" in text
 
 
 def test_export_gate_failure_exits_1_and_names_the_gate(quick_runs, tmp_path):
@@ -118,7 +123,7 @@ def test_check_catches_a_damaged_quantization_with_exit_1(quick_runs, sample_tes
     (tmp_path / "model.fp32.onnx").write_bytes(fp32_path.read_bytes())
     proto = weight_only_int8(onnx.load(fp32_path))
     for init in proto.graph.initializer:
-        if init.name.endswith("_scale") and "GRU" in init.name:
+        if init.name in ("w0_scale", "w1_scale"):  # the GRU's input and recurrent weights
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) / 20, init.name))
     set_metadata(proto, {"edgernn.precision": "int8-dynamic", "edgernn.runtime": json.dumps({"session_config": FOLD_DEQUANTIZE})})
     onnx.save(proto, tmp_path / "model.int8-dynamic.onnx")
