@@ -45,6 +45,8 @@ def info_command(model_path, as_json):
             click.echo(f"per step: {foot['macs_per_step']} multiply-accumulates; state {foot['state_bytes_per_stream']} "
                        f"bytes per stream")
             click.echo("ops: " + ", ".join(f"{op} x{n}" for op, n in foot["op_counts"].items()))
+            if "note" in foot:
+                click.echo(f"note: {foot['note']}")
         if meta.runtime.get("session_config"):
             click.echo(f"session config: {meta.runtime['session_config']}")
         click.echo(f"producer: {meta.producer}")

@@ -11,7 +11,7 @@ import click
 from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
 
 CELLS = ["rnn", "lstm", "gru"]
-PRECISIONS = ["fp32", "int8-dynamic"]
+PRECISIONS = ["fp32", "int8-dynamic", "int8-static", "fp16"]
 
 
 def _stack(*decorators: Callable) -> Callable:

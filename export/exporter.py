@@ -14,7 +14,8 @@ import onnxruntime as ort
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import ParityError, ParityLimits, fp32_gates, last_step_logits, quantized_gates
 from edgernn.export.quantize import (
-    DYNAMIC_CANDIDATES, FOLD_DEQUANTIZE, dynamic_int8, op_counts, weight_only_int8, weight_storage,
+    DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, FOLD_DEQUANTIZE, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
+    recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
 )
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
@@ -24,7 +25,7 @@ from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
 from edgernn.trainer.model import RecurrentClassifier
 
-AVAILABLE_PRECISIONS = ("fp32", "int8-dynamic")
+AVAILABLE_PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")
 CALIBRATION_SEQUENCES = 256  # training sequences used to choose between quantization settings
 
 
@@ -121,20 +122,21 @@ def compact(value, digits: int = 4):
     return value
 
 
-def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, runtime: dict) -> dict:
+def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, precision: str, runtime: dict) -> dict:
     """What an edge developer needs to know whether the graph fits a device; written into the
     file's ``footprint`` metadata (read back by `edgernn info` without onnx) and report.json."""
     cfg = model.config
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
     width = cfg.embed_dim if cfg.input_kind == "tokens" else cfg.features
     macs = sum(gates * cfg.hidden * ((width if layer == 0 else cfg.hidden) + cfg.hidden) for layer in range(cfg.layers))
-    storage = weight_storage(proto)
-    recurrent_int8 = any(n.op_type in ("DynamicQuantizeLSTM", "DequantizeLinear") for n in proto.graph.node)
-    return {"op_counts": op_counts(proto), "weights": storage,
-            "recurrent_weights": "int8" if recurrent_int8 else ("float16" if storage["float16"] else "float32"),
+    return {"op_counts": op_counts(proto), "weights": weight_storage(proto),
+            "recurrent_weights": recurrent_weight_type(proto),
             "compute": runtime.get("quantization", {}).get("compute", "float32"),
             "macs_per_step": macs + cfg.hidden * cfg.classes,  # recurrent cell(s) + head, batch 1
-            "state_bytes_per_stream": 4 * cfg.layers * cfg.hidden * len(cfg.state_names)}
+            "state_bytes_per_stream": 4 * cfg.layers * cfg.hidden * len(cfg.state_names),
+            **({"note": f"the recurrent weights stay {recurrent_weight_type(proto)} in this {precision} file: "
+                        "only the head is quantized"}
+               if precision.startswith("int8") and recurrent_weight_type(proto) != "int8" else {})}
 
 
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] = ("fp32",),
@@ -172,7 +174,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> bytes:
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
                               compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime),
-                              graph_footprint(proto, model, runtime))
+                              graph_footprint(proto, model, precision, runtime))
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString()
 
@@ -183,9 +185,15 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
             proto, runtime, parity = fp32, {}, fp32_parity
         else:
             calibration, source = calibration_data(payload, sequences, frontend)
-            proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, source, zero)
+            if precision == "int8-dynamic":
+                proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, source, zero)
+            elif precision == "int8-static":
+                proto, runtime = static_int8(fp32, calibration, list(contract.input_names[1:]), zero), STATIC_INT8_RUNTIME
+            else:
+                proto, runtime = float16(fp32), FLOAT16_RUNTIME
             log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
-            session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"))
+            session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
+                                   optimization=runtime.get("graph_optimization_level", "all"))
             parity = quantized_gates(session, fp32_session, sequences, labels, zero, limits)
             if not parity["passed"]:
                 failed[precision] = parity
@@ -194,7 +202,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
         blob = finished(proto, precision, parity, runtime)
         path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
         artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity, {
-            **graph_footprint(proto, model, runtime), "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
+            **graph_footprint(proto, model, precision, runtime), "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
         log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
     if failures:
         raise ExportGateError(failures, artifacts, failed)

@@ -156,3 +156,97 @@ def weight_storage(proto: onnx.ModelProto) -> dict:
     total = sum(counts.values())
     counts["int8_fraction"] = round(counts["int8"] / total, 4) if total else 0.0
     return counts
+
+
+def float16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Weights and compute in float16, inputs and outputs kept float32 (Cast at the edges).
+
+    onnxruntime 1.32 crashes (segmentation fault) creating a session for such a streaming graph
+    at the default optimisation level; the file therefore asks for basic optimisation in its
+    ``runtime`` metadata, and nothing here ever opens it otherwise.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=True)
+    sort_topologically(model.graph)  # the converter appends its input Casts after their consumers
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder ``graph.node`` so every node comes after the producers of its inputs (stable)."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            raise ValueError(f"graph has a cycle or a dangling input near node {pending[0].name!r}")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if n not in ready]
+    copies = [onnx.NodeProto() for _ in ordered]
+    for copy_, node in zip(copies, ordered):
+        copy_.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+FLOAT16_RUNTIME = {"graph_optimization_level": "basic",
+                   "quantization": {"method": "float16", "compute": "float16 (inputs, outputs and state float32)"}}
+
+
+class SequenceReader:
+    """onnxruntime's CalibrationDataReader over prepared sequences, one sequence per call from zero state."""
+
+    def __init__(self, sequences: list[np.ndarray], state_names: list[str], zero_state: list[np.ndarray]):
+        self._feeds = iter([{"x": seq[None], **dict(zip(state_names, zero_state))} for seq in sequences])
+
+    def get_next(self) -> dict | None:
+        return next(self._feeds, None)
+
+
+def static_int8(proto: onnx.ModelProto, calibration: list[np.ndarray], state_names: list[str],
+                zero_state: list[np.ndarray]) -> onnx.ModelProto:
+    """QDQ int8 calibrated (min/max) on ``calibration`` sequences, for accelerators that run QDQ graphs.
+
+    onnxruntime's static quantizer has no rule for RNN/GRU/LSTM: the recurrent op and its weights
+    stay float32; the head's MatMul and its activations get QuantizeLinear/DequantizeLinear pairs.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    CalibrationDataReader.register(SequenceReader)
+    quant_logger = logging.getLogger()
+    level = quant_logger.level
+    quant_logger.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
+            onnx.save(proto, source)
+            quantize_static(source, target, SequenceReader(calibration, state_names, zero_state),
+                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8, per_channel=True)
+            model = onnx.load(target)
+    finally:
+        quant_logger.setLevel(level)
+    del model.metadata_props[:]
+    return model
+
+
+STATIC_INT8_RUNTIME = {"quantization": {
+    "method": "static-int8-qdq", "compute": "QDQ graph: int8 where the execution provider fuses it; "
+    "the recurrent op stays float32 (onnxruntime's quantizer has no rule for RNN/GRU/LSTM)"}}
+
+
+def recurrent_weight_type(proto: onnx.ModelProto) -> str:
+    """How the recurrent op's input weights W are stored: "int8", "float16" or "float32"."""
+    inits = {i.name: i.data_type for i in proto.graph.initializer}
+    producers = {out: node for node in proto.graph.node for out in node.output}
+    names = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onnx.TensorProto.FLOAT16: "float16"}
+    for node in proto.graph.node:
+        if node.op_type in (*RECURRENT_OPS, "DynamicQuantizeLSTM"):
+            weight = node.input[1]
+            while weight not in inits and weight in producers and producers[weight].op_type in ("DequantizeLinear", "Cast"):
+                weight = producers[weight].input[0]
+            return names.get(inits.get(weight), "float32")
+    return "float32"

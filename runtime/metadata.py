@@ -166,6 +166,10 @@ def _runtime(own: dict[str, str]) -> dict:
     if "runtime" not in own:
         return {}
     runtime = _json(own, "runtime", dict)
+    level = runtime.get("graph_optimization_level", "all")
+    if level not in ("disabled", "basic", "extended", "all"):
+        raise MetadataError(f"{PREFIX}runtime.graph_optimization_level must be one of "
+                            f"['disabled', 'basic', 'extended', 'all'], got {level!r}")
     config = runtime.get("session_config", {})
     if not isinstance(config, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
         raise MetadataError(f"{PREFIX}runtime.session_config must map strings to strings")

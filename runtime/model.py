@@ -28,10 +28,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp
 
 
+OPTIMIZATION_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
 def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None,
-                 session_config: dict[str, str] | None = None) -> ort.InferenceSession:
-    """An onnxruntime session on ``device`` ("cpu" | "cuda") with ``threads`` intra-op threads and
-    the given session config entries (from the graph's ``runtime`` metadata).
+                 session_config: dict[str, str] | None = None, optimization: str = "all") -> ort.InferenceSession:
+    """An onnxruntime session on ``device`` ("cpu" | "cuda") with ``threads`` intra-op threads,
+    the given session config entries and graph optimisation level (both from the graph's
+    ``runtime`` metadata).
 
     Never falls back silently: a missing execution provider raises InputError listing those
     this onnxruntime build has.
@@ -45,6 +52,8 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
             f"device {device!r} needs onnxruntime's {provider}, which this onnxruntime lacks; available: {available}"
             + (" (install the 'gpu' extra: onnxruntime-gpu)" if device == "cuda" else "")
         )
+    if optimization not in OPTIMIZATION_LEVELS:
+        raise MetadataError(f"graph_optimization_level must be one of {list(OPTIMIZATION_LEVELS)}, got {optimization!r}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     options = ort.SessionOptions()
@@ -52,6 +61,7 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
     options.inter_op_num_threads = 1  # a recurrent graph is a chain: no parallel branches to run
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    options.graph_optimization_level = OPTIMIZATION_LEVELS[optimization]
     for key, value in (session_config or {}).items():
         options.add_session_config_entry(key, value)
     providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
@@ -77,14 +87,17 @@ class Model:
             raise ModelFileError(f"{self.path}: the file is empty")
         self.device = device
         self.threads = threads
-        self.session = make_session(str(self.path), device, threads)
+        # The metadata is read through a session with every optimisation off: some graphs must not
+        # be optimised at the default level (fp16 ones crash onnxruntime 1.32), and the file says so.
+        probe = make_session(str(self.path), "cpu", 1, optimization="disabled")
         try:
-            self.metadata = GraphMetadata.from_props(self.session.get_modelmeta().custom_metadata_map)
+            self.metadata = GraphMetadata.from_props(probe.get_modelmeta().custom_metadata_map)
         except MetadataError as exc:
             raise MetadataError(f"{self.path}: {exc}") from None
+        del probe
         self.session_config = self.metadata.runtime.get("session_config", {})
-        if self.session_config:  # settings the file asks for take effect at session creation
-            self.session = make_session(str(self.path), device, threads, self.session_config)
+        self.optimization = self.metadata.runtime.get("graph_optimization_level", "all")
+        self.session = make_session(str(self.path), device, threads, self.session_config, self.optimization)
         self.frontend = frontend_from_json(self.metadata.frontend)
         self._check_graph_matches_metadata()
         self.state_specs: list[StateSpec] = self.metadata.state

@@ -35,7 +35,8 @@ def test_every_verb_has_help(verb):
 
 
 def test_pipeline_on_the_bundled_sample_writes_the_report(tmp_path):
-    result = run("pipeline", "--epochs", 2, "--hidden", 16, "--out", tmp_path, "--json")
+    result = run("pipeline", "--epochs", 2, "--hidden", 16, "--precision", "fp32", "--precision", "int8-dynamic",
+                 "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report == json.loads((tmp_path / "report.json").read_text())

@@ -114,3 +114,33 @@ def test_failed_precision_is_not_written_and_the_others_are(quick_runs, tmp_path
         "int8-dynamic: gate top1_agreement: 1.0000 < limit 1.01",
         "int8-dynamic: gate streaming: top-1 agreement of chunked vs one call 1.0000 < limit 1.01"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fp32.onnx"]
+
+
+@pytest.fixture(scope="module")
+def other_precisions(quick_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fp16-static")
+    # The quick model is under-trained (small logit margins): QDQ activations flip a few percent of
+    # its answers, so the agreement gate is relaxed here; trained models pass the default 0.99.
+    return export(quick_runs["gru"][0] / "model.pt", out, ("int8-static", "fp16"),
+                  limits=ParityLimits(min_top1_agreement=0.9, max_accuracy_drop=0.05), log=lambda m: None)
+
+
+def test_fp16_graph_keeps_float32_inputs_and_outputs(other_precisions):
+    art = other_precisions["fp16"]
+    proto = onnx.load(art.path)
+    ops = op_counts(proto)
+    assert ops["GRU"] == 1 and ops["Cast"] >= 2  # casts at the float32 edges
+    assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [onnx.TensorProto.FLOAT] * 2
+    assert [o.type.tensor_type.elem_type for o in proto.graph.output] == [onnx.TensorProto.FLOAT] * 2
+    assert weight_storage(proto)["float32"] == 0 and art.footprint["recurrent_weights"] == "float16"
+    model = Model(art.path)  # opened at basic optimisation, as the file asks
+    assert model.optimization == "basic" and art.parity["passed"] and art.parity["top1_agreement"] >= 0.99
+
+
+def test_int8_static_is_qdq_and_says_the_recurrent_weights_stay_float(other_precisions):
+    art = other_precisions["int8-static"]
+    ops = op_counts(onnx.load(art.path))
+    assert ops["QuantizeLinear"] >= 1 and ops["DequantizeLinear"] >= 2 and ops["GRU"] == 1
+    assert art.footprint["recurrent_weights"] == "float32"
+    assert "recurrent weights stay float32" in art.footprint["note"]
+    assert art.parity["passed"]
