@@ -1,0 +1,78 @@
+"""Latency of every precision in a run folder against its fp32 graph, batch 1, measured in one process.
+
+    python benchmarks/precision_latency.py RUN_DIR [RUN_DIR ...] --threads 1 --out benchmarks/results/precision_latency.json
+
+For each model.<precision>.onnx (opened through edgernn's Model, so each file's own session
+settings apply) it times two bare session.run calls with pre-built inputs:
+- "step": one step of a stream (the always-on case; mostly call overhead at this size);
+- "sequence": a 100-step chunk in one call, reported per step (where the kernels' speed shows).
+Precisions are interleaved round by round so machine noise affects them alike. Writes medians,
+p99s and each precision's ratio to fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime import Model
+from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.bench import example_step
+
+SEQUENCE_STEPS = 100
+
+
+def feeds_for(model: Model, steps: int, rng: np.random.Generator) -> dict:
+    x = np.concatenate([model.prepare(example_step(model, rng)) for _ in range(steps)])
+    return {"x": x[None], **model.zero_state(1)}
+
+
+def measure_run(run_dir: Path, threads: int, rounds: int, calls: int) -> dict:
+    models = {p.name.split(".")[1]: Model(p, threads=threads) for p in sorted(run_dir.glob("model.*.onnx"))}
+    if "fp32" not in models:
+        raise SystemExit(f"{run_dir}: no model.fp32.onnx to compare with")
+    rng = np.random.default_rng(0)
+    cases = {name: {"step": feeds_for(m, 1, rng), "sequence": feeds_for(m, SEQUENCE_STEPS, rng)} for name, m in models.items()}
+    samples = {name: {"step": [], "sequence": []} for name in models}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for name, model in models.items():
+            names = ["logits", *[s.output for s in model.state_specs]]
+            for kind, feeds in cases[name].items():
+                for _ in range(20):  # warm-up after switching graphs
+                    model.session.run(names, feeds)
+                for _ in range(calls if kind == "step" else max(1, calls // 10)):
+                    start = clock()
+                    model.session.run(names, feeds)
+                    samples[name][kind].append((clock() - start) / 1000 / (1 if kind == "step" else SEQUENCE_STEPS))
+    result = {}
+    for name, kinds in samples.items():
+        result[name] = {f"{kind}_us_{stat}": round(float(fn(np.array(values))), 3)
+                        for kind, values in kinds.items() for stat, fn in (("p50", np.median), ("p99", lambda v: np.percentile(v, 99)))}
+    for name, entry in result.items():
+        entry["step_vs_fp32"] = round(entry["step_us_p50"] / result["fp32"]["step_us_p50"], 3)
+        entry["sequence_vs_fp32"] = round(entry["sequence_us_p50"] / result["fp32"]["sequence_us_p50"], 3)
+    meta = models["fp32"].metadata
+    return {"run": str(run_dir), "cell": meta.cell, "hidden": meta.hidden, "layers": meta.layers, "threads": threads,
+            "precisions": result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/precision_latency.json"))
+    args = parser.parse_args()
+    results = [measure_run(run, args.threads, args.rounds, args.calls) for run in args.runs]
+    write_json_atomic(args.out, results)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
