@@ -61,6 +61,31 @@ train_options = _stack(
 )
 
 
+limit_options = _stack(
+    click.option("--max-diff", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+                 help="Gate: fp32 graph vs PyTorch, max |difference| of logits and states."),
+    click.option("--stream-max-diff", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+                 help="Gate: fp32 graph in chunks vs one call, max |difference|."),
+    click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.99, show_default=True,
+                 help="Gate: quantized vs fp32, minimum share of identical top-1 answers (also chunked vs one call)."),
+    click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=0.005, show_default=True,
+                 help="Gate: quantized vs fp32, maximum test accuracy lost, a fraction (0.005 = half a point)."),
+    click.option("--long-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
+                 help="Length of the long stream carried through the state."),
+    click.option("--long-min-agreement", type=click.FloatRange(0, 1), default=0.97, show_default=True,
+                 help="Gate: quantized vs fp32 over the long stream, minimum share of steps with the same top-1 class."),
+)
+
+
+def parity_limits(options: dict):
+    """ParityLimits from the limit options (imported lazily: the export room loads torch)."""
+    from edgernn.export.parity import ParityLimits
+
+    return ParityLimits(fp32_max_abs_diff=options["max_diff"], stream_max_abs_diff=options["stream_max_diff"],
+                        min_top1_agreement=options["min_agreement"], max_accuracy_drop=options["max_accuracy_drop"],
+                        long_stream_steps=options["long_steps"], long_stream_min_top1_agreement=options["long_min_agreement"])
+
+
 def model_config(options: dict) -> dict:
     return {k: options[k] for k in ("cell", "hidden", "layers", "dropout", "embed_dim")}
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 from edgernn.export.parity import (
-    ParityLimits, _torch_run, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, streaming_vs_whole,
-    _run,
+    ParityLimits, run_torch, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, streaming_vs_whole,
+    run_graph,
 )
 from edgernn.runtime.datasets import load_train_test, read_sequences
 from edgernn.runtime.errors import InputError
@@ -59,8 +59,7 @@ class CheckResult:
 
 
 def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | None = None,
-          reference: str | Path | None = None, limits: ParityLimits = ParityLimits(),
-          long_steps: int = 10_000) -> CheckResult:
+          reference: str | Path | None = None, limits: ParityLimits = ParityLimits()) -> CheckResult:
     """Run every gate that applies to ``model_path`` on held-out ``data`` (a file, or a folder
     whose test split is used)."""
     model = Model(model_path, threads=1)
@@ -70,7 +69,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
     zero = [z for z in model.zero_state(1).values()]
     result = CheckResult(str(model_path), model.metadata.precision)
-    stream = long_stream_input(sequences, long_steps)
+    stream = long_stream_input(sequences, limits.long_stream_steps)
 
     torch_model = None
     if checkpoint is not None:
@@ -82,7 +81,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
             summary = fp32_vs_torch(model.session, torch_model, sequences)
             result.details["fp32_vs_torch"] = summary
             result.add("fp32_vs_torch", summary["max_abs_diff"], "<=", limits.fp32_max_abs_diff)
-            drift = long_stream_gate(model.session, lambda x, s: _torch_run(torch_model, x, s), zero, stream)
+            drift = long_stream_gate(model.session, lambda x, s: run_torch(torch_model, x, s), zero, stream)
             result.details["long_stream"] = drift
             result.add("long_stream_drift", drift["max_abs_logit_diff"], "<=", limits.long_stream_max_abs_diff)
         streaming = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
@@ -100,7 +99,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
         if "accuracy_drop" in summary:
             result.add("accuracy_drop", summary["accuracy_drop"], "<=", limits.max_accuracy_drop)
         result.add("streaming_top1_agreement", summary["stream_top1_agreement"], ">=", limits.min_top1_agreement)
-        drift = long_stream_gate(model.session, lambda x, s: _run(fp32.session, x, s), zero, stream)
+        drift = long_stream_gate(model.session, lambda x, s: run_graph(fp32.session, x, s), zero, stream)
         result.details["long_stream"] = drift
         result.add("long_stream_top1_agreement", drift["top1_agreement"], ">=", limits.long_stream_min_top1_agreement)
     result.add("long_stream_finite", float(result.details.get("long_stream", {"finite": True})["finite"]), ">=", 1.0)

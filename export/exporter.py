@@ -13,7 +13,10 @@ import onnx
 import onnxruntime as ort
 
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
-from edgernn.export.parity import ParityError, ParityLimits, fp32_gates, last_step_logits, quantized_gates
+from edgernn.export.parity import (
+    ParityError, ParityLimits, run_graph, run_torch, fp32_gates, last_step_logits, long_stream_gate, long_stream_input,
+    quantized_gates,
+)
 from edgernn.export.quantize import (
     DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, FOLD_DEQUANTIZE, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
     recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
@@ -124,6 +127,17 @@ def quantize_int8_dynamic(fp32: onnx.ModelProto, model: RecurrentClassifier, fp3
                                     "candidates": measured, "calibration": calibration_source}}
 
 
+def add_long_stream(parity: dict, drift: dict, key: str, relation: str, limit: float) -> None:
+    """Fold a long-stream measurement into a parity summary as gate ``long_stream``."""
+    parity["long_stream"] = drift
+    value = drift[key]
+    ok = drift["finite"] and (value <= limit if relation == "<=" else value >= limit)
+    if not ok:
+        parity["failures"].append(f"gate long_stream: {key} {value:.4g} over {drift['steps']} steps "
+                                  f"(limit {relation} {limit:g}; finite: {drift['finite']})")
+        parity["passed"] = False
+
+
 def sequence_step_time(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray],
                        steps: int = 100, calls: int = 30) -> float:
     """Median microseconds per step of one ``steps``-step call, batch 1 (one thread)."""
@@ -196,6 +210,9 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     fp32_session = make_session(fp32_blob)
     log(f"fp32: checking parity on {min(len(sequences), limits.max_sequences)} held-out sequences")
     fp32_parity = fp32_gates(fp32_session, model, sequences, limits)
+    stream = long_stream_input(sequences, limits.long_stream_steps)
+    add_long_stream(fp32_parity, long_stream_gate(fp32_session, lambda x, st: run_torch(model, x, st), zero, stream),
+                    "max_abs_logit_diff", "<=", limits.long_stream_max_abs_diff)
     if not fp32_parity["passed"]:
         raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
 
@@ -223,6 +240,8 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
             session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
                                    optimization=runtime.get("graph_optimization_level", "all"))
             parity = quantized_gates(session, fp32_session, sequences, labels, zero, limits)
+            add_long_stream(parity, long_stream_gate(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream),
+                            "top1_agreement", ">=", limits.long_stream_min_top1_agreement)
             if not parity["passed"]:
                 failed[precision] = parity
                 failures += [f"{precision}: {f}" for f in parity["failures"]]

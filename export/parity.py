@@ -32,6 +32,7 @@ class ParityLimits:
     max_sequences: int = 1000           # held-out sequences used per gate (the first N)
     min_top1_agreement: float = 0.99    # quantized vs fp32: share of identical top-1 answers
     max_accuracy_drop: float = 0.005    # fp32 test accuracy minus the quantized one (a fraction)
+    long_stream_steps: int = 10_000     # held-out sequences laid end to end, carried through the state
     long_stream_max_abs_diff: float = 1e-3  # fp32 graph vs PyTorch over the long stream's logits
     long_stream_min_top1_agreement: float = 0.97  # quantized vs fp32, share of steps of the long stream
 
@@ -40,12 +41,12 @@ class ParityError(CheckFailed):
     """One or more parity gates failed; ``failures`` names each gate, its value and its limit."""
 
 
-def _run(session: ort.InferenceSession, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
+def run_graph(session: ort.InferenceSession, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
     names = [i.name for i in session.get_inputs()]
     return session.run(None, dict(zip(names, [x, *state])))
 
 
-def _torch_run(model: RecurrentClassifier, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
+def run_torch(model: RecurrentClassifier, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
     with torch.inference_mode():
         logits, new_state = model(torch.from_numpy(x), tuple(torch.from_numpy(s) for s in state))
     return [logits.numpy(), *(s.numpy() for s in new_state)]
@@ -59,13 +60,13 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
     """Max |graph - torch| over logits and states at batch 1 and batch 3. sequences: prepared x [time, ...]."""
     rng = np.random.default_rng(seed)
     zero = [s.numpy() for s in model.zero_state(1)]
-    batch1 = max(_max_diff(_run(session, seq[None], zero), _torch_run(model, seq[None], zero)) for seq in sequences)
+    batch1 = max(_max_diff(run_graph(session, seq[None], zero), run_torch(model, seq[None], zero)) for seq in sequences)
     batch3 = 0.0
     for start in range(0, len(sequences), 3):
         group = sequences[start:start + 3]
         x, _ = pad_sequences(group)
         state = [(0.5 * rng.standard_normal(s.shape[:1] + (len(group),) + s.shape[2:])).astype(np.float32) for s in zero]
-        batch3 = max(batch3, _max_diff(_run(session, x, state), _torch_run(model, x, state)))
+        batch3 = max(batch3, _max_diff(run_graph(session, x, state), run_torch(model, x, state)))
     lengths = [len(s) for s in sequences]
     return {"max_abs_diff": max(batch1, batch3), "max_abs_diff_batch1": batch1, "max_abs_diff_batch3": batch3,
             "sequences": len(sequences), "lengths": [min(lengths), max(lengths)]}
@@ -75,7 +76,7 @@ def run_in_chunks(session: ort.InferenceSession, seq: np.ndarray, zero_state: li
     """Feed one sequence ``size`` steps per call, carrying the state: [logits [1, time, C], *final state]."""
     state, pieces = zero_state, []
     for start in range(0, len(seq), size):
-        logits, *state = _run(session, seq[None, start:start + size], state)
+        logits, *state = run_graph(session, seq[None, start:start + size], state)
         pieces.append(logits)
     return [np.concatenate(pieces, axis=1), *state]
 
@@ -88,7 +89,7 @@ def streaming_vs_whole(session: ort.InferenceSession, sequences: list[np.ndarray
     for size in chunks:
         worst, same = 0.0, 0
         for seq in sequences:
-            whole = _run(session, seq[None], zero_state)
+            whole = run_graph(session, seq[None], zero_state)
             chunked = run_in_chunks(session, seq, zero_state, size)
             worst = max(worst, _max_diff(chunked, whole))
             same += int(chunked[0][0, -1].argmax() == whole[0][0, -1].argmax())
@@ -119,7 +120,7 @@ def fp32_gates(session: ort.InferenceSession, model: RecurrentClassifier, sequen
 
 def last_step_logits(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray]) -> np.ndarray:
     """Each sequence run alone from zero state; logits after its last step, float32 [n, classes]."""
-    return np.stack([_run(session, seq[None], zero_state)[0][0, -1] for seq in sequences])
+    return np.stack([run_graph(session, seq[None], zero_state)[0][0, -1] for seq in sequences])
 
 
 def quantized_gates(session: ort.InferenceSession, fp32_session: ort.InferenceSession, sequences: list[np.ndarray],
@@ -184,7 +185,7 @@ def long_stream_gate(session: ort.InferenceSession, reference, zero_state: list[
     """Drift over a long stream: the graph vs a reference run (a callable like ``_run``: PyTorch or
     the fp32 graph) on the same stream. Reports the largest logit and final-state differences, the
     share of steps with the same top-1 class, and whether everything stayed finite."""
-    logits, state = run_long_stream(lambda x, s: _run(session, x, s), stream, zero_state, chunk)
+    logits, state = run_long_stream(lambda x, s: run_graph(session, x, s), stream, zero_state, chunk)
     ref_logits, ref_state = run_long_stream(reference, stream, zero_state, chunk)
     finite = bool(np.isfinite(logits).all() and all(np.isfinite(s).all() for s in state))
     return {"steps": len(stream), "finite": finite,
