@@ -107,27 +107,34 @@ class DynamicCandidate:
 DYNAMIC_CANDIDATES = tuple(DynamicCandidate(r, p) for r in (True, False) for p in (False, True))
 
 
-def dynamic_int8(proto: onnx.ModelProto, candidate: DynamicCandidate) -> onnx.ModelProto:
-    """onnxruntime's dynamic quantization (LSTM and MatMul) with the given weight settings."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def quantize_with_onnxruntime(proto: onnx.ModelProto, quantize) -> onnx.ModelProto:
+    """Run one of onnxruntime's quantizers, which read and write files, on ``proto``.
 
+    quantize(source_path, target_path). Their warning about missing pre-processing is silenced:
+    these graphs come straight from the exporter. The metadata is left for the caller to write.
+    """
     quant_logger = logging.getLogger()
     level = quant_logger.level
-    quant_logger.setLevel(logging.ERROR)  # it warns about missing pre-processing, moot for these graphs
+    quant_logger.setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "quantized.onnx"
             onnx.save(proto, source)
-            quantize_dynamic(source, target, op_types_to_quantize=["LSTM", "MatMul"],
-                             per_channel=candidate.per_channel, reduce_range=candidate.reduce_range,
-                             weight_type=QuantType.QInt8)
+            quantize(source, target)
             model = onnx.load(target)
     finally:
         quant_logger.setLevel(level)
     del model.metadata_props[:]
-    for entry in proto.metadata_props:
-        model.metadata_props.add(key=entry.key, value=entry.value)
     return model
+
+
+def dynamic_int8(proto: onnx.ModelProto, candidate: DynamicCandidate) -> onnx.ModelProto:
+    """onnxruntime's dynamic quantization (LSTM and MatMul) with the given weight settings."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    return quantize_with_onnxruntime(proto, lambda source, target: quantize_dynamic(
+        source, target, op_types_to_quantize=["LSTM", "MatMul"], per_channel=candidate.per_channel,
+        reduce_range=candidate.reduce_range, weight_type=QuantType.QInt8))
 
 
 def op_counts(proto: onnx.ModelProto) -> dict[str, int]:
@@ -216,21 +223,9 @@ def static_int8(proto: onnx.ModelProto, calibration: list[np.ndarray], state_nam
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     CalibrationDataReader.register(SequenceReader)
-    quant_logger = logging.getLogger()
-    level = quant_logger.level
-    quant_logger.setLevel(logging.ERROR)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
-            onnx.save(proto, source)
-            quantize_static(source, target, SequenceReader(calibration, state_names, zero_state),
-                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                            weight_type=QuantType.QInt8, per_channel=True)
-            model = onnx.load(target)
-    finally:
-        quant_logger.setLevel(level)
-    del model.metadata_props[:]
-    return model
+    return quantize_with_onnxruntime(proto, lambda source, target: quantize_static(
+        source, target, SequenceReader(calibration, state_names, zero_state), quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True))
 
 
 STATIC_INT8_RUNTIME = {"quantization": {
