@@ -216,22 +216,25 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     if not fp32_parity["passed"]:
         raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
 
-    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> bytes:
+    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> tuple[bytes, dict]:
+        """The file's bytes with its metadata written in, and its footprint."""
+        foot = graph_footprint(proto, model, precision, runtime)
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime),
-                              graph_footprint(proto, model, precision, runtime))
+                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime), foot)
         set_metadata(proto, meta.to_props())
-        return proto.SerializeToString()
+        return proto.SerializeToString(), foot
 
-    fp32_bytes = len(finished(fp32, "fp32", fp32_parity, {}))  # the reference size, metadata included
+    fp32_final = finished(fp32, "fp32", fp32_parity, {})
+    fp32_bytes = len(fp32_final[0])  # the reference size, metadata included
+    if any(p != "fp32" for p in precisions):
+        calibration, calibration_source = calibration_data(payload, sequences, frontend)
     artifacts, failed, failures = {}, {}, []
     for precision in precisions:
         if precision == "fp32":
-            proto, runtime, parity = fp32, {}, fp32_parity
+            parity, (blob, foot) = fp32_parity, fp32_final
         else:
-            calibration, source = calibration_data(payload, sequences, frontend)
             if precision == "int8-dynamic":
-                proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, source, zero)
+                proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, calibration_source, zero)
             elif precision == "int8-static":
                 proto, runtime = static_int8(fp32, calibration, list(contract.input_names[1:]), zero), STATIC_INT8_RUNTIME
             else:
@@ -246,10 +249,10 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
                 failed[precision] = parity
                 failures += [f"{precision}: {f}" for f in parity["failures"]]
                 continue
-        blob = finished(proto, precision, parity, runtime)
+            blob, foot = finished(proto, precision, parity, runtime)
         path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
-        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity, {
-            **graph_footprint(proto, model, precision, runtime), "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
+        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
+                                        {**foot, "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
         log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
     if failures:
         raise ExportGateError(failures, artifacts, failed)
