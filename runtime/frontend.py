@@ -60,14 +60,20 @@ class FeatureFrontend:
             return frames  # the per-step fast path: one reduction instead of a full element check
         if not isinstance(frames, np.ndarray):
             if isinstance(frames, (list, tuple)):
-                frames = np.asarray(frames, dtype=np.float32)
+                try:
+                    with np.errstate(over="ignore"):  # an out-of-range value becomes inf: refused below
+                        frames = np.asarray(frames, dtype=np.float32)
+                except (ValueError, TypeError):
+                    raise InputTypeError(f"{where}: expected a float array [time, {self.features}]; "
+                                         "the list is ragged or holds non-numbers") from None
             else:
                 raise InputTypeError(f"{where}: expected a float numpy array [time, {self.features}], got {type(frames).__name__}")
         if not np.issubdtype(frames.dtype, np.floating):
             raise InputTypeError(f"{where}: expected float feature frames [time, {self.features}], got dtype {frames.dtype}")
         if frames.ndim != 2 or frames.shape[1] != self.features:
             raise InputError(f"{where}: expected shape [time, {self.features}], got {list(frames.shape)}")
-        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: refused below
+            frames = np.ascontiguousarray(frames, dtype=np.float32)
         if not allow_nonfinite:
             bad = ~np.isfinite(frames)
             if bad.any():
@@ -103,7 +109,10 @@ class TokenFrontend:
     def check(self, ids: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
         """Validate one sequence of ids: an integer array [time]; returns int64."""
         if isinstance(ids, (list, tuple)):
-            ids = np.asarray(ids)
+            try:
+                ids = np.asarray(ids)
+            except (ValueError, OverflowError):
+                raise InputTypeError(f"{where}: expected integer token ids [time]; the list is ragged or out of range") from None
         if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
             got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
             raise InputTypeError(f"{where}: expected integer token ids [time], got {got}")
@@ -131,8 +140,9 @@ def frontend_from_json(spec: Any) -> Frontend:
     kind = spec["kind"]
     try:
         if kind == FeatureFrontend.kind:
-            mean = np.asarray(spec["mean"], dtype=np.float32)
-            std = np.asarray(spec["std"], dtype=np.float32)
+            with np.errstate(over="ignore"):  # out-of-range values become inf: refused below
+                mean = np.asarray(spec["mean"], dtype=np.float32)
+                std = np.asarray(spec["std"], dtype=np.float32)
             if mean.ndim != 1 or mean.shape != std.shape or mean.shape[0] != int(spec["features"]):
                 raise MetadataError("frontend: 'mean' and 'std' must be lists of length 'features'")
             if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):

@@ -35,6 +35,7 @@ def test_json_roundtrip_is_exact():
     (np.zeros((3, 5), np.float32), InputError, r"expected shape \[time, 2\], got \[3, 5\]"),
     (np.zeros(3, np.float32), InputError, r"expected shape \[time, 2\], got \[3\]"),
     ("text", InputTypeError, "got str"),
+    ([[1.0, 2.0], [3.0]], InputTypeError, "the list is ragged or holds non-numbers"),
 ])
 def test_feature_check_refuses_bad_input(value, error, message):
     with pytest.raises(error, match=message):
