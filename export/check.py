@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from edgernn.export.parity import (
-    ParityLimits, run_torch, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, streaming_vs_whole,
-    run_graph,
+    ParityLimits, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, run_graph, run_torch,
+    streaming_vs_whole,
 )
 from edgernn.runtime.datasets import load_train_test, read_sequences
 from edgernn.runtime.errors import InputError
@@ -67,7 +66,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     held_out = load_train_test(data)[1] if data.is_dir() else read_sequences(data)
     sequences = [model.prepare(s, f"{held_out.source} case {i}") for i, s in enumerate(held_out.sequences)][: limits.max_sequences]
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
-    zero = [z for z in model.zero_state(1).values()]
+    zero = list(model.zero_state(1).values())
     result = CheckResult(str(model_path), model.metadata.precision)
     stream = long_stream_input(sequences, limits.long_stream_steps)
 
@@ -111,6 +110,3 @@ def format_table(result: CheckResult) -> str:
     rows += [(g.gate, f"{g.value:.4g}", f"{g.relation} {g.limit:g}", "pass" if g.passed else "FAIL") for g in result.gates]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
-
-
-

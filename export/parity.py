@@ -74,11 +74,8 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
 
 def run_in_chunks(session: ort.InferenceSession, seq: np.ndarray, zero_state: list[np.ndarray], size: int) -> list[np.ndarray]:
     """Feed one sequence ``size`` steps per call, carrying the state: [logits [1, time, C], *final state]."""
-    state, pieces = zero_state, []
-    for start in range(0, len(seq), size):
-        logits, *state = run_graph(session, seq[None, start:start + size], state)
-        pieces.append(logits)
-    return [np.concatenate(pieces, axis=1), *state]
+    logits, state = run_long_stream(lambda x, s: run_graph(session, x, s), seq, zero_state, size)
+    return [logits[None], *state]
 
 
 def streaming_vs_whole(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray],
@@ -182,7 +179,7 @@ def run_long_stream(run_chunk, stream: np.ndarray, zero_state: list[np.ndarray],
 
 def long_stream_gate(session: ort.InferenceSession, reference, zero_state: list[np.ndarray], stream: np.ndarray,
                      chunk: int = 100) -> dict:
-    """Drift over a long stream: the graph vs a reference run (a callable like ``_run``: PyTorch or
+    """Drift over a long stream: the graph vs a reference run (a callable like ``run_graph``: PyTorch or
     the fp32 graph) on the same stream. Reports the largest logit and final-state differences, the
     share of steps with the same top-1 class, and whether everything stayed finite."""
     logits, state = run_long_stream(lambda x, s: run_graph(session, x, s), stream, zero_state, chunk)

@@ -18,6 +18,7 @@ SCHEMA_VERSION = 1
 CELLS = ("rnn", "lstm", "gru")
 INPUT_KINDS = ("features", "tokens")
 PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")
+OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")  # onnxruntime graph optimisation levels
 
 REQUIRED_KEYS = (
     "schema_version", "cell", "layers", "hidden", "input_kind", "labels", "frontend",
@@ -167,9 +168,9 @@ def _runtime(own: dict[str, str]) -> dict:
         return {}
     runtime = _json(own, "runtime", dict)
     level = runtime.get("graph_optimization_level", "all")
-    if level not in ("disabled", "basic", "extended", "all"):
+    if level not in OPTIMIZATION_LEVELS:
         raise MetadataError(f"{PREFIX}runtime.graph_optimization_level must be one of "
-                            f"['disabled', 'basic', 'extended', 'all'], got {level!r}")
+                            f"{list(OPTIMIZATION_LEVELS)}, got {level!r}")
     config = runtime.get("session_config", {})
     if not isinstance(config, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
         raise MetadataError(f"{PREFIX}runtime.session_config must map strings to strings")

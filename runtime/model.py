@@ -15,7 +15,7 @@ import onnxruntime as ort
 from edgernn.runtime.datasets import pad_sequences
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
-from edgernn.runtime.metadata import GraphMetadata, StateSpec
+from edgernn.runtime.metadata import OPTIMIZATION_LEVELS, GraphMetadata, StateSpec
 
 DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
@@ -28,10 +28,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp
 
 
-OPTIMIZATION_LEVELS = {
-    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+ORT_LEVELS = dict(zip(OPTIMIZATION_LEVELS, (
+    ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)))
 
 
 def make_session(source: str | bytes, device: str = "cpu", threads: int | None = None,
@@ -52,8 +51,8 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
             f"device {device!r} needs onnxruntime's {provider}, which this onnxruntime lacks; available: {available}"
             + (" (install the 'gpu' extra: onnxruntime-gpu)" if device == "cuda" else "")
         )
-    if optimization not in OPTIMIZATION_LEVELS:
-        raise MetadataError(f"graph_optimization_level must be one of {list(OPTIMIZATION_LEVELS)}, got {optimization!r}")
+    if optimization not in ORT_LEVELS:
+        raise MetadataError(f"graph_optimization_level must be one of {list(ORT_LEVELS)}, got {optimization!r}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     options = ort.SessionOptions()
@@ -61,7 +60,7 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
     options.inter_op_num_threads = 1  # a recurrent graph is a chain: no parallel branches to run
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    options.graph_optimization_level = OPTIMIZATION_LEVELS[optimization]
+    options.graph_optimization_level = ORT_LEVELS[optimization]
     for key, value in (session_config or {}).items():
         options.add_session_config_entry(key, value)
     providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
