@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgernn.export.parity import (
-    ParityLimits, fp32_vs_torch, long_stream_gate, long_stream_input, quantized_gates, run_graph, run_torch,
-    streaming_vs_whole,
+    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, long_stream_drift, long_stream_input,
+    quantized_measurements, run_graph, run_torch, streaming_vs_whole,
 )
 from edgernn.runtime.datasets import load_train_test, read_sequences
 from edgernn.runtime.errors import InputError
@@ -25,19 +25,10 @@ from edgernn.runtime.model import Model
 
 
 @dataclass
-class GateResult:
-    gate: str
-    value: float
-    limit: float
-    passed: bool
-    relation: str  # "<=" or ">=": how value must stand to limit
-
-
-@dataclass
 class CheckResult:
     model: str
     precision: str
-    gates: list[GateResult] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
     details: dict = field(default_factory=dict)
 
     @property
@@ -46,67 +37,50 @@ class CheckResult:
 
     @property
     def failures(self) -> list[str]:
-        return [f"gate {g.gate}: {g.value:.4g} (limit {g.relation} {g.limit:g})" for g in self.gates if not g.passed]
-
-    def add(self, gate: str, value: float, relation: str, limit: float) -> None:
-        passed = value <= limit if relation == "<=" else value >= limit
-        self.gates.append(GateResult(gate, float(value), float(limit), bool(passed), relation))
+        return [g.describe() for g in self.gates if not g.passed]
 
     def to_json(self) -> dict:
         return {"model": self.model, "precision": self.precision, "passed": self.passed,
-                "gates": [g.__dict__ for g in self.gates], "details": self.details}
+                "gates": [g.to_json() for g in self.gates], "details": self.details}
 
 
 def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | None = None,
           reference: str | Path | None = None, limits: ParityLimits = ParityLimits()) -> CheckResult:
     """Run every gate that applies to ``model_path`` on held-out ``data`` (a file, or a folder
-    whose test split is used)."""
+    whose test split is used); judged by the same rules as `export`'s gates."""
     model = Model(model_path, threads=1)
     data = Path(data)
     held_out = load_train_test(data)[1] if data.is_dir() else read_sequences(data)
     sequences = [model.prepare(s, f"{held_out.source} case {i}") for i, s in enumerate(held_out.sequences)][: limits.max_sequences]
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
     zero = list(model.zero_state(1).values())
-    result = CheckResult(str(model_path), model.metadata.precision)
     stream = long_stream_input(sequences, limits.long_stream_steps)
 
-    torch_model = None
-    if checkpoint is not None:
-        from edgernn.trainer.checkpoint import load_checkpoint
-
-        torch_model, _ = load_checkpoint(checkpoint)
     if model.metadata.precision == "fp32":
-        if torch_model is not None:
-            summary = fp32_vs_torch(model.session, torch_model, sequences)
-            result.details["fp32_vs_torch"] = summary
-            result.add("fp32_vs_torch", summary["max_abs_diff"], "<=", limits.fp32_max_abs_diff)
-            drift = long_stream_gate(model.session, lambda x, s: run_torch(torch_model, x, s), zero, stream)
-            result.details["long_stream"] = drift
-            result.add("long_stream_drift", drift["max_abs_logit_diff"], "<=", limits.long_stream_max_abs_diff)
-        streaming = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
-        result.details["streaming"] = streaming
-        result.add("streaming", streaming["stream_max_abs_diff"], "<=", limits.stream_max_abs_diff)
+        summary = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
+        reference_run = None  # without a checkpoint the long stream is judged on finiteness alone
+        if checkpoint is not None:
+            from edgernn.trainer.checkpoint import load_checkpoint
+
+            torch_model, _ = load_checkpoint(checkpoint)
+            summary.update(fp32_vs_torch(model.session, torch_model, sequences))
+            reference_run = lambda x, s: run_torch(torch_model, x, s)  # noqa: E731
+        rules = FP32_GATES
     else:
         reference = Path(reference) if reference is not None else Path(model_path).with_name("model.fp32.onnx")
         if not reference.is_file():
             raise InputError(f"a {model.metadata.precision} file is checked against its fp32 graph: pass --reference "
                              f"(no {reference.name} beside {model_path})")
         fp32 = Model(reference, threads=1)
-        summary = quantized_gates(model.session, fp32.session, sequences, labels, zero, limits)
-        result.details["quantized_vs_fp32"] = {k: v for k, v in summary.items() if k != "failures"}
-        result.add("top1_agreement", summary["top1_agreement"], ">=", limits.min_top1_agreement)
-        if "accuracy_drop" in summary:
-            result.add("accuracy_drop", summary["accuracy_drop"], "<=", limits.max_accuracy_drop)
-        result.add("streaming_top1_agreement", summary["stream_top1_agreement"], ">=", limits.min_top1_agreement)
-        drift = long_stream_gate(model.session, lambda x, s: run_graph(fp32.session, x, s), zero, stream)
-        result.details["long_stream"] = drift
-        result.add("long_stream_top1_agreement", drift["top1_agreement"], ">=", limits.long_stream_min_top1_agreement)
-    result.add("long_stream_finite", float(result.details.get("long_stream", {"finite": True})["finite"]), ">=", 1.0)
-    return result
+        summary = quantized_measurements(model.session, fp32.session, sequences, labels, zero, limits)
+        reference_run = lambda x, s: run_graph(fp32.session, x, s)  # noqa: E731
+        rules = QUANTIZED_GATES
+    summary["long_stream"] = long_stream_drift(model.session, reference_run, zero, stream)
+    return CheckResult(str(model_path), model.metadata.precision, judge(summary, rules, limits), summary)
 
 
 def format_table(result: CheckResult) -> str:
     rows = [("gate", "value", "limit", "result")]
-    rows += [(g.gate, f"{g.value:.4g}", f"{g.relation} {g.limit:g}", "pass" if g.passed else "FAIL") for g in result.gates]
+    rows += [(g.name, f"{g.value:.4g}", f"{g.relation} {g.limit:g}", "pass" if g.passed else "FAIL") for g in result.gates]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -14,11 +14,11 @@ import onnxruntime as ort
 
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
-    ParityError, ParityLimits, run_graph, run_torch, fp32_gates, last_step_logits, long_stream_gate, long_stream_input,
-    quantized_gates,
+    FP32_GATES, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements, judge, last_step_logits,
+    long_stream_drift, long_stream_input, quantized_measurements, run_graph, run_torch, with_verdict,
 )
 from edgernn.export.quantize import (
-    DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, FOLD_DEQUANTIZE, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
+    DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
     recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
 )
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
@@ -100,7 +100,7 @@ def quantize_int8_dynamic(fp32: onnx.ModelProto, model: RecurrentClassifier, fp3
     """
     if model.config.cell != "lstm":
         # Kept short: metadata bytes count against the file size of small models.
-        return weight_only_int8(fp32), {"session_config": FOLD_DEQUANTIZE, "quantization": {
+        return weight_only_int8(fp32), {"quantization": {
             "method": "weight-only-int8", "compute": "float32, dequantized once at load"}}
     reference = last_step_logits(fp32_session, calibration, zero_state)
     spread = float(reference.std()) or 1.0
@@ -127,15 +127,11 @@ def quantize_int8_dynamic(fp32: onnx.ModelProto, model: RecurrentClassifier, fp3
                                     "candidates": measured, "calibration": calibration_source}}
 
 
-def add_long_stream(parity: dict, drift: dict, key: str, relation: str, limit: float) -> None:
-    """Fold a long-stream measurement into a parity summary as gate ``long_stream``."""
-    parity["long_stream"] = drift
-    value = drift[key]
-    ok = drift["finite"] and (value <= limit if relation == "<=" else value >= limit)
-    if not ok:
-        parity["failures"].append(f"gate long_stream: {key} {value:.4g} over {drift['steps']} steps "
-                                  f"(limit {relation} {limit:g}; finite: {drift['finite']})")
-        parity["passed"] = False
+def metadata_parity(parity: dict) -> dict:
+    """The parity summary written into the file: the measurements and the verdict. The per-gate
+    table (limits included) goes to report.json; in the file it would cost a few hundred bytes,
+    which is 1% of a 20 KB int8 graph."""
+    return {k: v for k, v in parity.items() if k not in ("failures", "gates")}
 
 
 def sequence_step_time(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray],
@@ -209,10 +205,10 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     fp32_blob = fp32.SerializeToString()
     fp32_session = make_session(fp32_blob)
     log(f"fp32: checking parity on {min(len(sequences), limits.max_sequences)} held-out sequences")
-    fp32_parity = fp32_gates(fp32_session, model, sequences, limits)
+    fp32_parity = fp32_measurements(fp32_session, model, sequences, limits)
     stream = long_stream_input(sequences, limits.long_stream_steps)
-    add_long_stream(fp32_parity, long_stream_gate(fp32_session, lambda x, st: run_torch(model, x, st), zero, stream),
-                    "max_abs_logit_diff", "<=", limits.long_stream_max_abs_diff)
+    fp32_parity["long_stream"] = long_stream_drift(fp32_session, lambda x, st: run_torch(model, x, st), zero, stream)
+    with_verdict(fp32_parity, judge(fp32_parity, FP32_GATES, limits))
     if not fp32_parity["passed"]:
         raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
 
@@ -220,7 +216,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
         """The file's bytes with its metadata written in, and its footprint."""
         foot = graph_footprint(proto, model, precision, runtime)
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact({k: v for k, v in parity.items() if k != "failures"}), compact(runtime), foot)
+                              compact(metadata_parity(parity)), compact(runtime), foot)
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString(), foot
 
@@ -242,9 +238,9 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
             log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
             session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
                                    optimization=runtime.get("graph_optimization_level", "all"))
-            parity = quantized_gates(session, fp32_session, sequences, labels, zero, limits)
-            add_long_stream(parity, long_stream_gate(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream),
-                            "top1_agreement", ">=", limits.long_stream_min_top1_agreement)
+            parity = quantized_measurements(session, fp32_session, sequences, labels, zero, limits)
+            parity["long_stream"] = long_stream_drift(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream)
+            with_verdict(parity, judge(parity, QUANTIZED_GATES, limits))
             if not parity["passed"]:
                 failed[precision] = parity
                 failures += [f"{precision}: {f}" for f in parity["failures"]]

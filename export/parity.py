@@ -8,12 +8,17 @@ Gates (DESIGN.md):
   (fp32: max |difference|; quantized: top-1 agreement, as dynamic int8 quantizes per call).
 - ``quantized_vs_fp32`` (quantized precisions): top-1 agreement with the fp32 graph, test
   accuracy difference, and logit differences relative to the spread of the fp32 logits.
-Every gate is measured before any is judged, so a failure report lists all failed gates.
+- ``long_stream``: held-out sequences laid end to end into one stream (10,000 steps by default)
+  carried through the state: drift against PyTorch (fp32) or the fp32 graph (quantized) and
+  whether logits and state stay finite.
+Every gate is measured before any is judged (``judge``, by the rules in ``FP32_GATES`` and
+``QUANTIZED_GATES``), so a failure report lists all failed gates; `export` and `check` judge
+through the same rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import onnxruntime as ort
@@ -39,6 +44,83 @@ class ParityLimits:
 
 class ParityError(CheckFailed):
     """One or more parity gates failed; ``failures`` names each gate, its value and its limit."""
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """Gate ``name`` passes when the measurement at ``key`` (dotted path into a parity summary)
+    stands ``relation`` ("<=" or ">=") to the ``ParityLimits`` field ``limit`` (or a number)."""
+
+    name: str
+    key: str
+    relation: str
+    limit: str | float
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One judged gate."""
+
+    name: str
+    value: float
+    relation: str
+    limit: float
+
+    @property
+    def passed(self) -> bool:  # NaN passes neither relation
+        return bool(self.value <= self.limit if self.relation == "<=" else self.value >= self.limit)
+
+    def describe(self) -> str:
+        return f"gate {self.name}: {self.value:.4g} (limit {self.relation} {self.limit:g})"
+
+    def to_json(self) -> dict:
+        return {"gate": self.name, "value": self.value, "relation": self.relation, "limit": self.limit,
+                "passed": self.passed}
+
+
+FINITE = GateRule("long_stream_finite", "long_stream.finite", ">=", 1.0)
+FP32_GATES = (
+    GateRule("fp32_vs_torch", "max_abs_diff", "<=", "fp32_max_abs_diff"),
+    GateRule("streaming", "stream_max_abs_diff", "<=", "stream_max_abs_diff"),
+    GateRule("long_stream_drift", "long_stream.max_abs_logit_diff", "<=", "long_stream_max_abs_diff"),
+    FINITE,
+)
+# Dynamic int8 quantizes activations per call, so chunking moves a quantized graph's logits a
+# little; what must hold is the answer: the same top-1 in chunks as in one call.
+QUANTIZED_GATES = (
+    GateRule("top1_agreement", "top1_agreement", ">=", "min_top1_agreement"),
+    GateRule("accuracy_drop", "accuracy_drop", "<=", "max_accuracy_drop"),
+    GateRule("streaming_top1_agreement", "stream_top1_agreement", ">=", "min_top1_agreement"),
+    GateRule("long_stream_top1_agreement", "long_stream.top1_agreement", ">=", "long_stream_min_top1_agreement"),
+    FINITE,
+)
+
+
+def _lookup(summary: dict, key: str):
+    for part in key.split("."):
+        if not isinstance(summary, dict) or part not in summary:
+            return None
+        summary = summary[part]
+    return summary
+
+
+def judge(summary: dict, rules: tuple[GateRule, ...], limits: ParityLimits) -> list[Gate]:
+    """Every gate of ``rules`` whose measurement ``summary`` holds, judged against ``limits``."""
+    gates = []
+    for rule in rules:
+        value = _lookup(summary, rule.key)
+        if value is not None:
+            limit = getattr(limits, rule.limit) if isinstance(rule.limit, str) else rule.limit
+            gates.append(Gate(rule.name, float(value), rule.relation, float(limit)))
+    return gates
+
+
+def with_verdict(summary: dict, gates: list[Gate]) -> dict:
+    """``summary`` with "gates" (each judged), "passed" and "failures" (one line per failed gate) added."""
+    summary["gates"] = [g.to_json() for g in gates]
+    summary["failures"] = [g.describe() for g in gates if not g.passed]
+    summary["passed"] = not summary["failures"]
+    return summary
 
 
 def run_graph(session: ort.InferenceSession, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
@@ -96,23 +178,13 @@ def streaming_vs_whole(session: ort.InferenceSession, sequences: list[np.ndarray
             "stream_top1_agreement": min(agreement.values())}
 
 
-def fp32_gates(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray],
-               limits: ParityLimits = ParityLimits()) -> dict:
-    """Measure both fp32 gates; returns the summary with "passed" and "failures" (a list of text)."""
+def fp32_measurements(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray],
+                      limits: ParityLimits = ParityLimits()) -> dict:
+    """The fp32 graph vs PyTorch and chunked vs one call, on the first ``limits.max_sequences`` sequences."""
     sequences = sequences[: limits.max_sequences]
     zero = [s.numpy() for s in model.zero_state(1)]
-    summary = {**fp32_vs_torch(session, model, sequences),
-               **streaming_vs_whole(session, sequences, zero, limits.chunks),
-               "chunks": list(limits.chunks),
-               "limits": {k: v for k, v in asdict(limits).items() if k.endswith("diff")}}
-    failures = []
-    if not summary["max_abs_diff"] <= limits.fp32_max_abs_diff:
-        failures.append(f"gate fp32_vs_torch: max |logit/state difference| {summary['max_abs_diff']:.3g} > limit {limits.fp32_max_abs_diff:g}")
-    if not summary["stream_max_abs_diff"] <= limits.stream_max_abs_diff:
-        failures.append(f"gate streaming: max |chunked - whole| {summary['stream_max_abs_diff']:.3g} > limit {limits.stream_max_abs_diff:g}")
-    summary["passed"] = not failures
-    summary["failures"] = failures
-    return summary
+    return {**fp32_vs_torch(session, model, sequences),
+            **streaming_vs_whole(session, sequences, zero, limits.chunks), "chunks": list(limits.chunks)}
 
 
 def last_step_logits(session: ort.InferenceSession, sequences: list[np.ndarray], zero_state: list[np.ndarray]) -> np.ndarray:
@@ -120,9 +192,12 @@ def last_step_logits(session: ort.InferenceSession, sequences: list[np.ndarray],
     return np.stack([run_graph(session, seq[None], zero_state)[0][0, -1] for seq in sequences])
 
 
-def quantized_gates(session: ort.InferenceSession, fp32_session: ort.InferenceSession, sequences: list[np.ndarray],
-                    labels: np.ndarray | None, zero_state: list[np.ndarray], limits: ParityLimits = ParityLimits()) -> dict:
-    """A quantized graph vs the fp32 graph on held-out sequences (labels int [n] or None)."""
+def quantized_measurements(session: ort.InferenceSession, fp32_session: ort.InferenceSession,
+                           sequences: list[np.ndarray], labels: np.ndarray | None, zero_state: list[np.ndarray],
+                           limits: ParityLimits = ParityLimits()) -> dict:
+    """A quantized graph vs the fp32 graph on held-out sequences (labels int [n] or None): top-1
+    agreement, accuracy difference, logit differences (also relative to the fp32 logits' std),
+    and chunked vs one call."""
     sequences = sequences[: limits.max_sequences]
     reference = last_step_logits(fp32_session, sequences, zero_state)
     quantized = last_step_logits(session, sequences, zero_state)
@@ -138,21 +213,8 @@ def quantized_gates(session: ort.InferenceSession, fp32_session: ort.InferenceSe
         summary["fp32_test_accuracy"] = float((reference.argmax(1) == labels).mean())
         summary["test_accuracy"] = float((quantized.argmax(1) == labels).mean())
         summary["accuracy_drop"] = summary["fp32_test_accuracy"] - summary["test_accuracy"]
-    # Dynamic int8 quantizes activations per call, so chunking moves the logits a little; what
-    # must hold is the answer: the same top-1 in chunks as in one call.
     stream = streaming_vs_whole(session, sequences, zero_state, limits.chunks)
-    summary.update(stream, stream_max_rel_diff=stream["stream_max_abs_diff"] / spread, chunks=list(limits.chunks),
-                   limits={"min_top1_agreement": limits.min_top1_agreement, "max_accuracy_drop": limits.max_accuracy_drop})
-    failures = []
-    if not summary["top1_agreement"] >= limits.min_top1_agreement:
-        failures.append(f"gate top1_agreement: {summary['top1_agreement']:.4f} < limit {limits.min_top1_agreement:g}")
-    if "accuracy_drop" in summary and not summary["accuracy_drop"] <= limits.max_accuracy_drop:
-        failures.append(f"gate accuracy_drop: {summary['accuracy_drop']:.4f} > limit {limits.max_accuracy_drop:g}")
-    if not summary["stream_top1_agreement"] >= limits.min_top1_agreement:
-        failures.append(f"gate streaming: top-1 agreement of chunked vs one call {summary['stream_top1_agreement']:.4f} "
-                        f"< limit {limits.min_top1_agreement:g}")
-    summary["passed"] = not failures
-    summary["failures"] = failures
+    summary.update(stream, stream_max_rel_diff=stream["stream_max_abs_diff"] / spread, chunks=list(limits.chunks))
     return summary
 
 
@@ -177,14 +239,17 @@ def run_long_stream(run_chunk, stream: np.ndarray, zero_state: list[np.ndarray],
     return np.concatenate(pieces), state
 
 
-def long_stream_gate(session: ort.InferenceSession, reference, zero_state: list[np.ndarray], stream: np.ndarray,
-                     chunk: int = 100) -> dict:
+def long_stream_drift(session: ort.InferenceSession, reference, zero_state: list[np.ndarray], stream: np.ndarray,
+                      chunk: int = 100) -> dict:
     """Drift over a long stream: the graph vs a reference run (a callable like ``run_graph``: PyTorch or
-    the fp32 graph) on the same stream. Reports the largest logit and final-state differences, the
-    share of steps with the same top-1 class, and whether everything stayed finite."""
+    the fp32 graph; None: finiteness only) on the same stream. Reports the largest logit and
+    final-state differences, the share of steps with the same top-1 class, and whether everything
+    stayed finite."""
     logits, state = run_long_stream(lambda x, s: run_graph(session, x, s), stream, zero_state, chunk)
-    ref_logits, ref_state = run_long_stream(reference, stream, zero_state, chunk)
     finite = bool(np.isfinite(logits).all() and all(np.isfinite(s).all() for s in state))
+    if reference is None:
+        return {"steps": len(stream), "finite": finite}
+    ref_logits, ref_state = run_long_stream(reference, stream, zero_state, chunk)
     return {"steps": len(stream), "finite": finite,
             "max_abs_logit_diff": float(np.abs(logits - ref_logits).max()),
             "final_state_max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(state, ref_state)),

@@ -63,8 +63,8 @@ class GraphMetadata:
     source: str = ""
     producer: dict = field(default_factory=dict)
     # Optional: how to run the file. {"session_config": {onnxruntime session config entries},
-    # "quantization": {what was quantized and how}}; e.g. weight-only int8 files ask for
-    # {"session.disable_quant_qdq": "1"} so the dequantization is folded once at load.
+    # "quantization": {what was quantized and how}, "graph_optimization_level": name}; e.g. fp16
+    # files ask for basic optimisation (onnxruntime 1.32 crashes on them at the default level).
     runtime: dict = field(default_factory=dict)
     # Optional: op counts, weight storage, multiply-accumulates per step, state bytes per stream.
     footprint: dict = field(default_factory=dict)
