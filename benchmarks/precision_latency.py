@@ -6,14 +6,17 @@ For each model.<precision>.onnx (opened through edgernn's Model, so each file's 
 settings apply) it times two bare session.run calls with pre-built inputs:
 - "step": one step of a stream (the always-on case; mostly call overhead at this size);
 - "sequence": a 100-step chunk in one call, reported per step (where the kernels' speed shows).
-Precisions are interleaved round by round so machine noise affects them alike. Writes medians,
-p99s and each precision's ratio to fp32.
+Precisions are interleaved round by round, in a shuffled order each round, so machine noise and
+drift affect them alike. Writes medians and p99s over all calls, and each precision's ratio to
+fp32 as the median over rounds of (its round median / fp32's round median), with the rounds'
+lowest and highest ratio: a paired ratio that a noisy neighbour moves much less than either time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from pathlib import Path
 
@@ -37,10 +40,14 @@ def measure_run(run_dir: Path, threads: int, rounds: int, calls: int) -> dict:
         raise SystemExit(f"{run_dir}: no model.fp32.onnx to compare with")
     rng = np.random.default_rng(0)
     cases = {name: {"step": feeds_for(m, 1, rng), "sequence": feeds_for(m, SEQUENCE_STEPS, rng)} for name, m in models.items()}
-    samples = {name: {"step": [], "sequence": []} for name in models}
+    # samples[name][kind][round] = per-step microseconds of each call in that round
+    samples = {name: {"step": [[] for _ in range(rounds)], "sequence": [[] for _ in range(rounds)]} for name in models}
     clock = time.perf_counter_ns
-    for _ in range(rounds):
-        for name, model in models.items():
+    for round_ in range(rounds):
+        order = list(models)
+        random.Random(round_).shuffle(order)
+        for name in order:
+            model = models[name]
             names = ["logits", *[s.output for s in model.state_specs]]
             for kind, feeds in cases[name].items():
                 for _ in range(20):  # warm-up after switching graphs
@@ -48,14 +55,17 @@ def measure_run(run_dir: Path, threads: int, rounds: int, calls: int) -> dict:
                 for _ in range(calls if kind == "step" else max(1, calls // 10)):
                     start = clock()
                     model.session.run(names, feeds)
-                    samples[name][kind].append((clock() - start) / 1000 / (1 if kind == "step" else SEQUENCE_STEPS))
+                    samples[name][kind][round_].append((clock() - start) / 1000 / (1 if kind == "step" else SEQUENCE_STEPS))
     result = {}
     for name, kinds in samples.items():
-        result[name] = {f"{kind}_us_{stat}": round(float(fn(np.array(values))), 3)
-                        for kind, values in kinds.items() for stat, fn in (("p50", np.median), ("p99", lambda v: np.percentile(v, 99)))}
-    for name, entry in result.items():
-        entry["step_vs_fp32"] = round(entry["step_us_p50"] / result["fp32"]["step_us_p50"], 3)
-        entry["sequence_vs_fp32"] = round(entry["sequence_us_p50"] / result["fp32"]["sequence_us_p50"], 3)
+        entry = result[name] = {}
+        for kind, per_round in kinds.items():
+            every = np.concatenate(per_round)
+            entry[f"{kind}_us_p50"] = round(float(np.median(every)), 3)
+            entry[f"{kind}_us_p99"] = round(float(np.percentile(every, 99)), 3)
+            ratios = [np.median(mine) / np.median(base) for mine, base in zip(per_round, samples["fp32"][kind])]
+            entry[f"{kind}_vs_fp32"] = round(float(np.median(ratios)), 3)
+            entry[f"{kind}_vs_fp32_range"] = [round(float(min(ratios)), 3), round(float(max(ratios)), 3)]
     meta = models["fp32"].metadata
     return {"run": str(run_dir), "cell": meta.cell, "hidden": meta.hidden, "layers": meta.layers, "threads": threads,
             "precisions": result}
@@ -65,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/precision_latency.json"))
     args = parser.parse_args()
