@@ -30,8 +30,25 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), def
 precision_option = click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True,
                                 default=tuple(PRECISIONS), show_default=True,
                                 help="Precision to export (repeatable; default: every one).")
-test_option = click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), default=None,
-                           help="Test split file (default: the file beside DATA with TEST for TRAIN in its name).")
+test_option = click.option("--test", "test", type=click.Path(exists=True), default=None,
+                           help="Test split: a file, or a folder of WAV files (default: the file beside DATA "
+                                "with TEST for TRAIN in its name).")
+
+data_options = _stack(
+    click.option("--label-regex", default=None, metavar="PATTERN",
+                 help="Folder of WAV files: take each label from the file name (the pattern's first group)."),
+    click.option("--test-regex", default=None, metavar="PATTERN",
+                 help="Folder of WAV files: files whose name matches form the test split."),
+)
+
+audio_options = _stack(
+    click.option("--window-ms", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.window_ms,
+                 show_default=True, help="Audio: milliseconds per log-mel frame."),
+    click.option("--hop-ms", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.hop_ms,
+                 show_default=True, help="Audio: milliseconds between frames (one recurrent step)."),
+    click.option("--mel-bands", type=click.IntRange(1, 256), default=TrainConfig.mel_bands, show_default=True,
+                 help="Audio: log-mel bands per frame."),
+)
 
 model_options = _stack(
     click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True, help="Recurrent cell."),
@@ -94,7 +111,8 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
     return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                        patience=options["patience"], val_fraction=options["val_fraction"],
                        input_noise=options["input_noise"], class_weights=options["class_weights"],
-                       seed=options["seed"], threads=threads)
+                       seed=options["seed"], threads=threads, window_ms=options["window_ms"],
+                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"])
 
 
 def default_run_dir(cell: str) -> str:

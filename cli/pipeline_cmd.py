@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
+    audio_options, data_options, default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options,
 )
 
@@ -13,6 +13,8 @@ from edgernn.cli.options import (
 @click.command("pipeline")
 @click.argument("data", type=click.Path(exists=True), required=False)
 @test_option
+@data_options
+@audio_options
 @model_options
 @train_options
 @precision_option
@@ -20,14 +22,15 @@ from edgernn.cli.options import (
               help="Threads for training and for the latency measurement.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
-def pipeline_command(data, test, precisions, threads, out, as_json, **options):
+def pipeline_command(data, test, label_regex, test_regex, precisions, threads, out, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
     from edgernn.export.pipeline import pipeline
 
     out = out or default_run_dir(options["cell"])
     report = pipeline(data, out, model_config(options), train_config(options, threads),
-                      precisions=tuple(dict.fromkeys(precisions)), test=test, threads=threads)
+                      precisions=tuple(dict.fromkeys(precisions)), test=test, threads=threads,
+                      label_regex=label_regex, test_regex=test_regex)
 
     def human():
         d, m = report["dataset"], report["model"]

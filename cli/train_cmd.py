@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
+    audio_options, data_options, default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
     train_config, train_options,
 )
 
@@ -13,18 +13,21 @@ from edgernn.cli.options import (
 @click.command("train")
 @click.argument("data", type=click.Path(exists=True))
 @test_option
+@data_options
+@audio_options
 @model_options
 @train_options
 @threads_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
-def train_command(data, test, threads, out, as_json, **options):
-    """Train on DATA (a *_TRAIN.ts or .npz file, or a folder holding one) and write model.pt,
+def train_command(data, test, label_regex, test_regex, threads, out, as_json, **options):
+    """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
     from edgernn.trainer.train import train
 
     out = out or default_run_dir(options["cell"])
-    outcome = train(data, out, model_config(options), train_config(options, threads), test=test)
+    outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
+                    label_regex=label_regex, test_regex=test_regex)
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
                "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
                "best_epoch": outcome.metrics["best_epoch"], "dataset": outcome.dataset}

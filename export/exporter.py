@@ -63,25 +63,37 @@ class ExportGateError(ParityError):
         self.failed = failed
 
 
+def recorded_split(checkpoint_payload: dict, which: str) -> SequenceSet | None:
+    """The training or test split ("train"/"test") the checkpoint was trained with, read again;
+    None when it is no longer on disk."""
+    dataset = checkpoint_payload.get("dataset", {})
+    load = dataset.get("load")
+    if load and Path(load["data"]).exists() and (load.get("test") is None or Path(load["test"]).exists()):
+        train_set, test_set = load_train_test(load["data"], load.get("test"), load.get("label_regex"), load.get("test_regex"))
+        return train_set if which == "train" else test_set
+    recorded = dataset.get(f"{which}_path")  # checkpoints written before "load" was recorded
+    return read_sequences(recorded) if recorded and Path(recorded).is_file() else None
+
+
 def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> SequenceSet:
     """The sequences the gates run on: ``data`` (a file, or a folder whose test split is used),
     else the test split recorded in the checkpoint when it is still on disk."""
     if data is None:
-        recorded = checkpoint_payload.get("dataset", {}).get("test_path")
-        if not recorded or not Path(recorded).is_file():
+        recorded = recorded_split(checkpoint_payload, "test")
+        if recorded is None:
             raise InputError("the parity gates need held-out data: pass --data PATH (the checkpoint's test split is not on disk)")
-        data = recorded
+        return recorded
     data = Path(data)
     if data.is_dir():
-        return load_train_test(data)[1]
+        load = checkpoint_payload.get("dataset", {}).get("load") or {}
+        return load_train_test(data, label_regex=load.get("label_regex"), test_regex=load.get("test_regex"))[1]
     return read_sequences(data)
 
 
 def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], frontend) -> tuple[list[np.ndarray], str]:
     """Up to CALIBRATION_SEQUENCES training sequences (front end applied), else the held-out inputs."""
-    recorded = checkpoint_payload.get("dataset", {}).get("train_path")
-    if recorded and Path(recorded).is_file():
-        train = read_sequences(recorded)
+    train = recorded_split(checkpoint_payload, "train")
+    if train is not None:
         step = max(1, len(train) // CALIBRATION_SEQUENCES)
         chosen = train.sequences[::step][:CALIBRATION_SEQUENCES]
         return [frontend(frontend.check(s)) for s in chosen], f"training split, {len(chosen)} sequences"

@@ -19,18 +19,20 @@ from edgernn.trainer.train import TrainConfig, train
 
 
 def stream_demo(model: Model, sequence: np.ndarray, label: str) -> dict:
-    """Push one held-out sequence step by step; report the answer after its last step."""
+    """Push one held-out sequence step by step (audio: hop by hop); report the answer after its last step."""
     stream = model.stream()
-    probs = np.concatenate([stream.push(sequence[t:t + 1]) for t in range(len(sequence))])
+    step = model.frontend.step_length
+    probs = np.concatenate([stream.push(sequence[t:t + step]) for t in range(0, len(sequence), step)])
     final = int(probs[-1].argmax())
-    return {"steps": len(sequence), "label": label, "predicted": model.labels[final],
+    return {"steps": len(probs), "label": label, "predicted": model.labels[final],
             "score": round(float(probs[-1, final]), 4)}
 
 
 def pipeline(data: str | Path | None, out: str | Path, model_config: dict, config: TrainConfig,
              precisions: tuple[str, ...] = AVAILABLE_PRECISIONS, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
-             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
+             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+             label_regex: str | None = None, test_regex: str | None = None) -> dict:
     """Run the whole flow into ``out``; writes and returns report.json's content."""
     if data is None:
         from edgernn.samples import sample_dataset
@@ -38,12 +40,11 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
         log(f"no data given: using the bundled sample {data}")
     run_dir = Path(out)
     started = time.perf_counter()
-    outcome = train(data, run_dir, model_config, config, test=test, log=log)
+    outcome = train(data, run_dir, model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex)
     trained = time.perf_counter()
     gate_error = None
     try:
-        artifacts, failed = export(outcome.checkpoint, run_dir, precisions, data=outcome.dataset["test_path"],
-                                   limits=limits, log=log), {}
+        artifacts, failed = export(outcome.checkpoint, run_dir, precisions, limits=limits, log=log), {}
     except ExportGateError as exc:  # report what passed and what failed, then fail the run
         gate_error, artifacts, failed = exc, exc.artifacts, exc.failed
     exported = time.perf_counter()

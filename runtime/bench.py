@@ -10,8 +10,11 @@ from edgernn.runtime.model import Model
 
 
 def example_step(model: Model, rng: np.random.Generator) -> np.ndarray:
-    """One raw input step the model accepts: float32 [1, features] or int64 [1]."""
+    """One raw input step the model accepts: float32 [1, features], int64 [1], or for an audio
+    model one hop of samples float32 [hop] (noise at about -20 dBFS)."""
     meta = model.metadata
+    if model.frontend.kind == "logmel":
+        return (0.1 * rng.standard_normal(model.frontend.step_length)).astype(np.float32)
     if meta.input_kind == "features":
         return rng.standard_normal((1, meta.features)).astype(np.float32)
     return rng.integers(0, meta.vocab_size, size=1, dtype=np.int64)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime.errors import DataFormatError
+from edgernn.runtime.errors import DataFormatError, InputError
 
 SEQUENCE_SUFFIXES = (".ts", ".npz")
 
@@ -28,7 +28,8 @@ SEQUENCE_SUFFIXES = (".ts", ".npz")
 class SequenceSet:
     """A list of variable-length sequences with optional labels.
 
-    sequences: each float32 [time, features] (feature frames) or int64 [time] (token ids).
+    sequences: each float32 [time, features] (feature frames), int64 [time] (token ids) or, when
+    ``sample_rate`` is set, float32 [samples] raw mono audio in [-1, 1].
     labels: one class name per sequence, or None for unlabelled data.
     classes: every class name, in the order the file declares (or sorted when it declares none).
     """
@@ -39,6 +40,7 @@ class SequenceSet:
     name: str
     source: str
     vocab_size: int | None = None  # token data: ids lie in [0, vocab_size)
+    sample_rate: int | None = None  # audio data: samples per second
     lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,12 +51,14 @@ class SequenceSet:
 
     @property
     def input_kind(self) -> str:
-        """"features" (float frames [time, features]) or "tokens" (int ids [time])."""
+        """"features" (float frames [time, features]), "tokens" (int ids [time]) or "audio" (float samples [n])."""
+        if self.sample_rate is not None:
+            return "audio"
         return "tokens" if self.sequences[0].ndim == 1 else "features"
 
     @property
     def features(self) -> int:
-        """Values per step: the feature count, or 1 for token ids."""
+        """Values per step: the feature count, or 1 for token ids and audio samples."""
         return int(self.sequences[0].shape[1]) if self.sequences[0].ndim == 2 else 1
 
     def label_ids(self, classes: list[str]) -> np.ndarray:
@@ -159,7 +163,7 @@ def read_ts(path: str | Path) -> SequenceSet:
     if declared_classes is not None:
         classes = list(declared_classes)
     else:
-        classes = _sorted_labels(set(labels)) if has_labels else []
+        classes = sorted_labels(set(labels)) if has_labels else []
     name = header.get("problemname") or re.sub(r"_(TRAIN|TEST)$", "", path.stem, flags=re.I)
     return SequenceSet(sequences, labels if has_labels else None, classes, name, str(path))
 
@@ -201,7 +205,7 @@ def _parse_ts_case(line: str, where: str, has_labels: bool, header: dict[str, st
     return np.asarray(channels, dtype=np.float32).T.copy(), label
 
 
-def _sorted_labels(labels: set[str]) -> list[str]:
+def sorted_labels(labels: set[str]) -> list[str]:
     """Sort numerically when every label is an integer, else as text."""
     if all(re.fullmatch(r"-?\d+", label) for label in labels):
         return sorted(labels, key=int)
@@ -259,7 +263,7 @@ def read_npz(path: str | Path) -> SequenceSet:
         if y.shape != (n,):
             raise DataFormatError(f"{path}: 'y' must have shape [{n}], got {list(y.shape)}")
         labels = [str(v) for v in y.tolist()]
-        classes = _sorted_labels(set(labels))
+        classes = sorted_labels(set(labels))
     name = re.sub(r"[_-]?(train|test)$", "", path.stem, flags=re.I) or path.stem
     return SequenceSet(sequences, labels, classes, name, str(path), vocab_size=vocab_size)
 
@@ -300,16 +304,25 @@ def _train_file_in(folder: Path) -> Path:
     return candidates[0]
 
 
-def load_train_test(data: str | Path, test: str | Path | None = None) -> tuple[SequenceSet, SequenceSet]:
+def holds_wav(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() == ".wav" for p in folder.rglob("*"))
+
+
+def load_train_test(data: str | Path, test: str | Path | None = None, label_regex: str | None = None,
+                    test_regex: str | None = None) -> tuple[SequenceSet, SequenceSet]:
     """Find and read the training and test splits.
 
     ``data`` is a training file (``X_TRAIN.ts``, ``x_train.npz``, ...) or a folder holding one;
     the test split is ``test`` when given, else the sibling file with TEST for TRAIN in its name.
+    A folder of WAV files (runtime/wav.py) is split by ``test_regex`` or takes ``test`` as a
+    second folder; ``label_regex`` takes each label from its file name.
     Raises DataFormatError when no test split is found or the two splits disagree.
     """
     data = Path(data)
     if not data.exists():
         raise DataFormatError(f"{data}: no such file or folder")
+    if holds_wav(data):
+        return _load_wav_splits(data, test, label_regex, test_regex)
     train_path = _train_file_in(data) if data.is_dir() else data
     train_set = read_sequences(train_path)
     test_path = Path(test) if test is not None else _test_sibling(train_path)
@@ -322,6 +335,21 @@ def load_train_test(data: str | Path, test: str | Path | None = None) -> tuple[S
     return train_set, test_set
 
 
+def _load_wav_splits(data: Path, test: str | Path | None, label_regex: str | None,
+                     test_regex: str | None) -> tuple[SequenceSet, SequenceSet]:
+    from edgernn.runtime.wav import read_wav_folder  # wav.py builds on this module
+
+    if test is not None and test_regex is not None:
+        raise InputError("pass either --test (a second folder) or --test-regex (a split of DATA), not both")
+    if test is None and test_regex is None:
+        raise DataFormatError(f"{data}: a folder of WAV files needs a test split: --test FOLDER or --test-regex PATTERN")
+    train_set, test_set = read_wav_folder(data, label_regex, test_regex)
+    if test is not None:
+        test_set, _ = read_wav_folder(test, label_regex)
+    check_compatible(train_set, test_set)
+    return train_set, test_set
+
+
 def check_compatible(train_set: SequenceSet, test_set: SequenceSet) -> None:
     """Both splits labelled, same feature count, and every test label known to training."""
     for split in (train_set, test_set):
@@ -329,6 +357,8 @@ def check_compatible(train_set: SequenceSet, test_set: SequenceSet) -> None:
             raise DataFormatError(f"{split.source}: training and test data need labels")
     if train_set.input_kind != test_set.input_kind:
         raise DataFormatError(f"{test_set.source}: holds {test_set.input_kind}; the training split holds {train_set.input_kind}")
+    if train_set.sample_rate != test_set.sample_rate:
+        raise DataFormatError(f"{test_set.source}: {test_set.sample_rate} Hz; the training split is {train_set.sample_rate} Hz")
     if train_set.features != test_set.features:
         raise DataFormatError(
             f"{test_set.source}: {test_set.features} features per step; the training split has {train_set.features}"

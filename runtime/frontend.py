@@ -6,6 +6,13 @@ The trainer fits and applies the same objects, and their parameters travel in th
 - ``FeatureFrontend`` ("features"): float frames [time, features] -> per-channel standardised
   float32 frames, ``(x - mean) / std`` with mean/std fitted on the training split.
 - ``TokenFrontend`` ("token_ids"): int token ids [time] -> int64 ids, range-checked.
+- ``LogMelFrontend`` ("logmel"): raw mono audio samples [n] -> standardised log-mel frames
+  [frames, mel_bands] (runtime/audio.py), per-band mean/std fitted on the training split.
+
+Every front end has ``check`` (validate one raw input), ``__call__`` (a whole checked input ->
+the graph's x) and ``stream()`` (an object whose ``push`` turns consecutive checked pieces of one
+input into the x steps they complete, and ``reset``). Only audio keeps anything between pieces
+(samples of a frame not yet complete); the others are their own stream.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgernn.runtime.audio import LogMel, LogMelConfig, check_samples, config_from_json, config_to_json
 from edgernn.runtime.errors import InputError, InputTypeError, MetadataError
 
 FLOAT32 = np.dtype(np.float32)
@@ -33,6 +41,7 @@ class FeatureFrontend:
     mean: np.ndarray
     std: np.ndarray
     kind = "features"
+    step_length = 1  # raw input elements per graph step
 
     @property
     def features(self) -> int:
@@ -90,6 +99,14 @@ class FeatureFrontend:
         out *= self._inv_std
         return out
 
+    push = __call__  # stateless: the front end is its own stream
+
+    def stream(self) -> "FeatureFrontend":
+        return self
+
+    def reset(self) -> None:
+        pass
+
     def to_json(self) -> dict:
         return {"kind": self.kind, "features": self.features, "mean": _float32_list(self.mean), "std": _float32_list(self.std)}
 
@@ -105,6 +122,7 @@ class TokenFrontend:
 
     vocab_size: int
     kind = "token_ids"
+    step_length = 1
 
     def check(self, ids: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
         """Validate one sequence of ids: an integer array [time]; returns int64."""
@@ -126,11 +144,79 @@ class TokenFrontend:
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         return ids
 
+    push = __call__  # stateless: the front end is its own stream
+
+    def stream(self) -> "TokenFrontend":
+        return self
+
+    def reset(self) -> None:
+        pass
+
     def to_json(self) -> dict:
         return {"kind": self.kind, "vocab_size": self.vocab_size}
 
 
-Frontend = FeatureFrontend | TokenFrontend
+class LogMelFrontend:
+    """Raw mono audio -> log-mel frames standardised per band.
+
+    config: the filterbank (sample rate, window, hop, bands); norm: per-band mean/std (float32 [mel_bands]).
+    """
+
+    kind = "logmel"
+
+    def __init__(self, config: LogMelConfig, norm: FeatureFrontend):
+        if norm.features != config.mel_bands:
+            raise MetadataError(f"frontend: {norm.features} normalisation bands for {config.mel_bands} mel bands")
+        self.config, self.norm = config, norm
+        self.logmel = LogMel(config)
+
+    @property
+    def features(self) -> int:
+        return self.config.mel_bands
+
+    @property
+    def step_length(self) -> int:
+        """Samples per graph step once the first window is full: one hop."""
+        return self.config.hop
+
+    @classmethod
+    def fit(cls, recordings: Sequence[np.ndarray], config: LogMelConfig, normalize: bool = True) -> "LogMelFrontend":
+        """Fit the per-band mean/std over every frame of every recording (float32 samples [n] each)."""
+        logmel = LogMel(config)
+        frames = [logmel.frames(r) for r in recordings]
+        return cls(config, FeatureFrontend.fit([f for f in frames if len(f)] or [np.zeros((1, config.mel_bands))], normalize))
+
+    def check(self, samples: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
+        return check_samples(samples, where, allow_nonfinite)
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """Checked samples float32 [n] -> float32 [frames, mel_bands]."""
+        return self.norm(self.logmel.frames(samples))
+
+    def stream(self) -> "LogMelFrontendStream":
+        return LogMelFrontendStream(self)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "features": self.features, "logmel": config_to_json(self.config),
+                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std)}
+
+
+class LogMelFrontendStream:
+    """One audio stream's front end: ``push(samples)`` -> the standardised frames they complete."""
+
+    def __init__(self, frontend: LogMelFrontend):
+        self._norm = frontend.norm
+        self._frames = frontend.logmel.stream()
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        return self._norm(self._frames.push(samples))
+
+    def reset(self) -> None:
+        self._frames.reset()
+
+
+Frontend = FeatureFrontend | TokenFrontend | LogMelFrontend
+FRONTEND_KINDS = ("features", "token_ids", "logmel")
 
 
 def frontend_from_json(spec: Any) -> Frontend:
@@ -140,14 +226,11 @@ def frontend_from_json(spec: Any) -> Frontend:
     kind = spec["kind"]
     try:
         if kind == FeatureFrontend.kind:
-            with np.errstate(over="ignore"):  # out-of-range values become inf: refused below
-                mean = np.asarray(spec["mean"], dtype=np.float32)
-                std = np.asarray(spec["std"], dtype=np.float32)
-            if mean.ndim != 1 or mean.shape != std.shape or mean.shape[0] != int(spec["features"]):
-                raise MetadataError("frontend: 'mean' and 'std' must be lists of length 'features'")
-            if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-                raise MetadataError("frontend: 'mean' must be finite and 'std' finite and > 0")
-            return FeatureFrontend(mean, std)
+            return _normalisation_from_json(spec)
+        if kind == LogMelFrontend.kind:
+            if not isinstance(spec.get("logmel"), dict):
+                raise MetadataError("frontend: a 'logmel' front end needs a 'logmel' object of filterbank parameters")
+            return LogMelFrontend(config_from_json(spec["logmel"]), _normalisation_from_json(spec))
         if kind == TokenFrontend.kind:
             vocab = int(spec["vocab_size"])
             if vocab < 1:
@@ -157,4 +240,15 @@ def frontend_from_json(spec: Any) -> Frontend:
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"frontend: malformed {kind!r} front end ({type(exc).__name__}: {exc})") from None
-    raise MetadataError(f"frontend: unknown kind {kind!r}; expected one of ['features', 'token_ids']")
+    raise MetadataError(f"frontend: unknown kind {kind!r}; expected one of {list(FRONTEND_KINDS)}")
+
+
+def _normalisation_from_json(spec: dict) -> FeatureFrontend:
+    with np.errstate(over="ignore"):  # out-of-range values become inf: refused below
+        mean = np.asarray(spec["mean"], dtype=np.float32)
+        std = np.asarray(spec["std"], dtype=np.float32)
+    if mean.ndim != 1 or mean.shape != std.shape or mean.shape[0] != int(spec["features"]):
+        raise MetadataError("frontend: 'mean' and 'std' must be lists of length 'features'")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise MetadataError("frontend: 'mean' must be finite and 'std' finite and > 0")
+    return FeatureFrontend(mean, std)

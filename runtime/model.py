@@ -124,8 +124,8 @@ class Model:
         for spec in meta.state:
             if spec.name not in inputs or spec.output not in outputs:
                 problems.append(f"state {spec.name!r}->{spec.output!r} is not an input/output pair of the graph")
-        expected_kind = "features" if meta.input_kind == "features" else "token_ids"
-        if self.frontend.kind != expected_kind:
+        expected_kinds = ("features", "logmel") if meta.input_kind == "features" else ("token_ids",)
+        if self.frontend.kind not in expected_kinds:
             problems.append(f"frontend kind {self.frontend.kind!r} does not fit input_kind {meta.input_kind!r}")
         if problems:
             raise MetadataError(f"{self.path}: metadata does not match the graph: " + "; ".join(problems))
@@ -185,11 +185,14 @@ class Stream:
         self._feeds: dict[str, np.ndarray] = {}
         self._names = ["logits", *model._state_outputs]
         self._state_inputs = [s.name for s in model.state_specs]
+        self._check = model.frontend.check
+        self._frontend = model.frontend.stream()  # audio: holds the samples of an unfinished frame
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything: zero state, step counter 0."""
+        """Forget everything: zero state, buffered samples, step counter 0."""
         self._feeds = dict(self.model.zero_state(1))
+        self._frontend.reset()
         self.steps = 0
 
     @property
@@ -198,12 +201,13 @@ class Stream:
         return {name: self._feeds[name].copy() for name in self._state_inputs}
 
     def push(self, chunk: Any) -> np.ndarray:
-        """Advance by one chunk: float [steps, features] (or int ids [steps]).
+        """Advance by one chunk: float [steps, features], int ids [steps], or for an audio model
+        raw samples [n] of any size (the steps are the log-mel frames they complete).
 
-        Returns float32 [steps, classes] probabilities after every step of the chunk. An empty
-        chunk is a no-op and returns an empty [0, classes] array.
+        Returns float32 [steps, classes] probabilities after every step of the chunk. A chunk that
+        completes no step (empty, or too few samples) returns an empty [0, classes] array.
         """
-        x = self.model.prepare(chunk, "chunk")
+        x = self._frontend.push(self._check(chunk, "chunk"))
         if len(x) == 0:
             return np.empty((0, len(self.model.labels)), dtype=np.float32)
         self._feeds["x"] = x[None]

@@ -77,6 +77,7 @@ def test_export_needs_held_out_data_when_none_is_recorded(quick_runs, tmp_path):
 
     payload = torch.load(quick_runs["gru"][0] / "model.pt", weights_only=True)
     payload["dataset"]["test_path"] = str(tmp_path / "gone.ts")
+    payload["dataset"]["load"]["data"] = str(tmp_path / "gone_TRAIN.ts")
     torch.save(payload, tmp_path / "model.pt")
     with pytest.raises(InputError, match="pass --data PATH"):
         export(tmp_path / "model.pt", log=lambda m: None)

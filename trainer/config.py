@@ -69,6 +69,10 @@ class TrainConfig:
     normalize: bool = True        # per-channel standardisation fitted on the training split
     seed: int = 0
     threads: int | None = None    # torch intra-op threads (None: torch's default)
+    # Audio data (runtime/audio.py): the log-mel front end's frames; the sample rate is the data's.
+    window_ms: float = 25.0       # milliseconds of audio per frame
+    hop_ms: float = 10.0          # milliseconds between frame starts (one recurrent step)
+    mel_bands: int = 40           # features per frame
 
     def __post_init__(self) -> None:
         checks = {
@@ -76,6 +80,7 @@ class TrainConfig:
             "clip_norm": self.clip_norm > 0, "val_fraction": 0 <= self.val_fraction < 1,
             "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
+            "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

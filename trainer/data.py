@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from edgernn.runtime.datasets import SequenceSet, pad_sequences
-from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
+from edgernn.runtime.errors import DataFormatError
+from edgernn.runtime.frontend import Frontend
 
 
 @dataclass
@@ -29,9 +30,13 @@ class Encoded:
         return Encoded(self.x[index_t, : int(lengths.max())], lengths, self.y[index_t])
 
 
-def encode(data: SequenceSet, frontend: FeatureFrontend | TokenFrontend, classes: list[str]) -> Encoded:
+def encode(data: SequenceSet, frontend: Frontend, classes: list[str]) -> Encoded:
     """Apply the front end (the runtime's own code) and pad."""
     prepared = [frontend(frontend.check(seq, f"{data.source} case {i}")) for i, seq in enumerate(data.sequences)]
+    empty = [i for i, x in enumerate(prepared) if len(x) == 0]
+    if empty:
+        raise DataFormatError(f"{data.source}: case {empty[0]} gives no steps ({len(empty)} such cases); "
+                              "an audio clip must be at least one frame long")
     x, lengths = pad_sequences(prepared)
     return Encoded(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.label_ids(classes)))
 

@@ -22,7 +22,8 @@ from torch import nn
 
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test
-from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend
+from edgernn.runtime.audio import LogMelConfig
+from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TokenFrontend
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
@@ -129,11 +130,16 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience)
 
 
-def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> FeatureFrontend | TokenFrontend:
-    """Feature data: per-channel mean/std of the training split. Token data: the declared vocabulary
-    size, else one past the largest id in either split."""
+def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> Frontend:
+    """Feature data: per-channel mean/std of the training split. Audio: log-mel frames at the
+    data's sample rate, per-band mean/std of the training split. Token data: the declared
+    vocabulary size, else one past the largest id in either split."""
     if train_set.input_kind == "features":
         return FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
+    if train_set.input_kind == "audio":
+        logmel = LogMelConfig(sample_rate=train_set.sample_rate, window_ms=config.window_ms, hop_ms=config.hop_ms,
+                              mel_bands=config.mel_bands)
+        return LogMelFrontend.fit(train_set.sequences, logmel, normalize=config.normalize)
     vocab = train_set.vocab_size or max(int(s.max(initial=0)) for s in (*train_set.sequences, *test_set.sequences)) + 1
     return TokenFrontend(max(vocab, 2))
 
@@ -151,27 +157,35 @@ class TrainOutcome:
 
 
 def train(data: str | Path, out: str | Path, model_config: dict, config: TrainConfig,
-          test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr) -> TrainOutcome:
+          test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
+          label_regex: str | None = None, test_regex: str | None = None) -> TrainOutcome:
     """Read the data, fit, evaluate on the test split and write the run folder.
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
+    label_regex/test_regex: for a folder of WAV files (see runtime/wav.py).
     Writes out/model.pt, out/history.json and out/metrics.json, each atomically.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
-    train_set, test_set = load_train_test(data, test)
+    train_set, test_set = load_train_test(data, test, label_regex, test_regex)
     labels = train_set.classes
     frontend = fit_frontend(train_set, test_set, config)
-    sizes = {"features": train_set.features} if train_set.input_kind == "features" else {"vocab_size": frontend.vocab_size}
-    model_cfg = ModelConfig(**{**model_config, "input_kind": train_set.input_kind, **sizes, "classes": len(labels)})
+    if train_set.input_kind == "tokens":
+        sizes = {"input_kind": "tokens", "vocab_size": frontend.vocab_size}
+    else:  # audio reaches the graph as log-mel feature frames
+        sizes = {"input_kind": "features", "features": frontend.features}
+    model_cfg = ModelConfig(**{**model_config, **sizes, "classes": len(labels)})
     full = encode(train_set, frontend, labels)
     test_enc = encode(test_set, frontend, labels)
     train_idx, val_idx = stratified_split(full.y.numpy(), config.val_fraction, config.seed)
     dataset = {"name": train_set.name, "train": len(train_idx), "validation": len(val_idx), "test": len(test_set),
-               "classes": len(labels), "features": train_set.features,
-               "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve())}
+               "classes": len(labels), "features": model_cfg.features or 1,
+               "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve()),
+               # how to read the splits again (export's calibration and held-out data)
+               "load": {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
+                        "label_regex": label_regex, "test_regex": test_regex}}
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
-        f"{len(labels)} classes, {train_set.features} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
+        f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
     model = RecurrentClassifier(model_cfg)
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log)

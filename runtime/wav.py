@@ -1,0 +1,120 @@
+"""WAV input: single files and folders of labelled recordings (standard library ``wave`` + numpy).
+
+Only uncompressed PCM is read (8, 16, 24 or 32 bit integers); channels are mixed down to mono
+by their mean and samples scaled to [-1, 1). Every file of a data set must share one sample rate:
+a file at another rate is refused, naming both rates, rather than resampled behind the user's back.
+
+Folder layouts (``read_wav_folder``):
+- one sub-folder per class (``root/<label>/*.wav``), or
+- any files under ``root`` with the label taken from each file name by ``label_regex`` (its
+  first group, else the whole match), e.g. ``'^(\\d)_'`` for the Free Spoken Digit Dataset.
+``test_regex`` (searched in the file name) moves matching files to the test split.
+"""
+
+from __future__ import annotations
+
+import re
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from edgernn.runtime.datasets import SequenceSet, sorted_labels
+from edgernn.runtime.errors import DataFormatError, InputError
+
+WAV_SUFFIX = ".wav"
+_PCM_DTYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """One PCM WAV file -> (float32 [n] mono samples in [-1, 1), sample rate in Hz)."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as reader:
+            channels, width, rate, frames = (reader.getnchannels(), reader.getsampwidth(),
+                                             reader.getframerate(), reader.getnframes())
+            data = reader.readframes(frames)
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: no such file") from None
+    except (wave.Error, EOFError, OSError) as exc:
+        raise DataFormatError(f"{path}: not a PCM WAV file ({exc}); expected uncompressed 8/16/24/32-bit PCM") from None
+    if width not in (1, 2, 3, 4) or channels < 1 or rate < 1:
+        raise DataFormatError(f"{path}: unsupported WAV layout ({channels} channels, {8 * width}-bit, {rate} Hz)")
+    if len(data) < frames * channels * width:
+        raise DataFormatError(f"{path}: truncated: the header declares {frames} frames, "
+                              f"the file holds {len(data) // (channels * width)}")
+    return _decode_pcm(data, width).reshape(-1, channels).mean(axis=1, dtype=np.float64).astype(np.float32), rate
+
+
+def _decode_pcm(data: bytes, width: int) -> np.ndarray:
+    """Little-endian PCM bytes -> float64 samples in [-1, 1)."""
+    if width == 3:  # 24-bit: widen each sample to 32 bits, sign from the top byte
+        raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
+        wide = np.zeros((len(raw), 4), dtype=np.uint8)
+        wide[:, 1:] = raw
+        return wide.view("<i4").ravel().astype(np.float64) / 2.0 ** 31
+    values = np.frombuffer(data, dtype=np.dtype(_PCM_DTYPES[width]).newbyteorder("<")).astype(np.float64)
+    if width == 1:  # 8-bit WAV is unsigned, centred on 128
+        return (values - 128.0) / 128.0
+    return values / 2.0 ** (8 * width - 1)
+
+
+def read_wav_folder(root: str | Path, label_regex: str | None = None,
+                    test_regex: str | None = None) -> tuple[SequenceSet, SequenceSet | None]:
+    """Every ``*.wav`` under ``root`` -> (training split, test split or None when no ``test_regex``).
+
+    Raises DataFormatError for a folder without WAV files, a file whose name the label pattern
+    does not match, mixed sample rates, or an unreadable file; InputError for a bad pattern.
+    """
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == WAV_SUFFIX and p.is_file())
+    if not files:
+        raise DataFormatError(f"{root}: no .wav files in this folder")
+    label_pattern, test_pattern = _compile(label_regex, "--label-regex"), _compile(test_regex, "--test-regex")
+    splits: dict[bool, tuple[list, list]] = {False: ([], []), True: ([], [])}
+    first_rate: tuple[int, Path] | None = None
+    for path in files:
+        samples, rate = read_wav(path)
+        if first_rate is None:
+            first_rate = (rate, path)
+        elif rate != first_rate[0]:
+            raise DataFormatError(f"{path}: {rate} Hz, but {first_rate[1].name} is {first_rate[0]} Hz; "
+                                  "every file of a data set must share one sample rate (resample them first)")
+        label = _label_of(path, root, label_pattern)
+        is_test = bool(test_pattern and test_pattern.search(path.name))
+        splits[is_test][0].append(samples)
+        splits[is_test][1].append(label)
+    rate = first_rate[0]
+    name = root.resolve().name
+
+    def split(is_test: bool, suffix: str) -> SequenceSet:
+        sequences, labels = splits[is_test]
+        if not sequences:
+            raise DataFormatError(f"{root}: the {suffix} split is empty (check --test-regex {test_regex!r})")
+        return SequenceSet(sequences, labels, sorted_labels(set(labels)), name, str(root), sample_rate=rate)
+
+    if test_pattern is None:
+        return split(False, "training"), None
+    return split(False, "training"), split(True, "test")
+
+
+def _compile(pattern: str | None, option: str) -> re.Pattern | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"{option}: not a valid regular expression ({exc})") from None
+
+
+def _label_of(path: Path, root: Path, pattern: re.Pattern | None) -> str:
+    if pattern is None:
+        parts = path.relative_to(root).parts
+        if len(parts) < 2:
+            raise DataFormatError(f"{path}: lies directly in {root}; expected one sub-folder per class, "
+                                  "or pass --label-regex to take the label from the file name")
+        return parts[0]
+    match = pattern.search(path.name)
+    if match is None:
+        raise DataFormatError(f"{path.name}: the label pattern {pattern.pattern!r} does not match this file name")
+    return match.group(1) if pattern.groups else match.group(0)

@@ -1,0 +1,166 @@
+"""WAV reading (runtime/wav.py), WAV folders as data sets, and an audio model end to end."""
+
+from __future__ import annotations
+
+import struct
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.errors import DataFormatError, InputError
+from edgernn.runtime.wav import read_wav, read_wav_folder
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 8000, width: int = 2, channels: int = 1) -> Path:
+    """samples: float [n] or [n, channels] in [-1, 1) -> PCM WAV of ``width`` bytes per sample."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.asarray(samples, dtype=np.float64).reshape(len(samples), channels)
+    if width == 1:
+        data = np.clip(np.rint(frames * 128 + 128), 0, 255).astype(np.uint8).tobytes()
+    elif width == 3:
+        ints = np.clip(np.rint(frames * 2 ** 23), -2 ** 23, 2 ** 23 - 1).astype("<i4")
+        data = ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    else:
+        data = np.clip(np.rint(frames * 2 ** (8 * width - 1)), -2 ** (8 * width - 1),
+                       2 ** (8 * width - 1) - 1).astype(f"<i{width}").tobytes()
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(width)
+        writer.setframerate(rate)
+        writer.writeframes(data)
+    return path
+
+
+def tone(freq: float, seconds: float = 0.3, rate: int = 8000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.4 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6)) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.mark.parametrize("width, tolerance", [(1, 1 / 128), (2, 1 / 2 ** 15), (3, 1 / 2 ** 23), (4, 1 / 2 ** 31)])
+def test_pcm_widths_read_back(tmp_path, width, tolerance):
+    audio = tone(440)
+    samples, rate = read_wav(write_wav(tmp_path / "a.wav", audio, width=width))
+    assert rate == 8000 and samples.dtype == np.float32 and samples.shape == audio.shape
+    np.testing.assert_allclose(samples, audio, atol=tolerance)
+
+
+def test_stereo_is_mixed_down(tmp_path):
+    left, right = tone(300), tone(900, seed=1)
+    samples, _ = read_wav(write_wav(tmp_path / "s.wav", np.stack([left, right], axis=1), channels=2))
+    np.testing.assert_allclose(samples, (left + right) / 2, atol=2 / 2 ** 15)
+
+
+def test_a_float_wav_is_refused_as_not_pcm(tmp_path):
+    path = tmp_path / "float.wav"
+    data = np.zeros(100, "<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, 8000, 32000, 4, 32)  # format 3: IEEE float
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt "
+                     + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    with pytest.raises(DataFormatError, match="not a PCM WAV file .*expected uncompressed 8/16/24/32-bit PCM"):
+        read_wav(path)
+
+
+def test_truncated_and_garbage_files_are_refused(tmp_path):
+    whole = write_wav(tmp_path / "whole.wav", tone(440)).read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:1000])
+    with pytest.raises(DataFormatError, match=r"truncated: the header declares 2400 frames, the file holds 478"):
+        read_wav(tmp_path / "cut.wav")
+    (tmp_path / "junk.wav").write_bytes(b"not a wav at all")
+    with pytest.raises(DataFormatError, match="not a PCM WAV file"):
+        read_wav(tmp_path / "junk.wav")
+    with pytest.raises(DataFormatError, match="no such file"):
+        read_wav(tmp_path / "missing.wav")
+
+
+def make_digit_folder(root: Path, rate: int = 8000) -> Path:
+    """FSDD-like names: <label>_<speaker>_<index>.wav; label 'low' or 'high' tones."""
+    for label, freq in (("low", 300.0), ("high", 1500.0)):
+        for speaker in ("ann", "bob"):
+            for index in range(6):
+                seed = hash((label, speaker, index)) % 1000
+                write_wav(root / f"{label}_{speaker}_{index}.wav", tone(freq * (1 + 0.05 * index), 0.2 + 0.02 * index, rate, seed), rate)
+    return root
+
+
+def test_label_and_test_split_from_file_names(tmp_path):
+    root = make_digit_folder(tmp_path / "rec")
+    train_set, test_set = load_train_test(root, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    assert (len(train_set), len(test_set)) == (16, 8)
+    assert train_set.classes == ["high", "low"] and train_set.sample_rate == 8000
+    assert train_set.input_kind == "audio" and train_set.sequences[0].ndim == 1
+
+
+def test_one_folder_per_class(tmp_path):
+    for label in ("yes", "no"):
+        for i in range(3):
+            write_wav(tmp_path / "data" / label / f"{i}.wav", tone(400 + 100 * i))
+    train_set, test_set = read_wav_folder(tmp_path / "data")
+    assert test_set is None and sorted(set(train_set.labels)) == ["no", "yes"] and len(train_set) == 6
+
+
+@pytest.mark.parametrize("setup, kwargs, error, message", [
+    (lambda r: write_wav(r / "x_1.wav", tone(1), rate=16000), {"label_regex": "^(x)_"}, DataFormatError,
+     "16000 Hz, but .* is 8000 Hz; every file of a data set must share one sample rate"),
+    (lambda r: write_wav(r / "odd.wav", tone(1)), {"label_regex": "^(x)_"}, DataFormatError,
+     "odd.wav: the label pattern '\\^\\(x\\)_' does not match this file name"),
+    (lambda r: None, {}, DataFormatError, "lies directly in .*; expected one sub-folder per class"),
+    (lambda r: None, {"label_regex": "("}, InputError, "--label-regex: not a valid regular expression"),
+    (lambda r: None, {"label_regex": "^(x)_", "test_regex": "nothing"}, DataFormatError, "the test split is empty"),
+])
+def test_bad_wav_folders_name_the_problem(tmp_path, setup, kwargs, error, message):
+    root = tmp_path / "rec"
+    write_wav(root / "x_0.wav", tone(300))
+    setup(root)
+    with pytest.raises(error, match=message):
+        read_wav_folder(root, **kwargs)
+
+
+def test_a_wav_folder_needs_a_test_split(tmp_path):
+    root = make_digit_folder(tmp_path / "rec")
+    with pytest.raises(DataFormatError, match="needs a test split: --test FOLDER or --test-regex PATTERN"):
+        load_train_test(root, label_regex=r"^([a-z]+)_")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataFormatError, match="no .wav files"):
+        read_wav_folder(tmp_path / "empty")
+
+
+@pytest.fixture(scope="module")
+def audio_run(tmp_path_factory):
+    """A small GRU trained on tones, exported fp32: (run dir, fp32 artifact, test clips)."""
+    from edgernn.export.exporter import export
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    base = tmp_path_factory.mktemp("audio")
+    root = make_digit_folder(base / "rec")
+    outcome = train(root, base / "run", {"cell": "gru", "hidden": 16}, TrainConfig(epochs=4, seed=0, mel_bands=16),
+                    log=lambda m: None, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    artifacts = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)
+    return outcome, artifacts["fp32"]
+
+
+def test_audio_model_takes_raw_samples_and_streams_them_in_any_pieces(audio_run):
+    from edgernn.runtime import Model
+
+    outcome, artifact = audio_run
+    assert artifact.parity["passed"] and artifact.parity["max_abs_diff"] <= 1e-4
+    model = Model(artifact.path)
+    assert model.frontend.kind == "logmel" and model.metadata.features == 16 and model.frontend.config.sample_rate == 8000
+    clips = outcome.test_set.sequences
+    whole = model.predict(clips)
+    rng = np.random.default_rng(0)
+    for clip, expected in zip(clips, whole):
+        stream, pieces, start = model.stream(), [], 0
+        while start < len(clip):
+            size = int(rng.integers(0, 700))
+            pieces.append(stream.push(clip[start:start + size]))
+            start += size
+        steps = np.concatenate(pieces)
+        assert len(steps) == model.frontend.config.frame_count(len(clip)) == stream.steps
+        np.testing.assert_allclose(steps[-1], expected, atol=1e-5)
+    pcm = np.clip(np.rint(clips[0] * 32768), -32768, 32767).astype(np.int16)  # int16 PCM is taken as is
+    np.testing.assert_allclose(model.predict([pcm])[0], whole[0], atol=1e-3)
