@@ -4,6 +4,7 @@
     model = Model("model.fp32.onnx", threads=1)
     probs = model.predict(sequences)      # float32 [n, classes]
     stream = model.stream(); stream.push(chunk)
+    batch = model.batch(); sid = batch.open(); batch.push({sid: chunk})
 """
 
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
@@ -13,10 +14,11 @@ from edgernn.runtime.errors import (
 )
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
 from edgernn.runtime.metadata import GraphMetadata, StateSpec
+from edgernn.runtime.batch import StreamBatch
 from edgernn.runtime.model import Model, Stream, softmax
 
 __all__ = [
-    "Model", "Stream", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",
+    "Model", "Stream", "StreamBatch", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",
     "frontend_from_json", "SequenceSet", "read_sequences", "load_train_test", "EdgeRNNError",
     "InputError", "InputTypeError", "DataFormatError", "ModelFileError", "MetadataError",
     "CheckpointError", "CheckFailed",

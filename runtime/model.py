@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -16,6 +16,9 @@ from edgernn.runtime.datasets import pad_sequences
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.metadata import OPTIMIZATION_LEVELS, GraphMetadata, StateSpec
+
+if TYPE_CHECKING:
+    from edgernn.runtime.batch import StreamBatch
 
 DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
@@ -172,6 +175,12 @@ class Model:
     def stream(self) -> "Stream":
         """A new stream with its own zero state."""
         return Stream(self)
+
+    def batch(self) -> "StreamBatch":
+        """A holder of many independent streams advanced together (runtime/batch.py)."""
+        from edgernn.runtime.batch import StreamBatch
+
+        return StreamBatch(self)
 
 
 class Stream:

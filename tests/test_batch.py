@@ -1,0 +1,104 @@
+"""Many streams in one object (runtime/batch.py): each stream's outputs equal its solo run."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from edgernn.runtime import InputError, InputTypeError, Model
+from edgernn.runtime.datasets import read_ts
+
+
+def solo(model: Model, sequence: np.ndarray) -> np.ndarray:
+    """Per-step probabilities of one sequence pushed whole into its own stream, float32 [time, classes]."""
+    return model.stream().push(sequence)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])  # lstm: 2 layers and a second state tensor
+def test_256_streams_in_random_chunks_and_order_equal_their_solo_runs(quick_runs, sample_test_file, cell):
+    model = Model(quick_runs[cell][2]["fp32"].path, threads=1)
+    sequences = read_ts(sample_test_file).sequences
+    rng = np.random.default_rng(0)
+    batch = model.batch()
+    ids = [batch.open() for _ in range(256)]
+    assigned = {sid: sequences[i % len(sequences)] for i, sid in enumerate(ids)}
+    position = dict.fromkeys(ids, 0)
+    outputs = {sid: [] for sid in ids}
+    while any(position[sid] < len(assigned[sid]) for sid in ids):
+        chosen = rng.permutation(ids)[: int(rng.integers(1, 257))]  # a random subset, in random order
+        chunks = {}
+        for sid in chosen:
+            size = int(rng.integers(0, 9))  # 0: an empty chunk is a no-op
+            chunks[int(sid)] = assigned[sid][position[sid]:position[sid] + size]
+            position[sid] += size
+        for sid, probs in batch.push(chunks).items():
+            outputs[sid].append(probs)
+    worst = max(float(np.abs(np.concatenate(outputs[sid]) - solo(model, assigned[sid])).max()) for sid in ids)
+    assert worst <= 1e-5
+    assert all(batch.steps(sid) == len(assigned[sid]) for sid in ids)
+
+
+def test_streams_join_leave_and_reuse_slots(quick_runs, sample_test_file):
+    model = Model(quick_runs["gru"][2]["fp32"].path)
+    seqs = read_ts(sample_test_file).sequences
+    batch = model.batch()
+    first = [batch.open() for _ in range(20)]  # beyond the initial 16 slots: the arrays grow
+    for sid in first:
+        batch.push({sid: seqs[sid][:3]})
+    for sid in first[::2]:
+        batch.close(sid)
+    late = batch.open()  # takes a freed slot and must start from zero state
+    assert late == 20 and len(batch) == 11
+    out = batch.push({late: seqs[40], first[1]: seqs[1][3:]})
+    np.testing.assert_allclose(out[late], solo(model, seqs[40]), atol=1e-5)
+    np.testing.assert_allclose(out[first[1]], solo(model, seqs[1])[3:], atol=1e-5)
+    batch.reset(first[1])
+    assert batch.steps(first[1]) == 0 and not batch.state(first[1])["h"].any()
+
+
+def test_bad_ids_and_chunks_are_refused_before_any_stream_moves(quick_runs, sample_test_file):
+    model = Model(quick_runs["gru"][2]["fp32"].path)
+    seq = read_ts(sample_test_file).sequences[0]
+    batch = model.batch()
+    a, b = batch.open(), batch.open()
+    batch.push({a: seq[:2], b: seq[:2]})
+    before = batch.state(a)["h"].copy()
+    with pytest.raises(InputError, match=r"stream 1 chunk: expected shape \[time, 12\], got \[2, 5\]"):
+        batch.push({a: seq[2:4], b: np.zeros((2, 5), np.float32)})
+    np.testing.assert_array_equal(batch.state(a)["h"], before)
+    assert batch.steps(a) == 2
+    with pytest.raises(InputError, match=r"no open stream with id 7; 2 streams are open \(ids 0..1\)"):
+        batch.push({7: seq[:1]})
+    batch.close(a)
+    with pytest.raises(InputError, match="no open stream with id 0"):
+        batch.close(a)
+    with pytest.raises(InputTypeError, match=r"expected a mapping \{stream id: chunk\}, got list"):
+        batch.push([seq])
+
+
+def test_one_model_serves_many_threads_each_with_its_own_streams(quick_runs, sample_test_file):
+    model = Model(quick_runs["lstm"][2]["fp32"].path, threads=1)
+    sequences = read_ts(sample_test_file).sequences[:32]
+    expected = [solo(model, s) for s in sequences]
+    errors: list[float] = []
+
+    def worker(offset: int) -> None:
+        batch = model.batch()
+        mine = {batch.open(): i for i in range(offset, len(sequences), 4)}
+        got = {sid: [] for sid in mine}
+        for start in range(0, 30, 3):
+            out = batch.push({sid: sequences[i][start:start + 3] for sid, i in mine.items()})
+            for sid, probs in out.items():
+                got[sid].append(probs)
+        single = model.stream()  # a plain stream in the same thread, interleaved with the batch
+        errors.append(float(np.abs(single.push(sequences[offset]) - expected[offset]).max()))
+        errors.extend(float(np.abs(np.concatenate(got[sid]) - expected[i]).max()) for sid, i in mine.items())
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 4 + 32 and max(errors) <= 1e-5
