@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, long_stream_drift, long_stream_input,
+    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, float64_runner, fp32_vs_torch, judge, long_stream_drift,
+    long_stream_input,
     quantized_measurements, run_graph, run_torch, streaming_vs_whole,
 )
 from edgernn.runtime.datasets import load_train_test, read_sequences
@@ -58,13 +59,16 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
 
     if model.metadata.precision == "fp32":
         summary = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
-        reference_run = None  # without a checkpoint the long stream is judged on finiteness alone
-        if checkpoint is not None:
+        if checkpoint is None:  # without a checkpoint the long stream is judged on finiteness alone
+            summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
+        else:
             from edgernn.trainer.checkpoint import load_checkpoint
 
             torch_model, _ = load_checkpoint(checkpoint)
             summary.update(fp32_vs_torch(model.session, torch_model, sequences))
-            reference_run = lambda x, s: run_torch(torch_model, x, s)  # noqa: E731
+            summary["long_stream"] = long_stream_drift(
+                model.session, lambda x, s: run_torch(torch_model, x, s), zero, stream,
+                reference64=float64_runner(torch_model), horizon_tolerance=limits.long_stream_max_abs_diff)
         rules = FP32_GATES
     else:
         reference = Path(reference) if reference is not None else Path(model_path).with_name("model.fp32.onnx")
@@ -73,9 +77,11 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
                              f"(no {reference.name} beside {model_path})")
         fp32 = Model(reference, threads=1)
         summary = quantized_measurements(model.session, fp32.session, sequences, labels, zero, limits)
-        reference_run = lambda x, s: run_graph(fp32.session, x, s)  # noqa: E731
+        summary["long_stream"] = long_stream_drift(model.session, lambda x, s: run_graph(fp32.session, x, s), zero, stream)
+        own = fp32.metadata.parity.get("long_stream", {}).get("float32_top1_agreement")
+        if isinstance(own, (int, float)):  # how often the model agrees with itself in float64 (fp32 export)
+            summary["long_stream"]["float32_top1_agreement"] = float(own)
         rules = QUANTIZED_GATES
-    summary["long_stream"] = long_stream_drift(model.session, reference_run, zero, stream)
     return CheckResult(str(model_path), model.metadata.precision, judge(summary, rules, limits), summary)
 
 

@@ -1,0 +1,70 @@
+"""How the parity gates are judged (export/parity.py): one rule table for export and check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgernn.export.parity import (
+    CHAOS_MARGIN, FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, judge, long_stream_drift, run_graph, with_verdict,
+)
+from edgernn.runtime import Model
+
+
+def by_name(gates: list[Gate]) -> dict[str, Gate]:
+    return {g.name: g for g in gates}
+
+
+def test_fp32_limits_rise_to_twice_pytorchs_own_float32_error_and_no_further():
+    calm = {"max_abs_diff": 3e-5, "float32_error": 1e-6, "stream_max_abs_diff": 0.0,
+            "long_stream": {"finite": True, "max_abs_logit_diff": 2e-4, "float32_drift": 1e-4}}
+    gates = by_name(judge(calm, FP32_GATES, ParityLimits()))
+    assert (gates["fp32_vs_torch"].limit, gates["long_stream_drift"].limit) == (1e-4, 1e-3)
+    assert all(g.passed for g in gates.values())
+    # a model that amplifies rounding: PyTorch float32 is itself 1.2e-3 from float64
+    sensitive = {**calm, "max_abs_diff": 1.3e-3, "float32_error": 1.2e-3}
+    gate = by_name(judge(sensitive, FP32_GATES, ParityLimits()))["fp32_vs_torch"]
+    assert gate.limit == pytest.approx(2.4e-3) and gate.passed
+    assert not by_name(judge({**sensitive, "max_abs_diff": 2.5e-3}, FP32_GATES, ParityLimits()))["fp32_vs_torch"].passed
+    strict = by_name(judge(sensitive, FP32_GATES, ParityLimits(float32_error_factor=0)))["fp32_vs_torch"]
+    assert strict.limit == 1e-4 and not strict.passed
+
+
+def test_quantized_long_stream_limit_follows_the_models_own_agreement():
+    summary = {"top1_agreement": 1.0, "stream_top1_agreement": 1.0,
+               "long_stream": {"finite": True, "top1_agreement": 0.945}}
+    assert by_name(judge(summary, QUANTIZED_GATES, ParityLimits()))["long_stream_top1_agreement"].limit == 0.97
+    summary["long_stream"]["float32_top1_agreement"] = 0.94  # float32 vs float64 agree on 94% of steps
+    gate = by_name(judge(summary, QUANTIZED_GATES, ParityLimits()))["long_stream_top1_agreement"]
+    assert gate.limit == pytest.approx(0.94 - CHAOS_MARGIN) and gate.passed
+    summary["long_stream"]["float32_top1_agreement"] = 1.0  # a stable model keeps the default
+    assert not by_name(judge(summary, QUANTIZED_GATES, ParityLimits()))["long_stream_top1_agreement"].passed
+
+
+def test_gates_without_a_measurement_are_not_judged_and_every_failure_is_listed():
+    summary = {"top1_agreement": 0.5, "stream_top1_agreement": 0.4}  # no labels, no long stream
+    with_verdict(summary, judge(summary, QUANTIZED_GATES, ParityLimits()))
+    assert [g["gate"] for g in summary["gates"]] == ["top1_agreement", "streaming_top1_agreement"]
+    assert summary["failures"] == ["gate top1_agreement: 0.5 (limit >= 0.99)",
+                                   "gate streaming_top1_agreement: 0.4 (limit >= 0.99)"]
+    assert summary["passed"] is False
+    assert not Gate("x", float("nan"), "<=", 1.0).passed and not Gate("x", float("nan"), ">=", 0.0).passed
+
+
+def test_long_stream_horizon_is_where_float32_and_float64_part(gru_onnx):
+    model = Model(gru_onnx, threads=1)
+    stream = np.random.default_rng(0).standard_normal((300, 12)).astype(np.float32)
+    zero = list(model.zero_state(1).values())
+    exact = lambda x, s: run_graph(model.session, x, s)  # noqa: E731
+    offset = {"steps": 0}
+
+    def drifting(x, state):  # a float64 stand-in that parts from float32 by 1.5e-5 more each step
+        logits, *new = run_graph(model.session, x, state)
+        steps = np.arange(offset["steps"], offset["steps"] + x.shape[1])
+        offset["steps"] += x.shape[1]
+        return [logits + 1.5e-5 * steps[None, :, None], *new]
+
+    drift = long_stream_drift(model.session, exact, zero, stream, chunk=64, reference64=drifting, horizon_tolerance=1e-3)
+    assert drift["max_abs_logit_diff"] == 0.0 and drift["top1_agreement"] == 1.0 and drift["finite"]
+    assert drift["horizon_steps"] == 67  # 1.5e-5 * 67 > 1e-3 first at step 67
+    assert drift["float32_drift"] == pytest.approx(299 * 1.5e-5)
