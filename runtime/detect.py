@@ -1,0 +1,133 @@
+"""From per-step class probabilities to events: smoothing, thresholds, a refractory period.
+
+``Detector.push(probs)`` takes each new step's probabilities (float [steps, classes]), smooths
+every class with a moving average over the last ``window`` steps, and tracks one event at a time:
+- an event of class k starts at the first step where k's smoothed probability reaches its
+  threshold and is the highest of the classes that do (and no event is open, and the refractory
+  period is over); its start is that step;
+- it ends at the last step before k's smoothed probability falls below its threshold (or at the
+  stream's end, on ``flush``); its score is the highest smoothed probability it reached;
+- after an event ends, no event starts for ``refractory`` steps.
+Steps are counted from the detector's start (or its last ``reset``), from 0. Classes listed in
+``ignore`` (a background or silence class) never make events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgernn.runtime.errors import InputError, InputTypeError
+
+
+@dataclass(frozen=True)
+class Event:
+    label: str
+    start: int   # first step of the event
+    end: int     # last step of the event (inclusive)
+    score: float  # highest smoothed probability within the event
+
+    def to_json(self) -> dict:
+        return {"label": self.label, "start": self.start, "end": self.end, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """window: steps averaged (1: no smoothing). threshold: one for every class, or per label
+    (labels not named use ``default_threshold``). refractory: steps after an event with no new
+    event. ignore: labels never reported."""
+
+    window: int = 5
+    threshold: float | dict[str, float] = 0.5
+    default_threshold: float = 0.5
+    refractory: int = 0
+    ignore: tuple[str, ...] = ()
+
+    def thresholds(self, labels: list[str]) -> np.ndarray:
+        """float64 [classes]; ignored classes get +inf (never reached)."""
+        unknown = sorted((set(self.threshold) if isinstance(self.threshold, dict) else set()) | set(self.ignore))
+        unknown = [name for name in unknown if name not in labels]
+        if unknown:
+            raise InputError(f"detector: labels {unknown} are not among the model's classes {labels}")
+        if isinstance(self.threshold, dict):
+            values = [float(self.threshold.get(name, self.default_threshold)) for name in labels]
+        else:
+            values = [float(self.threshold)] * len(labels)
+        if self.window < 1 or self.refractory < 0 or not all(0.0 < v <= 1.0 for v in values):
+            raise InputError(f"detector: need window >= 1, refractory >= 0 and thresholds in (0, 1]; got window "
+                             f"{self.window}, refractory {self.refractory}, thresholds {values}")
+        return np.array([np.inf if name in self.ignore else v for name, v in zip(labels, values)])
+
+
+@dataclass
+class _Open:
+    label: int
+    start: int
+    last: int
+    score: float
+
+
+@dataclass
+class Detector:
+    """Events from one stream's probabilities (see the module's docstring)."""
+
+    labels: list[str]
+    config: DetectorConfig = field(default_factory=DetectorConfig)
+
+    def __post_init__(self) -> None:
+        self._thresholds = self.config.thresholds(self.labels)
+        self.reset()
+
+    def reset(self) -> None:
+        self._recent = np.zeros((0, len(self.labels)), dtype=np.float64)  # the last window - 1 steps
+        self._step = 0
+        self._open: _Open | None = None
+        self._quiet_until = 0  # first step at which a new event may start
+
+    def push(self, probs: np.ndarray) -> list[Event]:
+        """probs: float [steps, classes] for the next steps -> the events that ended within them."""
+        if not isinstance(probs, np.ndarray) or not np.issubdtype(probs.dtype, np.floating):
+            raise InputTypeError(f"detector: expected float probabilities [steps, {len(self.labels)}]")
+        if probs.ndim != 2 or probs.shape[1] != len(self.labels):
+            raise InputError(f"detector: expected probabilities [steps, {len(self.labels)}], got {list(probs.shape)}")
+        window = self.config.window
+        history = np.concatenate([self._recent, probs.astype(np.float64)])
+        sums = np.cumsum(np.concatenate([np.zeros((1, history.shape[1])), history]), axis=0)
+        first = len(self._recent)
+        ended: list[Event] = []
+        for row in range(first, len(history)):
+            lo = max(0, row - window + 1)
+            smoothed = (sums[row + 1] - sums[lo]) / (row + 1 - lo)
+            ended.extend(self._advance(smoothed))
+            self._step += 1
+        self._recent = history[max(0, len(history) - (window - 1)):] if window > 1 else history[:0]
+        return ended
+
+    def flush(self) -> list[Event]:
+        """End the open event, if any, at the last step seen (call when the stream ends)."""
+        if self._open is None:
+            return []
+        event = self._close()
+        return [event]
+
+    def _advance(self, smoothed: np.ndarray) -> list[Event]:
+        step, ended = self._step, []
+        if self._open is not None:
+            k = self._open.label
+            if smoothed[k] >= self._thresholds[k]:
+                self._open.last, self._open.score = step, max(self._open.score, float(smoothed[k]))
+                return ended
+            ended.append(self._close())
+        if step >= self._quiet_until:
+            above = smoothed >= self._thresholds
+            if above.any():
+                k = int(np.where(above, smoothed, -np.inf).argmax())
+                self._open = _Open(k, step, step, float(smoothed[k]))
+        return ended
+
+    def _close(self) -> Event:
+        event = Event(self.labels[self._open.label], self._open.start, self._open.last, self._open.score)
+        self._quiet_until = self._open.last + 1 + self.config.refractory
+        self._open = None
+        return event
