@@ -1,4 +1,4 @@
-"""`edgernn stream MODEL DATA`: push one sequence through a stream, chunk by chunk (no torch)."""
+"""`edgernn stream MODEL DATA`: stream a recording or sequence through a model and print its events (no torch)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,108 @@ import click
 from edgernn.cli.options import device_option, json_option, threads_option
 
 
+def _class_threshold(ctx, param, values):
+    parsed = {}
+    for value in values:
+        label, sep, number = value.rpartition("=")
+        try:
+            parsed[label] = float(number)
+        except ValueError:
+            label = ""
+        if not sep or not label:
+            raise click.BadParameter(f"expected LABEL=PROBABILITY, got {value!r}", ctx=ctx, param=param)
+    return parsed
+
+
 @click.command("stream")
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
-@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which sequence of DATA to stream.")
-@click.option("--chunk", type=click.IntRange(min=1), default=1, show_default=True, help="Steps per push.")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which sequence of a .ts/.npz DATA to stream.")
+@click.option("--chunk", type=click.IntRange(min=1), default=None,
+              help="Input per push: steps of a sequence, or samples of audio (default: one step / one hop).")
+@click.option("--window", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Detection: steps of posterior smoothing (moving average).")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="Detection: smoothed probability at which an event starts (every class).")
+@click.option("--class-threshold", multiple=True, callback=_class_threshold, metavar="LABEL=P",
+              help="Detection: a threshold for one class (repeatable).")
+@click.option("--refractory", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Detection: steps after an event during which no new event starts.")
+@click.option("--ignore", multiple=True, metavar="LABEL", help="Detection: a class never reported (repeatable), e.g. background.")
+@click.option("--steps", "every_step", is_flag=True, help="Also print the top class after every push.")
 @device_option
 @threads_option
 @json_option
-def stream_command(model_path, data, index, chunk, device, threads, as_json):
-    """Stream sequence INDEX of DATA (.ts or .npz) through MODEL, CHUNK steps per push, and print
-    the top class after every push (JSON lines with --json)."""
-    from edgernn.runtime import InputError, Model, read_sequences
+def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, refractory, ignore,
+                   every_step, device, threads, as_json):
+    """Stream DATA through MODEL push by push and print the detected events (label, first and last
+    step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
+    or sequence INDEX of a .ts/.npz file. JSON lines with --json."""
+    from edgernn.runtime import Model
+    from edgernn.runtime.detect import Detector, DetectorConfig
 
     model = Model(model_path, device=device, threads=threads)
+    sequence, label = _read_input(model, data, index)
+    step = chunk or model.frontend.step_length
+    detector = Detector(model.labels, DetectorConfig(window=window, threshold={**dict.fromkeys(model.labels, threshold),
+                                                                               **class_threshold},
+                                                     refractory=refractory, ignore=tuple(ignore)))
+    stream, events, last = model.stream(), [], None
+    for start in range(0, len(sequence), step):
+        probs = stream.push(sequence[start:start + step])
+        if len(probs):
+            last = probs[-1]
+            events += detector.push(probs)
+            if every_step:
+                _echo({"step": stream.steps - 1, "top": model.labels[int(last.argmax())], "score": round(float(last.max()), 4)},
+                      as_json, lambda r: f"step {r['step']:>6}  {r['top']}  {r['score']:.4f}")
+    events += detector.flush()
+    timing = _step_seconds(model)
+    for event in events:
+        row = event.to_json()
+        if timing:
+            row.update(start_s=round(timing(event.start), 3), end_s=round(timing(event.end), 3))
+        _echo(row, as_json, lambda r: f"event {r['label']}  steps {r['start']}-{r['end']}"
+              + (f"  ({r['start_s']:.2f}-{r['end_s']:.2f} s)" if timing else "") + f"  score {r['score']:.4f}")
+    final = {"steps": stream.steps, "events": len(events)}
+    if last is not None:
+        final.update(final=model.labels[int(last.argmax())], score=round(float(last.max()), 4))
+    if label is not None:
+        final["label"] = label
+    _echo(final, as_json, lambda r: f"{r['steps']} steps, {r['events']} events"
+          + (f"; after the last step: {r['final']} ({r['score']:.4f})" if "final" in r else "")
+          + (f"; label {r['label']}" if "label" in r else ""))
+
+
+def _echo(row: dict, as_json: bool, text) -> None:
+    click.echo(json.dumps(row) if as_json else text(row))
+
+
+def _read_input(model, data: str, index: int):
+    """(the raw input to stream, its label or None)."""
+    from edgernn.runtime import InputError, read_sequences
+
+    if data.lower().endswith(".wav"):
+        from edgernn.runtime.wav import read_wav
+
+        if model.frontend.kind != "logmel":
+            raise InputError(f"{data}: a WAV recording needs an audio model; {model.path.name} takes "
+                             f"{model.frontend.kind} input")
+        samples, rate = read_wav(data)
+        if rate != model.frontend.config.sample_rate:
+            raise InputError(f"{data}: {rate} Hz; the model was trained at {model.frontend.config.sample_rate} Hz "
+                             "(resample the recording first)")
+        return samples, None
     sequences = read_sequences(data)
     if index >= len(sequences):
         raise InputError(f"--index {index} is out of range: {data} holds {len(sequences)} sequences")
-    sequence = sequences.sequences[index]
-    stream = model.stream()
-    for start in range(0, len(sequence), chunk):
-        probs = stream.push(sequence[start:start + chunk])[-1]
-        best = int(probs.argmax())
-        row = {"step": stream.steps, "predicted": model.labels[best], "score": round(float(probs[best]), 4)}
-        click.echo(json.dumps(row) if as_json else f"step {row['step']:>5}  {row['predicted']}  {row['score']:.4f}")
-    if sequences.labels and not as_json:
-        click.echo(f"label {sequences.labels[index]}")
+    return sequences.sequences[index], sequences.labels[index] if sequences.labels else None
+
+
+def _step_seconds(model):
+    """Audio models: step index -> seconds from the start at which that frame ends; else None."""
+    if model.frontend.kind != "logmel":
+        return None
+    cfg = model.frontend.config
+    return lambda step: (step * cfg.hop + cfg.window) / cfg.sample_rate

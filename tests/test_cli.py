@@ -63,10 +63,14 @@ def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["cases"] == 370 and 0 <= payload["accuracy"] <= 1
-    result = run("stream", gru_onnx, sample_test_file, "--index", 2, "--chunk", 4, "--json")
+    result = run("stream", gru_onnx, sample_test_file, "--index", 2, "--chunk", 4, "--steps", "--json")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     steps = len(read_ts(sample_test_file).sequences[2])
-    assert result.exit_code == 0 and rows[-1]["step"] == steps and len(rows) == -(-steps // 4)
+    per_push = [r for r in rows if "top" in r]
+    events = [r for r in rows if "start" in r]
+    assert result.exit_code == 0 and per_push[-1]["step"] == steps - 1 and len(per_push) == -(-steps // 4)
+    assert rows[-1]["steps"] == steps and rows[-1]["events"] == len(events) and rows[-1]["label"] == "1"
+    assert all(0 <= e["start"] <= e["end"] < steps and e["score"] >= 0.5 for e in events)
     info = json.loads(run("info", gru_onnx, "--json").stdout)
     assert info["cell"] == "gru" and info["inputs"]["x"][1] == ["batch", "time", 12] and info["parity"]["passed"]
     foot = info["footprint"]  # GRU hidden 24 on 12 features, 9 classes
@@ -87,6 +91,8 @@ def test_export_gate_failure_exits_1_and_names_the_gate(quick_runs, tmp_path):
     (lambda d, m, t: ("predict", d / "broken.onnx", t), "cannot load it as an ONNX graph"),
     (lambda d, m, t: ("predict", m, d / "data.csv"), "unknown data format '.csv'"),
     (lambda d, m, t: ("stream", m, t, "--index", 999), "--index 999 is out of range: "),
+    (lambda d, m, t: ("stream", m, t, "--class-threshold", "1:0.5"), "expected LABEL=PROBABILITY, got '1:0.5'"),
+    (lambda d, m, t: ("stream", m, t, "--ignore", "cat"), "labels ['cat'] are not among the model's classes"),
     (lambda d, m, t: ("train", d / "data.csv", "--out", d / "run"), "unknown data format '.csv'"),
     (lambda d, m, t: ("export", d / "data.csv", "--out", d / "run"), "not a readable torch checkpoint"),
     (lambda d, m, t: ("train", t, "--cell", "cnn"), "Invalid value for '--cell'"),

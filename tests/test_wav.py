@@ -164,3 +164,26 @@ def test_audio_model_takes_raw_samples_and_streams_them_in_any_pieces(audio_run)
         np.testing.assert_allclose(steps[-1], expected, atol=1e-5)
     pcm = np.clip(np.rint(clips[0] * 32768), -32768, 32767).astype(np.int16)  # int16 PCM is taken as is
     np.testing.assert_allclose(model.predict([pcm])[0], whole[0], atol=1e-3)
+
+
+def test_stream_verb_reads_a_wav_and_prints_events_and_the_answer(audio_run, tmp_path, gru_onnx):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgernn.cli.main import cli
+
+    outcome, artifact = audio_run
+    model_path = str(artifact.path)
+    clip = write_wav(tmp_path / "high.wav", tone(1500, 0.6, seed=3))
+    result = CliRunner().invoke(cli, ["stream", model_path, str(clip), "--json", "--window", "3"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[-1]["final"] == "high" and rows[-1]["steps"] == 58  # 4800 samples: 1 + (4800 - 200) // 80
+    assert all(r["label"] in ("high", "low") and r["end_s"] <= 0.6 for r in rows[:-1])
+    assert any(r["label"] == "high" for r in rows[:-1])
+    wrong_rate = write_wav(tmp_path / "fast.wav", tone(1500, 0.3, rate=16000), rate=16000)
+    result = CliRunner().invoke(cli, ["stream", model_path, str(wrong_rate)])
+    assert result.exit_code == 2 and "16000 Hz; the model was trained at 8000 Hz" in result.output
+    result = CliRunner().invoke(cli, ["stream", str(gru_onnx), str(clip)])
+    assert result.exit_code == 2 and "a WAV recording needs an audio model" in result.output

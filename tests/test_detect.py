@@ -1,0 +1,83 @@
+"""Events from per-step probabilities (runtime/detect.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgernn.runtime.detect import Detector, DetectorConfig, Event
+from edgernn.runtime.errors import InputError, InputTypeError
+
+LABELS = ["noise", "yes", "no"]
+
+
+def bursts(length: int, spans: dict[int, list[tuple[int, int]]], high: float = 0.9) -> np.ndarray:
+    """Probabilities [length, 3]: class k at ``high`` over each (first, last) span, else noise."""
+    probs = np.tile(np.array([0.9, 0.05, 0.05]), (length, 1))
+    for k, ranges in spans.items():
+        for first, last in ranges:
+            probs[first:last + 1] = (1 - high) / 2
+            probs[first:last + 1, k] = high
+    return probs.astype(np.float32)
+
+
+def detect(probs: np.ndarray, config: DetectorConfig, pieces: list[int] | None = None) -> list[Event]:
+    detector = Detector(LABELS, config)
+    events, start = [], 0
+    for size in pieces or [len(probs)]:
+        events += detector.push(probs[start:start + size])
+        start += size
+    return events + detector.flush()
+
+
+def test_unsmoothed_events_span_exactly_the_steps_above_threshold():
+    probs = bursts(60, {1: [(10, 20)], 2: [(40, 45)]})
+    events = detect(probs, DetectorConfig(window=1, threshold=0.5, ignore=("noise",)))
+    assert events == [Event("yes", 10, 20, pytest.approx(0.9)), Event("no", 40, 45, pytest.approx(0.9))]
+
+
+def test_smoothing_delays_the_start_and_drops_short_blips():
+    probs = bursts(60, {1: [(10, 20), (40, 41)]})  # a 2-step blip at 40
+    events = detect(probs, DetectorConfig(window=5, threshold=0.5, ignore=("noise",)))
+    # mean over 5 steps reaches 0.5 once 3 of them are "yes" (3 * 0.9 + 2 * 0.05 = 2.8 / 5 = 0.56)
+    assert [(e.label, e.start, e.end) for e in events] == [("yes", 12, 22)]
+    assert events[0].score == pytest.approx(0.9)
+
+
+def test_refractory_period_suppresses_an_event_right_after_another():
+    probs = bursts(80, {1: [(10, 14), (18, 22), (40, 44)]})
+    cfg = dict(window=1, threshold=0.5, ignore=("noise",))
+    assert len(detect(probs, DetectorConfig(**cfg))) == 3
+    events = detect(probs, DetectorConfig(refractory=6, **cfg))  # quiet until step 21
+    assert [(e.start, e.end) for e in events] == [(10, 14), (21, 22), (40, 44)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_events_do_not_depend_on_how_the_probabilities_arrive(seed):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet([0.3, 0.3, 0.3], size=300).astype(np.float32)
+    config = DetectorConfig(window=4, threshold={"yes": 0.4, "no": 0.6}, refractory=3, ignore=("noise",))
+    pieces = list(rng.integers(0, 9, size=200))
+    pieces.append(300 - sum(pieces) if sum(pieces) < 300 else 0)
+    assert detect(probs, config, pieces) == detect(probs, config)
+    assert all(e.label != "noise" and e.start <= e.end for e in detect(probs, config))
+
+
+def test_flush_ends_an_open_event_and_reset_starts_over():
+    detector = Detector(LABELS, DetectorConfig(window=1, ignore=("noise",)))
+    assert detector.push(bursts(10, {2: [(5, 9)]})) == []
+    assert detector.flush() == [Event("no", 5, 9, pytest.approx(0.9))]
+    detector.reset()
+    assert detector.push(bursts(10, {1: [(0, 2)]})) == [Event("yes", 0, 2, pytest.approx(0.9))]
+
+
+def test_bad_settings_and_inputs_name_what_was_expected():
+    with pytest.raises(InputError, match=r"labels \['maybe'\] are not among the model's classes"):
+        Detector(LABELS, DetectorConfig(threshold={"maybe": 0.5}))
+    with pytest.raises(InputError, match="need window >= 1, refractory >= 0 and thresholds in \\(0, 1\\]"):
+        Detector(LABELS, DetectorConfig(window=0))
+    detector = Detector(LABELS)
+    with pytest.raises(InputError, match=r"expected probabilities \[steps, 3\], got \[4, 2\]"):
+        detector.push(np.zeros((4, 2), np.float32))
+    with pytest.raises(InputTypeError, match="expected float probabilities"):
+        detector.push([[0.1, 0.2, 0.7]])
