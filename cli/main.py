@@ -17,6 +17,7 @@ COMMANDS = {
     "check": "edgernn.cli.check_cmd:check_command",
     "predict": "edgernn.cli.predict_cmd:predict_command",
     "stream": "edgernn.cli.stream_cmd:stream_command",
+    "bench": "edgernn.cli.bench_cmd:bench_command",
     "info": "edgernn.cli.info_cmd:info_command",
     "pipeline": "edgernn.cli.pipeline_cmd:pipeline_command",
 }

@@ -1,19 +1,27 @@
 """Many independent streams advanced together: one ``session.run`` per group of equal-length chunks.
 
 Every stream owns a slot in stacked state arrays (``[layers, capacity, hidden]`` for the usual
-state; any listed state, along its own batch axis). ``push({id: chunk, ...})`` runs the front end
-of each stream, groups the streams by how many steps their chunk completes (the always-on case,
-every stream pushing one frame, is one group), gathers the group's states along the batch axis,
-runs the graph once per group and scatters the new states back. Streams of one group never pad:
-a stream's state after a call is exactly its state after its own last step, so each stream's
-outputs equal running it alone. Streams join (``open``) and leave (``close``) at any time; a
-freed slot is reused, and the arrays grow by doubling when all slots are taken.
+state; any listed state, along its own batch axis). A call gathers the states of the streams it
+advances along the batch axis, runs the graph once, and scatters the new states back; when it
+advances every stream, slot by slot, the stacked arrays are fed and replaced as they are, with
+no gather or scatter at all. Streams of one call never pad: a stream's state after a call is
+its state after its own last step, so each stream's outputs equal running it alone. Streams
+join (``open``) and leave (``close``) at any time; a freed slot is reused, and the arrays grow
+by doubling when every slot is taken.
+
+Two ways in:
+- ``push({id: chunk, ...})``: any chunks a ``Stream`` takes (raw audio included); streams are
+  grouped by the number of steps their chunk completes, one graph call per group.
+- ``push_array(ids, x)``: the server path, for feature frames or token ids already stacked as
+  one array ``[n, steps, ...]``; checked, standardised and softmaxed as whole arrays, so the
+  per-call cost hardly grows with the number of streams.
 
 One StreamBatch is for one thread at a time; threads that share a Model each make their own.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
     from edgernn.runtime.model import Model
 
 INITIAL_CAPACITY = 16
+X_DTYPES = {"features": np.dtype(np.float32), "tokens": np.dtype(np.int64)}
 
 
 class StreamBatch:
@@ -37,10 +46,12 @@ class StreamBatch:
         self._specs = model.state_specs
         self._names = ["logits", *(s.output for s in self._specs)]
         self._states = [np.zeros(s.zeros_shape(capacity), dtype=np.float32) for s in self._specs]
+        self._capacity = capacity
         self._free = list(range(capacity - 1, -1, -1))  # pop() hands out the lowest slot first
-        self._slot: dict[int, int] = {}
+        self._slot: dict[int, int] = {}  # stream id -> slot
+        self._slot_of_id = np.full(64, -1, dtype=np.int64)  # the same, as an array for push_array
         self._frontend: dict[int, Any] = {}
-        self._steps: dict[int, int] = {}
+        self._steps = np.zeros(capacity, dtype=np.int64)  # per slot
         self._next_id = 0
         self._empty = np.empty((0, len(model.labels)), dtype=np.float32)
 
@@ -58,26 +69,28 @@ class StreamBatch:
             self._grow()
         sid, slot = self._next_id, self._free.pop()
         self._next_id += 1
+        if sid >= len(self._slot_of_id):
+            self._slot_of_id = np.concatenate([self._slot_of_id, np.full(len(self._slot_of_id), -1, dtype=np.int64)])
         self._slot[sid] = slot
+        self._slot_of_id[sid] = slot
         self._frontend[sid] = self.model.frontend.stream()  # audio: its own sample buffer
-        self._steps[sid] = 0
-        self._zero(slot)
+        self._reset_slot(slot)
         return sid
 
     def close(self, sid: int) -> None:
         """End a stream; its slot is reused by a later ``open``."""
         self._free.append(self._slot.pop(self._known(sid)))
-        del self._frontend[sid], self._steps[sid]
+        self._slot_of_id[sid] = -1
+        del self._frontend[sid]
 
     def reset(self, sid: int) -> None:
         """Zero one stream's state (and drop its buffered samples) without closing it."""
-        self._zero(self._slot[self._known(sid)])
+        self._reset_slot(self._slot[self._known(sid)])
         self._frontend[sid].reset()
-        self._steps[sid] = 0
 
     def steps(self, sid: int) -> int:
         """Steps the stream has taken since it was opened or reset."""
-        return self._steps[self._known(sid)]
+        return int(self._steps[self._slot[self._known(sid)]])
 
     def state(self, sid: int) -> dict[str, np.ndarray]:
         """Copies of one stream's state, each with batch size 1."""
@@ -94,31 +107,84 @@ class StreamBatch:
         """
         if not isinstance(chunks, Mapping):
             raise InputTypeError(f"expected a mapping {{stream id: chunk}}, got {type(chunks).__name__}")
-        model = self.model
-        checked = {self._known(sid): model.frontend.check(chunk, f"stream {sid} chunk") for sid, chunk in chunks.items()}
+        check = self.model.frontend.check
+        checked = [(self._known(sid), check(chunk, f"stream {sid} chunk")) for sid, chunk in chunks.items()]
         groups: dict[int, list[tuple[int, np.ndarray]]] = {}
         result: dict[int, np.ndarray] = {}
-        for sid, chunk in checked.items():
+        for sid, chunk in checked:
             x = self._frontend[sid].push(chunk)
             if len(x) == 0:
                 result[sid] = self._empty
             else:
                 groups.setdefault(len(x), []).append((sid, x))
-        for length, members in groups.items():
-            slots = np.fromiter((self._slot[sid] for sid, _ in members), dtype=np.intp, count=len(members))
-            feeds = {"x": np.stack([x for _, x in members])}
+        for members in groups.values():
+            slots = np.fromiter((self._slot[sid] for sid, _ in members), dtype=np.int64, count=len(members))
+            probs = self._advance(slots, np.stack([x for _, x in members]))
+            for row, (sid, _) in enumerate(members):
+                result[sid] = probs[row]
+        return result
+
+    def push_array(self, ids: Any, x: np.ndarray) -> np.ndarray:
+        """Advance streams ``ids`` (int [n], distinct) by ``x``: feature frames float32
+        [n, steps, features] or token ids int64 [n, steps], row i for stream ids[i].
+
+        Returns float32 [n, steps, classes]. Feature and token models only (audio streams keep
+        per-stream sample buffers: use ``push``). Checked as a whole before any stream advances.
+        """
+        model = self.model
+        kind = model.frontend.kind
+        if kind not in ("features", "token_ids"):
+            raise InputError(f"push_array takes feature frames or token ids; this model's front end is {kind!r}: use push")
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise InputTypeError(f"ids: expected a 1-D integer array of stream ids, got {ids.dtype} {list(ids.shape)}")
+        x = self._check_array(x, ids)
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self._slot_of_id)):
+            self._known(int(ids[(ids < 0) | (ids >= len(self._slot_of_id))][0]))  # raises, naming the id
+        slots = self._slot_of_id[ids]
+        if (slots < 0).any():
+            self._known(int(ids[np.argmax(slots < 0)]))  # raises, naming the id
+        if len(slots) > 1 and len(np.unique(slots)) != len(slots):
+            raise InputError("ids: a stream appears more than once; each row of x must be a different stream")
+        return self._advance(slots, model.frontend(x) if kind == "features" else x)
+
+    def _check_array(self, x: Any, ids: np.ndarray) -> np.ndarray:
+        meta, rows = self.model.metadata, len(ids)
+        expected = X_DTYPES[meta.input_kind]
+        shape = f"[{rows}, steps, {meta.features}]" if meta.input_kind == "features" else f"[{rows}, steps]"
+        if not isinstance(x, np.ndarray) or x.dtype != expected:
+            got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+            raise InputTypeError(f"x: expected a {expected} numpy array {shape}, got {got}")
+        rank = 3 if meta.input_kind == "features" else 2
+        if x.ndim != rank or x.shape[0] != rows or x.shape[1] < 1 or (rank == 3 and x.shape[2] != meta.features):
+            raise InputError(f"x: expected shape {shape} with steps >= 1, got {list(x.shape)}")
+        if rank == 3 and not math.isfinite(np.add.reduce(x, axis=None)):
+            row, step, feature = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise InputError(f"x: NaN/Inf in row {row} (stream {ids[row]}), step {step}, feature {feature}; inputs must be finite")
+        if rank == 2 and x.size and (x.min() < 0 or x.max() >= meta.vocab_size):
+            raise InputError(f"x: token ids must lie in [0, {meta.vocab_size})")
+        return x
+
+    def _advance(self, slots: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Run the graph once for the streams in ``slots`` on prepared x [n, steps, ...]; returns probabilities."""
+        every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
+        feeds = {"x": x}
+        if every_slot:  # the stacked arrays as they are: no gather, no scatter
+            for spec, array in zip(self._specs, self._states):
+                feeds[spec.name] = array
+        else:
             for spec, array in zip(self._specs, self._states):
                 feeds[spec.name] = np.take(array, slots, axis=spec.batch_axis)
-            logits, *states = model.session.run(self._names, feeds)
+        logits, *states = self.model.session.run(self._names, feeds)
+        if every_slot:
+            self._states = states
+        else:
             for spec, array, new in zip(self._specs, self._states, states):
                 index = [slice(None)] * array.ndim
                 index[spec.batch_axis] = slots
                 array[tuple(index)] = new
-            probs = self._softmax(logits)
-            for row, (sid, _) in enumerate(members):
-                result[sid] = probs[row]
-                self._steps[sid] += length
-        return result
+        self._steps[slots] += x.shape[1]
+        return self._softmax(logits)
 
     def _known(self, sid: int) -> int:
         if sid not in self._slot:
@@ -126,13 +192,16 @@ class StreamBatch:
                              + (f" (ids {min(self._slot)}..{max(self._slot)})" if self._slot else ""))
         return sid
 
-    def _zero(self, slot: int) -> None:
+    def _reset_slot(self, slot: int) -> None:
         for spec, array in zip(self._specs, self._states):
             index = [slice(None)] * array.ndim
             index[spec.batch_axis] = slot
             array[tuple(index)] = 0.0
+        self._steps[slot] = 0
 
     def _grow(self) -> None:
-        old = self._states[0].shape[self._specs[0].batch_axis]
+        old = self._capacity
         self._states = [np.concatenate([a, np.zeros_like(a)], axis=s.batch_axis) for s, a in zip(self._specs, self._states)]
+        self._steps = np.concatenate([self._steps, np.zeros(old, dtype=np.int64)])
+        self._capacity = 2 * old
         self._free = list(range(2 * old - 1, old - 1, -1))

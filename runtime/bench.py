@@ -1,12 +1,28 @@
-"""Latency measurement of a model's streaming step, reused by the pipeline and `edgernn bench`."""
+"""Latency and throughput of a model's streaming step, against the bare session in the same run.
+
+Used by the pipeline (``step_latency``) and by `edgernn bench` (``bench``). Everything here is
+numpy + onnxruntime; the PyTorch eager baseline is passed in as a callable by the caller.
+
+Units: microseconds (``*_us``), stream-steps per second (``*_steps_per_s``), multiply-
+accumulates per second (``*_macs_per_s``). Percentiles are over individual calls.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edgernn.runtime.model import Model
+
+STREAM_COUNTS = (1, 16, 64, 256, 1024)
+SEPARATE_PUSH_MAX_STREAMS = 256  # one Stream.push per stream per step: slow, so measured up to here
 
 
 def example_step(model: Model, rng: np.random.Generator) -> np.ndarray:
@@ -20,6 +36,25 @@ def example_step(model: Model, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, meta.vocab_size, size=1, dtype=np.int64)
 
 
+def _percentiles(times_ns: np.ndarray, steps: int) -> dict:
+    us = times_ns / 1000.0
+    return {"step_us_p50": round(float(np.percentile(us, 50)), 2), "step_us_p99": round(float(np.percentile(us, 99)), 2),
+            "step_us_mean": round(float(us.mean()), 2), "steps": steps}
+
+
+def time_calls(call: Callable[[int], object], steps: int, warmup: int) -> np.ndarray:
+    """Nanoseconds of each of ``steps`` calls ``call(i)`` after ``warmup`` untimed ones."""
+    for i in range(warmup):
+        call(i)
+    times = np.empty(steps, dtype=np.float64)
+    clock = time.perf_counter_ns
+    for i in range(steps):
+        start = clock()
+        call(i)
+        times[i] = clock() - start
+    return times
+
+
 def step_latency(model: Model, steps: int = 2000, warmup: int = 200, seed: int = 0) -> dict:
     """Time ``Stream.push`` of one step at a time, batch 1.
 
@@ -28,20 +63,153 @@ def step_latency(model: Model, steps: int = 2000, warmup: int = 200, seed: int =
     rng = np.random.default_rng(seed)
     inputs = [example_step(model, rng) for _ in range(64)]
     stream = model.stream()
-    for i in range(warmup):
-        stream.push(inputs[i % len(inputs)])
-    times = np.empty(steps, dtype=np.float64)
-    clock = time.perf_counter_ns
-    for i in range(steps):
-        step = inputs[i % len(inputs)]
-        start = clock()
-        stream.push(step)
-        times[i] = clock() - start
-    times /= 1000.0
-    return {
-        "step_us_p50": round(float(np.percentile(times, 50)), 2),
-        "step_us_p99": round(float(np.percentile(times, 99)), 2),
-        "step_us_mean": round(float(times.mean()), 2),
-        "steps": steps,
-        "threads": model.threads or 0,
-    }
+    times = time_calls(lambda i: stream.push(inputs[i % len(inputs)]), steps, warmup)
+    return {**_percentiles(times, steps), "threads": model.threads or 0}
+
+
+def bare_step_latency(model: Model, steps: int = 2000, warmup: int = 200, seed: int = 0) -> dict:
+    """Time the bare ``session.run`` of one step with pre-built, already prepared inputs (state
+    inputs fixed): the floor any runtime built on this session pays per step."""
+    rng = np.random.default_rng(seed)
+    feeds = {"x": model.prepare(example_step(model, rng))[None], **model.zero_state(1)}
+    if model.frontend.kind == "logmel":  # one hop of samples completes no frame on its own: one frame instead
+        feeds["x"] = rng.standard_normal((1, 1, model.metadata.features)).astype(np.float32)
+    names = ["logits", *(s.output for s in model.state_specs)]
+    session = model.session
+    times = time_calls(lambda i: session.run(names, feeds), steps, warmup)
+    return {**_percentiles(times, steps), "threads": model.threads or 0}
+
+
+def _batched_feeds(model: Model, streams: int, rng: np.random.Generator) -> dict:
+    meta = model.metadata
+    if meta.input_kind == "features":
+        x = rng.standard_normal((streams, 1, meta.features)).astype(np.float32)
+    else:
+        x = rng.integers(0, meta.vocab_size, size=(streams, 1), dtype=np.int64)
+    return {"x": x, **model.zero_state(streams)}
+
+
+def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
+    """Stream-steps per second with ``streams`` streams, each advancing one step per round:
+    - "batched": one StreamBatch.push_array of every stream per round (the runtime's batched
+      path; StreamBatch.push with a dict of chunks for audio models);
+    - "batched_dict": one StreamBatch.push({id: chunk}) per round (feature/token models);
+    - "bare": one bare session.run on pre-built [streams, 1, ...] inputs per round, the state
+      fed back (the floor for the batched path);
+    - "separate" (up to SEPARATE_PUSH_MAX_STREAMS): one Stream.push per stream per round.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = [example_step(model, rng) for _ in range(16)]
+    batch = model.batch()
+    ids = [batch.open() for _ in range(streams)]
+    chunks = [{sid: inputs[(sid + r) % len(inputs)] for sid in ids} for r in range(4)]
+    result = {"streams": streams, "rounds": rounds}
+    if model.frontend.kind == "logmel":
+        times = time_calls(lambda r: batch.push(chunks[r % 4]), rounds, max(2, rounds // 10))
+    else:
+        id_array = np.array(ids)
+        arrays = [np.stack([chunk[sid] for sid in ids]) for chunk in chunks]
+        times = time_calls(lambda r: batch.push_array(id_array, arrays[r % 4]), rounds, max(2, rounds // 10))
+        dict_times = time_calls(lambda r: batch.push(chunks[r % 4]), max(2, rounds // 4), 2)
+        result["batched_dict_steps_per_s"] = round(streams * len(dict_times) / (dict_times.sum() / 1e9), 1)
+    result["batched_steps_per_s"] = round(streams * rounds / (times.sum() / 1e9), 1)
+
+    feeds = _batched_feeds(model, streams, rng)
+    names = ["logits", *(s.output for s in model.state_specs)]
+    state_names = [s.name for s in model.state_specs]
+
+    def bare(_: int) -> None:
+        outputs = model.session.run(names, feeds)
+        for name, value in zip(state_names, outputs[1:]):
+            feeds[name] = value
+    times = time_calls(bare, rounds, max(2, rounds // 10))
+    result["bare_steps_per_s"] = round(streams * rounds / (times.sum() / 1e9), 1)
+    result["batched_vs_bare"] = round(result["bare_steps_per_s"] / result["batched_steps_per_s"], 3)
+    if streams <= SEPARATE_PUSH_MAX_STREAMS:
+        solo = [model.stream() for _ in range(streams)]
+        separate_rounds = max(2, rounds // 4)
+
+        def separate(r: int) -> None:
+            for k, stream in enumerate(solo):
+                stream.push(inputs[(k + r) % len(inputs)])
+        times = time_calls(separate, separate_rounds, 1)
+        result["separate_steps_per_s"] = round(streams * separate_rounds / (times.sum() / 1e9), 1)
+        result["batched_vs_separate"] = round(result["batched_steps_per_s"] / result["separate_steps_per_s"], 2)
+    return result
+
+
+def peak_mac_rate(threads: int | None, size: int = 1024, repeats: int = 5) -> float:
+    """A practical peak: multiply-accumulates per second of a float32 [size x size] matrix product
+    (numpy's BLAS) with the given thread count (None: the library's default)."""
+    env_threads = str(threads) if threads else None
+    code = (f"import numpy as np, time\na = np.random.rand({size}, {size}).astype(np.float32)\n"
+            f"a @ a\nbest = min((lambda s: (a @ a, time.perf_counter() - s)[1])(time.perf_counter()) for _ in range({repeats}))\n"
+            f"print({size} ** 3 / best)")
+    env = dict(os.environ)
+    if env_threads:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = env_threads
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip())
+
+
+def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
+    """In a fresh process: seconds to import the runtime, and peak resident memory (MB) after
+    loading ``model_path`` and streaming ``steps`` steps through it; the modules it loaded."""
+    code = f"""
+import json, resource, sys, time
+start = time.perf_counter()
+from edgernn.runtime import Model
+from edgernn.runtime.bench import example_step
+import_s = time.perf_counter() - start
+import numpy as np
+model = Model({str(model_path)!r}, threads=1)
+stream = model.stream()
+rng = np.random.default_rng(0)
+inputs = [example_step(model, rng) for _ in range(16)]
+for i in range({steps}):
+    stream.push(inputs[i % 16])
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "onnx", "scipy", "pandas"}})
+print(json.dumps({{"import_s": round(import_s, 3), "peak_rss_mb": round(rss_mb, 1), "heavy_modules": heavy}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
+          steps: int = 2000, eager: Callable[[int | None, int], dict] | None = None,
+          log: Callable[[str], None] = lambda m: None) -> dict:
+    """Latency (push vs bare session.run vs PyTorch eager when ``eager`` is given) at batch 1 for
+    every thread setting, throughput at every stream count (first thread setting), the runtime's
+    import time and memory, for each model file. ``eager(threads, steps)`` returns step latency
+    like ``step_latency``."""
+    report: dict = {"machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}, "models": {}}
+    for path in model_paths:
+        entry: dict = {"path": str(path), "latency": {}, "throughput": []}
+        for t in threads:
+            model = Model(path, threads=t)
+            label = str(t) if t else "default"
+            push, bare = step_latency(model, steps), bare_step_latency(model, steps)
+            row = {"push": push, "bare": bare, "push_vs_bare": round(push["step_us_p50"] / bare["step_us_p50"], 3)}
+            if eager is not None:
+                row["torch_eager"] = eager(t, steps)
+                row["eager_vs_push"] = round(row["torch_eager"]["step_us_p50"] / push["step_us_p50"], 2)
+            entry["latency"][label] = row
+            log(f"{path.name} threads {label}: push p50 {push['step_us_p50']} us, bare {bare['step_us_p50']} us"
+                + (f", torch eager {row['torch_eager']['step_us_p50']} us" if eager else ""))
+        model = Model(path, threads=threads[0])
+        macs = model.metadata.footprint.get("macs_per_step")
+        peak = peak_mac_rate(threads[0])
+        for count in stream_counts:
+            row = throughput(model, count, rounds=max(20, 20000 // count))
+            if macs:
+                row["batched_macs_per_s"] = round(row["batched_steps_per_s"] * macs, 0)
+                row["share_of_peak_macs"] = round(row["batched_macs_per_s"] / peak, 4)
+            entry["throughput"].append(row)
+            log(f"{path.name} {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, bare "
+                f"{row['bare_steps_per_s']:.0f}" + (f", separate {row['separate_steps_per_s']:.0f}" if "separate_steps_per_s" in row else ""))
+        entry["peak_macs_per_s"] = round(peak, 0)
+        entry["runtime_process"] = runtime_footprint(path)
+        report["models"][model.metadata.precision] = entry
+    return report

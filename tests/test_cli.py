@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edgernn.cli.main import COMMANDS, cli
 from edgernn.runtime.datasets import read_ts
 
-VERBS = ["train", "export", "check", "predict", "stream", "info", "pipeline"]
+VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline"]
 
 
 def run(*args):
@@ -140,3 +140,25 @@ def test_check_catches_a_damaged_quantization_with_exit_1(quick_runs, sample_tes
     failed = {g["gate"] for g in report["gates"] if not g["passed"]}
     assert {"top1_agreement", "accuracy_drop"} <= failed
     assert "check failed: gate top1_agreement: " in result.output and "(limit >= 0.99)" in result.output
+
+
+def test_bench_measures_push_bare_and_eager_and_throughput(quick_runs, tmp_path):
+    run_dir = quick_runs["gru"][0]
+    result = run("bench", run_dir, "--precision", "fp32", "--threads", 1,
+                 "--streams", "1,8", "--steps", 50, "--out", tmp_path / "bench.json", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert json.loads((tmp_path / "bench.json").read_text()) == report
+    assert set(report["models"]) == {"fp32"}
+    entry = report["models"]["fp32"]
+    row = entry["latency"]["1"]
+    assert row["push"]["steps"] == row["bare"]["steps"] == row["torch_eager"]["steps"] == 50
+    assert row["push_vs_bare"] == pytest.approx(row["push"]["step_us_p50"] / row["bare"]["step_us_p50"], rel=1e-2)
+    assert [t["streams"] for t in entry["throughput"]] == [1, 8]
+    assert all(t["batched_steps_per_s"] > 0 and "batched_vs_separate" in t for t in entry["throughput"])
+    assert 0 < entry["throughput"][1]["share_of_peak_macs"] < 1
+    assert entry["runtime_process"]["heavy_modules"] == [] and entry["runtime_process"]["peak_rss_mb"] > 0
+    bad = run("bench", run_dir, "--streams", "4,x")
+    assert bad.exit_code == 2 and "expected positive integers separated by commas" in bad.output
+    none = run("bench", run_dir, "--precision", "fp16")
+    assert none.exit_code == 2 and "no model.<precision>.onnx files to benchmark" in none.output
