@@ -59,17 +59,18 @@ def _eager_baseline(checkpoint: Path):
     if not checkpoint.is_file():
         return None
     try:
-        from edgernn.trainer.eager import eager_step_latency
+        from edgernn.trainer.eager import eager_step
     except ImportError:
         return None
-    return lambda threads, steps: eager_step_latency(checkpoint, threads, steps)
+    return lambda threads: eager_step(checkpoint, threads)
 
 
 def _summary(report: dict) -> str:
     lines = []
     for precision, entry in report["models"].items():
         for threads, row in entry["latency"].items():
-            eager = f", torch eager {row['torch_eager']['step_us_p50']} us ({row['eager_vs_push']}x push)" if "torch_eager" in row else ""
+            eager = (f", torch eager {row['torch_eager']['step_us_p50']} us "
+                     f"({row['torch_eager_vs_bare'] / row['push_vs_bare']:.2f}x push)" if "torch_eager" in row else "")
             lines.append(f"{precision} threads {threads}: push p50 {row['push']['step_us_p50']} us p99 "
                          f"{row['push']['step_us_p99']} us; bare session.run {row['bare']['step_us_p50']} us "
                          f"(push/bare {row['push_vs_bare']}){eager}")

@@ -30,7 +30,12 @@ def info_command(model_path, as_json):
     def human():
         size = f"{meta.features} features" if meta.input_kind == "features" else f"vocabulary {meta.vocab_size}"
         click.echo(f"{model_path}: {meta.cell} {meta.layers}x{meta.hidden}, {meta.precision}, {payload['bytes']} bytes")
-        click.echo(f"input: {meta.input_kind} ({size}); front end: {meta.frontend.get('kind')}")
+        front = meta.frontend.get("kind")
+        if front == "logmel":
+            cfg = model.frontend.config
+            front = (f"log-mel, {cfg.sample_rate} Hz audio, {cfg.window_ms:g} ms windows every {cfg.hop_ms:g} ms "
+                     f"({cfg.window} / {cfg.hop} samples), {cfg.mel_bands} bands; push raw samples")
+        click.echo(f"input: {meta.input_kind} ({size}); front end: {front}")
         click.echo(f"labels ({len(meta.labels)}): {', '.join(meta.labels)}")
         for name, (dtype, shape) in {**payload["inputs"], **payload["outputs"]}.items():
             click.echo(f"  {name}: {dtype} {shape}")

@@ -60,24 +60,51 @@ def step_latency(model: Model, steps: int = 2000, warmup: int = 200, seed: int =
 
     Returns {"step_us_p50", "step_us_p99", "step_us_mean", "steps", "threads"} (microseconds).
     """
+    times = time_calls(push_call(model, seed), steps, warmup)
+    return {**_percentiles(times, steps), "threads": model.threads or 0}
+
+
+def push_call(model: Model, seed: int = 0) -> Callable[[int], object]:
+    """call(i): one ``Stream.push`` of one step (of 64 pre-made raw inputs, in turn)."""
     rng = np.random.default_rng(seed)
     inputs = [example_step(model, rng) for _ in range(64)]
     stream = model.stream()
-    times = time_calls(lambda i: stream.push(inputs[i % len(inputs)]), steps, warmup)
-    return {**_percentiles(times, steps), "threads": model.threads or 0}
+    return lambda i: stream.push(inputs[i % 64])
 
 
-def bare_step_latency(model: Model, steps: int = 2000, warmup: int = 200, seed: int = 0) -> dict:
-    """Time the bare ``session.run`` of one step with pre-built, already prepared inputs (state
-    inputs fixed): the floor any runtime built on this session pays per step."""
+def bare_call(model: Model, seed: int = 0) -> Callable[[int], object]:
+    """call(i): the bare ``session.run`` of one step with pre-built, already prepared inputs (state
+    fixed): the floor any runtime built on this session pays per step."""
     rng = np.random.default_rng(seed)
-    feeds = {"x": model.prepare(example_step(model, rng))[None], **model.zero_state(1)}
-    if model.frontend.kind == "logmel":  # one hop of samples completes no frame on its own: one frame instead
-        feeds["x"] = rng.standard_normal((1, 1, model.metadata.features)).astype(np.float32)
+    meta = model.metadata
+    if meta.input_kind == "features":  # one prepared frame (an audio model's x is a frame too)
+        x = rng.standard_normal((1, 1, meta.features)).astype(np.float32)
+    else:
+        x = rng.integers(0, meta.vocab_size, size=(1, 1), dtype=np.int64)
+    feeds = {"x": x, **model.zero_state(1)}
     names = ["logits", *(s.output for s in model.state_specs)]
     session = model.session
-    times = time_calls(lambda i: session.run(names, feeds), steps, warmup)
-    return {**_percentiles(times, steps), "threads": model.threads or 0}
+    return lambda i: session.run(names, feeds)
+
+
+def compare_latency(calls: dict[str, Callable[[int], object]], steps: int, rounds: int = 5, warmup: int = 100) -> dict:
+    """Time every call ``steps`` times in all, interleaved: ``rounds`` rounds, in a shuffled order
+    each, so drift and noisy neighbours affect them alike. Returns {name: percentiles} and, for
+    every name after the first, "<name>_vs_<first>": the median over rounds of the paired ratio
+    of round medians (a ratio the noise moves much less than either time)."""
+    names = list(calls)
+    per_round = max(1, steps // rounds)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    order_rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        for name in order_rng.permutation(names):
+            samples[name].append(time_calls(calls[name], per_round, warmup))
+    result: dict = {name: _percentiles(np.concatenate(samples[name]), per_round * rounds) for name in names}
+    base = [np.median(s) for s in samples[names[0]]]
+    for name in names[1:]:
+        ratios = [np.median(s) / b for s, b in zip(samples[name], base)]
+        result[f"{name}_vs_{names[0]}"] = round(float(np.median(ratios)), 3)
+    return result
 
 
 def _batched_feeds(model: Model, streams: int, rng: np.random.Generator) -> dict:
@@ -169,7 +196,10 @@ rng = np.random.default_rng(0)
 inputs = [example_step(model, rng) for _ in range(16)]
 for i in range({steps}):
     stream.push(inputs[i % 16])
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # the peak of this process image; ru_maxrss would include the parent's size at fork time
+    rss_mb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError):
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "onnx", "scipy", "pandas"}})
 print(json.dumps({{"import_s": round(import_s, 3), "peak_rss_mb": round(rss_mb, 1), "heavy_modules": heavy}}))
 """
@@ -178,26 +208,28 @@ print(json.dumps({{"import_s": round(import_s, 3), "peak_rss_mb": round(rss_mb, 
 
 
 def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
-          steps: int = 2000, eager: Callable[[int | None, int], dict] | None = None,
-          log: Callable[[str], None] = lambda m: None) -> dict:
-    """Latency (push vs bare session.run vs PyTorch eager when ``eager`` is given) at batch 1 for
-    every thread setting, throughput at every stream count (first thread setting), the runtime's
-    import time and memory, for each model file. ``eager(threads, steps)`` returns step latency
-    like ``step_latency``."""
+          steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None) -> dict:
+    """Latency (push vs bare session.run, and PyTorch eager when ``eager`` is given) at batch 1
+    for every thread setting, interleaved (``compare_latency``); throughput at every stream count
+    (first thread setting); the runtime's import time and memory; for each model file.
+    ``eager(threads)``: a context manager yielding a call(i) that runs one PyTorch eager step."""
+    import contextlib
+
     report: dict = {"machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}, "models": {}}
     for path in model_paths:
         entry: dict = {"path": str(path), "latency": {}, "throughput": []}
         for t in threads:
             model = Model(path, threads=t)
             label = str(t) if t else "default"
-            push, bare = step_latency(model, steps), bare_step_latency(model, steps)
-            row = {"push": push, "bare": bare, "push_vs_bare": round(push["step_us_p50"] / bare["step_us_p50"], 3)}
-            if eager is not None:
-                row["torch_eager"] = eager(t, steps)
-                row["eager_vs_push"] = round(row["torch_eager"]["step_us_p50"] / push["step_us_p50"], 2)
+            with (eager(t) if eager is not None else contextlib.nullcontext()) as eager_call:
+                calls = {"bare": bare_call(model), "push": push_call(model)}
+                if eager_call is not None:
+                    calls["torch_eager"] = eager_call
+                row = compare_latency(calls, steps)
+            row["threads"] = model.threads or 0
             entry["latency"][label] = row
-            log(f"{path.name} threads {label}: push p50 {push['step_us_p50']} us, bare {bare['step_us_p50']} us"
-                + (f", torch eager {row['torch_eager']['step_us_p50']} us" if eager else ""))
+            log(f"{path.name} threads {label}: push p50 {row['push']['step_us_p50']} us, bare {row['bare']['step_us_p50']} us"
+                + (f", torch eager {row['torch_eager']['step_us_p50']} us" if "torch_eager" in row else ""))
         model = Model(path, threads=threads[0])
         macs = model.metadata.footprint.get("macs_per_step")
         peak = peak_mac_rate(threads[0])
