@@ -11,7 +11,7 @@ from edgernn.cli.options import (
 
 
 @click.command("train")
-@click.argument("data", type=click.Path(exists=True))
+@click.argument("data", type=click.Path(exists=True), required=False)
 @test_option
 @data_options
 @audio_options
@@ -19,15 +19,25 @@ from edgernn.cli.options import (
 @train_options
 @threads_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue the interrupted run in this folder from its last completed epoch (no DATA: "
+                   "data and settings come from the run).")
 @json_option
-def train_command(data, test, label_regex, test_regex, threads, out, as_json, **options):
+def train_command(data, test, label_regex, test_regex, threads, out, resume_dir, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
-    from edgernn.trainer.train import train
+    from edgernn.trainer.train import resume_training, train
 
-    out = out or default_run_dir(options["cell"])
-    outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
-                    label_regex=label_regex, test_regex=test_regex)
+    if resume_dir is not None:
+        if data is not None:
+            raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
+        outcome = resume_training(resume_dir, threads=threads)
+    elif data is None:
+        raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
+    else:
+        out = out or default_run_dir(options["cell"])
+        outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
+                        label_regex=label_regex, test_regex=test_regex)
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
                "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
                "best_epoch": outcome.metrics["best_epoch"], "dataset": outcome.dataset}

@@ -9,6 +9,7 @@ seed that makes a run repeatable on the same machine and torch build.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import sys
 import time
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
+from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TokenFrontend
@@ -68,8 +70,14 @@ def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, w
 
 
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
-        log: Callable[[str], None] = log_to_stderr) -> FitResult:
-    """Train ``model`` in place; returns it holding the best validation weights."""
+        log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Train ``model`` in place; returns it holding the best validation weights.
+
+    on_epoch(state): called after every completed epoch with everything needed to go on
+    (``training_state``); ``resume``: such a state, to continue after its epoch exactly as the
+    uninterrupted run would have (same batches, noise, dropout masks and updates).
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     weight = None
@@ -86,8 +94,19 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     history: list[EpochRecord] = []
     best = (-1.0, math.inf)
     best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])  # dropout masks
+        history = [EpochRecord(**r) for r in resume["history"]]
+        best, best_state = tuple(resume["best"]), resume["best_state"]
+        best_epoch, stale, first_epoch = resume["best_epoch"], resume["stale"], resume["epoch"] + 1
+        log(f"resuming after epoch {resume['epoch']} of {config.epochs}")
     add_noise = config.input_noise > 0 and model.config.input_kind == "features"
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train), generator=generator).numpy()
@@ -120,6 +139,11 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
             best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
         record.seconds = round(time.perf_counter() - started, 3)
         history.append(record)
+        if on_epoch is not None:
+            on_epoch({"epoch": epoch, "model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
+                      "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                      "torch_rng": torch.get_rng_state(), "history": [asdict(r) for r in history],
+                      "best": list(best), "best_state": best_state, "best_epoch": best_epoch, "stale": stale})
         val_text = "" if record.val_accuracy is None else f" val_loss {record.val_loss:.4f} val_acc {record.val_accuracy:.4f}"
         log(f"epoch {epoch}/{config.epochs} loss {record.loss:.4f} acc {record.train_accuracy:.4f}{val_text} ({record.seconds:.1f}s)")
         if stale >= config.patience:
@@ -158,13 +182,19 @@ class TrainOutcome:
 
 def train(data: str | Path, out: str | Path, model_config: dict, config: TrainConfig,
           test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
-          label_regex: str | None = None, test_regex: str | None = None) -> TrainOutcome:
+          label_regex: str | None = None, test_regex: str | None = None, resume: dict | None = None) -> TrainOutcome:
     """Read the data, fit, evaluate on the test split and write the run folder.
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
     label_regex/test_regex: for a folder of WAV files (see runtime/wav.py).
-    Writes out/model.pt, out/history.json and out/metrics.json, each atomically.
+    Writes out/model.pt, out/history.json and out/metrics.json, each atomically. After every
+    epoch out/train_state.pt holds what ``resume_training`` needs to go on from there after an
+    interruption; it is removed once the run is complete. ``resume``: such a state.
     """
+    run_dir = Path(out)
+    call = {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
+            "label_regex": label_regex, "test_regex": test_regex, "model_config": dict(model_config),
+            "train_config": asdict(config)}
     if config.threads:
         torch.set_num_threads(config.threads)
     train_set, test_set = load_train_test(data, test, label_regex, test_regex)
@@ -182,22 +212,55 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
                "classes": len(labels), "features": model_cfg.features or 1,
                "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve()),
                # how to read the splits again (export's calibration and held-out data)
-               "load": {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
-                        "label_regex": label_regex, "test_regex": test_regex}}
+               "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex")}}
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
     model = RecurrentClassifier(model_cfg)
-    result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log)
+    state_path = run_dir / TRAIN_STATE
+    result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
+                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state))
     _, test_pred = evaluate(model, test_enc)
     metrics = classification_metrics(test_enc.y.numpy(), test_pred, labels)
     metrics.update({"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                     "parameters": model.parameter_count()})
     log(f"test accuracy {metrics['accuracy']:.4f} ({len(test_set)} cases), best epoch {result.best_epoch}")
-    run_dir = Path(out)
     checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(),
                                  train_config=asdict(config), dataset=dataset,
                                  metrics={"test_accuracy": metrics["accuracy"]})
     write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
     write_json_atomic(run_dir / "metrics.json", {"test": metrics, "dataset": dataset})
+    state_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return TrainOutcome(run_dir, checkpoint, model, labels, metrics, result.history, dataset, test_set)
+
+
+TRAIN_STATE = "train_state.pt"
+TRAIN_STATE_FORMAT = "edgernn.train_state"
+
+
+def save_training_state(path: Path, call: dict, state: dict) -> None:
+    """Write the state after an epoch, with the arguments of the run, atomically (an interrupted
+    write leaves the previous epoch's state in place)."""
+    buffer = io.BytesIO()
+    torch.save({"format": TRAIN_STATE_FORMAT, "version": 1, "call": call, **state}, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_stderr,
+                    threads: int | None = None) -> TrainOutcome:
+    """Continue an interrupted `train` in ``run_dir`` from its last completed epoch; the result
+    equals the uninterrupted run's (same data, settings and seed, read from the saved state)."""
+    path = Path(run_dir) / TRAIN_STATE
+    if not path.is_file():
+        done = " (the run is complete: model.pt is there)" if (Path(run_dir) / "model.pt").is_file() else ""
+        raise InputError(f"{run_dir}: no {TRAIN_STATE} to resume from{done}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # refused pickles and unreadable bytes alike
+        raise CheckpointError(f"{path}: not a readable training state ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
+        raise CheckpointError(f"{path}: not an edgernn training state")
+    call = state["call"]
+    config = TrainConfig(**{**call["train_config"], "threads": threads or call["train_config"].get("threads")})
+    return train(call["data"], run_dir, call["model_config"], config, test=call["test"], log=log,
+                 label_regex=call["label_regex"], test_regex=call["test_regex"], resume=state)
