@@ -48,6 +48,8 @@ audio_options = _stack(
                  show_default=True, help="Audio: milliseconds between frames (one recurrent step)."),
     click.option("--mel-bands", type=click.IntRange(1, 256), default=TrainConfig.mel_bands, show_default=True,
                  help="Audio: log-mel bands per frame."),
+    click.option("--mean-norm-ms", type=click.FloatRange(min=0), default=TrainConfig.mean_norm_ms, show_default=True,
+                 help="Audio: time constant of the running per-band mean subtracted from every frame (0: off)."),
 )
 
 model_options = _stack(
@@ -117,7 +119,7 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        patience=options["patience"], val_fraction=options["val_fraction"],
                        input_noise=options["input_noise"], class_weights=options["class_weights"],
                        seed=options["seed"], threads=threads, window_ms=options["window_ms"],
-                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"])
+                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"])
 
 
 def default_run_dir(cell: str) -> str:

@@ -14,6 +14,7 @@ from edgernn.runtime.frontend import LogMelFrontend, frontend_from_json
     LogMelConfig(sample_rate=8000),                                   # FSDD: window 200, hop 80
     LogMelConfig(sample_rate=16000, window_ms=32, hop_ms=16, mel_bands=64),
     LogMelConfig(sample_rate=22050, window_ms=20, hop_ms=20, mel_bands=13, fmin=0, fmax=8000),
+    LogMelConfig(sample_rate=8000, mean_norm_ms=200),                 # running mean carried between pushes
 ])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_stream_in_random_pieces_gives_the_batch_frames(config, seed):
@@ -30,6 +31,21 @@ def test_stream_in_random_pieces_gives_the_batch_frames(config, seed):
     streamed = np.concatenate(pieces) if pieces else np.empty((0, config.mel_bands), np.float32)
     assert streamed.shape == whole.shape
     np.testing.assert_allclose(streamed, whole, rtol=0, atol=1e-6)
+
+
+def test_running_mean_is_the_mean_so_far_then_an_exponential_average():
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal(8000)).astype(np.float32)
+    raw = LogMel(LogMelConfig(sample_rate=8000)).frames(audio).astype(np.float64)
+    normed = LogMel(LogMelConfig(sample_rate=8000, mean_norm_ms=200)).frames(audio)  # rate 10 / 200 = 0.05
+    np.testing.assert_allclose(normed[:20], raw[:20] - np.cumsum(raw[:20], axis=0) / np.arange(1, 21)[:, None], atol=1e-5)
+    mean = raw[:20].mean(axis=0)
+    for t in range(20, len(raw)):
+        mean += 0.05 * (raw[t] - mean)
+    np.testing.assert_allclose(normed[-1], raw[-1] - mean, atol=1e-5)
+    # a constant offset (a louder microphone: a gain is an offset in log energy) is taken out
+    louder = LogMel(LogMelConfig(sample_rate=8000, mean_norm_ms=200)).frames(audio * 4)
+    np.testing.assert_allclose(louder, normed, atol=1e-4)
 
 
 def test_frame_count_has_no_padding():
@@ -59,6 +75,7 @@ def test_filters_cover_the_range_once():
     ({"mel_bands": 0}, "mel_bands must be an integer in [1, 256]"),
     ({"sample_rate": 500}, "sample_rate must be an integer >= 1000 Hz"),
     ({"fmin": 5000.0}, "need 0 <= fmin < fmax <= sample_rate/2"),
+    ({"mean_norm_ms": -1.0}, "mean_norm_ms must be >= 0"),
 ])
 def test_bad_filterbank_settings_are_refused(kwargs, message):
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):

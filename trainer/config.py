@@ -73,6 +73,7 @@ class TrainConfig:
     window_ms: float = 25.0       # milliseconds of audio per frame
     hop_ms: float = 10.0          # milliseconds between frame starts (one recurrent step)
     mel_bands: int = 40           # features per frame
+    mean_norm_ms: float = 200.0   # running mean normalisation per band (speaker/microphone tilt); 0: off
 
     def __post_init__(self) -> None:
         checks = {
@@ -81,6 +82,7 @@ class TrainConfig:
             "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
+            "mean_norm_ms": self.mean_norm_ms >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

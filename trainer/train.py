@@ -162,7 +162,7 @@ def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainCon
         return FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
     if train_set.input_kind == "audio":
         logmel = LogMelConfig(sample_rate=train_set.sample_rate, window_ms=config.window_ms, hop_ms=config.hop_ms,
-                              mel_bands=config.mel_bands)
+                              mel_bands=config.mel_bands, mean_norm_ms=config.mean_norm_ms)
         return LogMelFrontend.fit(train_set.sequences, logmel, normalize=config.normalize)
     vocab = train_set.vocab_size or max(int(s.max(initial=0)) for s in (*train_set.sequences, *test_set.sequences)) + 1
     return TokenFrontend(max(vocab, 2))
