@@ -226,10 +226,12 @@ class Stream:
         """Bindings for one-step pushes: binding i reads state buffer i and writes 1 - i (CPU: only binding 0)."""
         features = self.model.frontend.features
         self._x = np.zeros((1, 1, features), dtype=np.float32)  # the bound input, written in place
-        self._x_row = self._x[0, 0]
+        self._x_frame = self._x[0]  # [1, features]: the shape of a one-step chunk, so no broadcasting
         self._logits = np.zeros((1, 1, self._classes), dtype=np.float32)
-        self._logits_row = self._logits[0, 0]
-        self._mean, self._inv_std, self._features = self.model.frontend.mean, self.model.frontend._inv_std, features
+        self._logits_frame = self._logits[0]
+        self._mean = self.model.frontend.mean.reshape(1, features)
+        self._inv_std = self.model.frontend._inv_std.reshape(1, features)
+        self._frame_shape = (1, features)
         x_value = ort.OrtValue.ortvalue_from_numpy(self._x)  # host memory: copied to the device by the run
         logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
         bindings = []
@@ -264,8 +266,8 @@ class Stream:
         completes no step (empty, or too few samples) returns an empty [0, classes] array.
         """
         if (self._step_bindings is not None and type(chunk) is np.ndarray and chunk.dtype is FLOAT32
-                and chunk.shape == (1, self._features) and math.isfinite(_add_reduce(chunk, axis=None))):
-            return self._push_one_frame(chunk[0])
+                and chunk.shape == self._frame_shape and math.isfinite(_add_reduce(chunk, None))):
+            return self._push_one_frame(chunk)
         x = self._frontend.push(self._check(chunk, "chunk"))
         if len(x) == 0:
             return np.empty((0, self._classes), dtype=np.float32)
@@ -278,25 +280,30 @@ class Stream:
         return softmax(outputs[0][0])
 
     def _push_one_frame(self, frame: np.ndarray) -> np.ndarray:
-        """frame: finite float32 [features] -> float32 [1, classes]."""
-        _subtract(frame, self._mean, out=self._x_row)
-        _multiply(self._x_row, self._inv_std, out=self._x_row)
+        """frame: finite float32 [1, features] -> float32 [1, classes]. (The finiteness check
+        cannot be left to the outputs: onnxruntime's activation kernels clamp NaN to a bound.)"""
+        _subtract(frame, self._mean, out=self._x_frame)
+        _multiply(self._x_frame, self._inv_std, out=self._x_frame)
+        self._session.run_with_iobinding(self._step_bindings[0 if self._on_cpu else self._current])
+        # exp first, without subtracting the max: two ufunc calls fewer, and exact as long as no
+        # logit overflows float32's exp (|logit| < ~88); otherwise the max-subtracted form
+        probs = _exp(self._logits_frame)
+        total = float(_add_reduce(probs, None))
+        if 0.0 < total < math.inf:
+            _multiply(probs, 1.0 / total, out=probs)
+        else:
+            probs = softmax(self._logits_frame)
         if self._on_cpu:
-            self._session.run_with_iobinding(self._step_bindings[0])
             for state_in, state_out in self._host:
                 _copyto(state_in, state_out)
         else:
-            self._session.run_with_iobinding(self._step_bindings[self._current])
             self._current = 1 - self._current
         self.steps += 1
-        logits = self._logits_row
-        probs = _exp(_subtract(logits, _max_reduce(logits)))
-        _divide(probs, _add_reduce(probs), out=probs)
-        return probs[None]
+        return probs
 
 
 # ufuncs called directly: on one-step arrays numpy's method wrappers (.max(), .sum()) and
 # broadcasting cost more than the arithmetic
 FLOAT32 = np.dtype(np.float32)
-_add_reduce, _max_reduce = np.add.reduce, np.maximum.reduce
-_subtract, _multiply, _divide, _exp, _copyto = np.subtract, np.multiply, np.divide, np.exp, np.copyto
+_add_reduce = np.add.reduce
+_subtract, _multiply, _exp, _copyto = np.subtract, np.multiply, np.exp, np.copyto
