@@ -119,7 +119,8 @@ class StreamBatch:
                 groups.setdefault(len(x), []).append((sid, x))
         for members in groups.values():
             slots = np.fromiter((self._slot[sid] for sid, _ in members), dtype=np.int64, count=len(members))
-            probs = self._advance(slots, np.stack([x for _, x in members]))
+            every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
+            probs = self._advance(slots, np.stack([x for _, x in members]), every_slot)
             for row, (sid, _) in enumerate(members):
                 result[sid] = probs[row]
         return result
@@ -144,9 +145,10 @@ class StreamBatch:
         slots = self._slot_of_id[ids]
         if (slots < 0).any():
             self._known(int(ids[np.argmax(slots < 0)]))  # raises, naming the id
-        if len(slots) > 1 and len(np.unique(slots)) != len(slots):
+        every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
+        if not every_slot and len(slots) > 1 and len(np.unique(slots)) != len(slots):
             raise InputError("ids: a stream appears more than once; each row of x must be a different stream")
-        return self._advance(slots, model.frontend(x) if kind == "features" else x)
+        return self._advance(slots, model.frontend(x) if kind == "features" else x, every_slot)
 
     def _check_array(self, x: Any, ids: np.ndarray) -> np.ndarray:
         meta, rows = self.model.metadata, len(ids)
@@ -165,9 +167,9 @@ class StreamBatch:
             raise InputError(f"x: token ids must lie in [0, {meta.vocab_size})")
         return x
 
-    def _advance(self, slots: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Run the graph once for the streams in ``slots`` on prepared x [n, steps, ...]; returns probabilities."""
-        every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
+    def _advance(self, slots: np.ndarray, x: np.ndarray, every_slot: bool) -> np.ndarray:
+        """Run the graph once for the distinct streams in ``slots`` on prepared x [n, steps, ...]
+        (``every_slot``: slots are 0..capacity-1 in order); returns probabilities."""
         feeds = {"x": x}
         if every_slot:  # the stacked arrays as they are: no gather, no scatter
             for spec, array in zip(self._specs, self._states):
