@@ -27,6 +27,8 @@ threads_option = click.option("--threads", type=click.IntRange(min=1), default=N
                               help="Intra-op threads (default: the library's own choice).")
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
                              help="Where onnxruntime runs the graph.")
+allow_nonfinite_option = click.option("--allow-nonfinite", is_flag=True,
+                                      help="Pass NaN/Inf inputs to the model instead of refusing them.")
 precision_option = click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True,
                                 default=tuple(PRECISIONS), show_default=True,
                                 help="Precision to export (repeatable; default: every one).")

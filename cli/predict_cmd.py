@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.options import device_option, emit, json_option, threads_option
+from edgernn.cli.options import allow_nonfinite_option, device_option, emit, json_option, threads_option
 
 
 @click.command("predict")
@@ -12,15 +12,16 @@ from edgernn.cli.options import device_option, emit, json_option, threads_option
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @device_option
 @threads_option
+@allow_nonfinite_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Print at most this many rows.")
 @json_option
-def predict_command(model_path, data, device, threads, limit, as_json):
+def predict_command(model_path, data, device, threads, allow_nonfinite, limit, as_json):
     """Predict the class of every sequence in DATA (.ts or .npz) with MODEL (.onnx); prints
     accuracy too when DATA is labelled."""
     from edgernn.runtime import Model, read_sequences
 
-    model = Model(model_path, device=device, threads=threads)
-    sequences = read_sequences(data)
+    model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
+    sequences = read_sequences(data, allow_nonfinite)
     probs = model.predict(sequences.sequences)
     best = probs.argmax(axis=1)
     rows = [{"index": i, "predicted": model.labels[k], "score": round(float(probs[i, k]), 4),

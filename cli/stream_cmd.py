@@ -6,7 +6,7 @@ import json
 
 import click
 
-from edgernn.cli.options import device_option, json_option, threads_option
+from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
 
 
 def _class_threshold(ctx, param, values):
@@ -41,16 +41,17 @@ def _class_threshold(ctx, param, values):
 @click.option("--steps", "every_step", is_flag=True, help="Also print the top class after every push.")
 @device_option
 @threads_option
+@allow_nonfinite_option
 @json_option
 def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, refractory, ignore,
-                   every_step, device, threads, as_json):
+                   every_step, device, threads, allow_nonfinite, as_json):
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
     step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
     or sequence INDEX of a .ts/.npz file. JSON lines with --json."""
     from edgernn.runtime import Model
     from edgernn.runtime.detect import Detector, DetectorConfig
 
-    model = Model(model_path, device=device, threads=threads)
+    model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
     detector = Detector(model.labels, DetectorConfig(window=window, threshold={**dict.fromkeys(model.labels, threshold),
@@ -102,7 +103,7 @@ def _read_input(model, data: str, index: int):
             raise InputError(f"{data}: {rate} Hz; the model was trained at {model.frontend.config.sample_rate} Hz "
                              "(resample the recording first)")
         return samples, None
-    sequences = read_sequences(data)
+    sequences = read_sequences(data, model.allow_nonfinite)
     if index >= len(sequences):
         raise InputError(f"--index {index} is out of range: {data} holds {len(sequences)} sequences")
     return sequences.sequences[index], sequences.labels[index] if sequences.labels else None

@@ -107,8 +107,8 @@ class StreamBatch:
         """
         if not isinstance(chunks, Mapping):
             raise InputTypeError(f"expected a mapping {{stream id: chunk}}, got {type(chunks).__name__}")
-        check = self.model.frontend.check
-        checked = [(self._known(sid), check(chunk, f"stream {sid} chunk")) for sid, chunk in chunks.items()]
+        check, allow = self.model.frontend.check, self.model.allow_nonfinite
+        checked = [(self._known(sid), check(chunk, f"stream {sid} chunk", allow)) for sid, chunk in chunks.items()]
         groups: dict[int, list[tuple[int, np.ndarray]]] = {}
         result: dict[int, np.ndarray] = {}
         for sid, chunk in checked:
@@ -160,7 +160,7 @@ class StreamBatch:
         rank = 3 if meta.input_kind == "features" else 2
         if x.ndim != rank or x.shape[0] != rows or x.shape[1] < 1 or (rank == 3 and x.shape[2] != meta.features):
             raise InputError(f"x: expected shape {shape} with steps >= 1, got {list(x.shape)}")
-        if rank == 3 and not math.isfinite(np.add.reduce(x, axis=None)):
+        if rank == 3 and not self.model.allow_nonfinite and not math.isfinite(np.add.reduce(x, axis=None)):
             row, step, feature = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
             raise InputError(f"x: NaN/Inf in row {row} (stream {ids[row]}), step {step}, feature {feature}; inputs must be finite")
         if rank == 2 and x.size and (x.min() < 0 or x.max() >= meta.vocab_size):

@@ -83,16 +83,17 @@ def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return out, lengths
 
 
-def read_sequences(path: str | Path) -> SequenceSet:
-    """Read a ``.ts`` or ``.npz`` file by its suffix."""
+def read_sequences(path: str | Path, allow_nonfinite: bool = False) -> SequenceSet:
+    """Read a ``.ts`` or ``.npz`` file by its suffix. NaN/Inf values are refused (naming the
+    first) unless ``allow_nonfinite``."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".ts":
-        return read_ts(path)
+        return read_ts(path, allow_nonfinite)
     if suffix == ".npz":
-        return read_npz(path)
+        return read_npz(path, allow_nonfinite)
     raise DataFormatError(
         f"{path}: unknown data format {suffix or '(no suffix)'!r}; expected one of {list(SEQUENCE_SUFFIXES)}"
     )
@@ -109,7 +110,7 @@ def _parse_bool(value: str, key: str, where: str) -> bool:
     return lowered == "true"
 
 
-def read_ts(path: str | Path) -> SequenceSet:
+def read_ts(path: str | Path, allow_nonfinite: bool = False) -> SequenceSet:
     """Parse a UEA/UCR ``.ts`` file into float32 [time, channels] sequences."""
     path = Path(path)
     try:
@@ -145,7 +146,7 @@ def read_ts(path: str | Path) -> SequenceSet:
             else:
                 header[key] = value.strip()
             continue
-        sequence, label = _parse_ts_case(line, where, has_labels, header)
+        sequence, label = _parse_ts_case(line, where, has_labels, header, allow_nonfinite)
         if label is not None and declared_classes is not None and label not in declared_classes:
             raise DataFormatError(
                 f"{where}: unknown label {label!r}; @classLabel declares {declared_classes}"
@@ -168,7 +169,7 @@ def read_ts(path: str | Path) -> SequenceSet:
     return SequenceSet(sequences, labels if has_labels else None, classes, name, str(path))
 
 
-def _parse_ts_case(line: str, where: str, has_labels: bool, header: dict[str, str]):
+def _parse_ts_case(line: str, where: str, has_labels: bool, header: dict[str, str], allow_nonfinite: bool = False):
     parts = line.split(":")
     label = None
     if has_labels:
@@ -195,7 +196,7 @@ def _parse_ts_case(line: str, where: str, has_labels: bool, header: dict[str, st
                 value = float(token)
             except ValueError:
                 raise DataFormatError(f"{where}: channel {c}: {token[:20]!r} is not a number") from None
-            if not math.isfinite(value):
+            if not allow_nonfinite and not math.isfinite(value):
                 raise DataFormatError(f"{where}: channel {c}: value {token!r} is not finite")
             values.append(value)
         channels.append(values)
@@ -216,7 +217,7 @@ def sorted_labels(labels: set[str]) -> list[str]:
 # .npz
 
 
-def read_npz(path: str | Path) -> SequenceSet:
+def read_npz(path: str | Path, allow_nonfinite: bool = False) -> SequenceSet:
     """Read ``x`` [n, time, features] or token ids [n, time] (+ optional ``y``, ``lengths``,
     ``vocab_size``) from an ``.npz`` file.
 
@@ -253,9 +254,10 @@ def read_npz(path: str | Path) -> SequenceSet:
     dtype = np.int64 if tokens else np.float32
     sequences = [np.ascontiguousarray(x[i, : lengths[i]], dtype=dtype) for i in range(n)]
     for i, seq in enumerate(sequences):
-        if not tokens and not np.isfinite(seq).all():
-            step = int(np.argwhere(~np.isfinite(seq))[0][0])
-            raise DataFormatError(f"{path}: sequence {i} has NaN/Inf at step {step}")
+        if not tokens and not allow_nonfinite and not np.isfinite(seq).all():
+            step, feature = (int(v) for v in np.argwhere(~np.isfinite(seq))[0])
+            raise DataFormatError(f"{path}: sequence {i} has NaN/Inf at step {step}, feature {feature} "
+                                  "(--allow-nonfinite passes them on)")
     labels = None
     classes: list[str] = []
     if "y" in arrays:

@@ -17,6 +17,7 @@ from edgernn.runtime.datasets import pad_sequences
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.metadata import OPTIMIZATION_LEVELS, GraphMetadata, StateSpec
+from edgernn.runtime.onnx_scan import check_external_data
 
 if TYPE_CHECKING:
     from edgernn.runtime.batch import StreamBatch
@@ -87,16 +88,21 @@ class Model:
 
     path: a ``.onnx`` file written by ``edgernn export``.
     device: "cpu" or "cuda". threads: intra-op threads (None: onnxruntime's default).
+    allow_nonfinite: pass NaN/Inf inputs to the graph instead of refusing them (InputError naming
+    the first one, the default).
     """
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
+                 allow_nonfinite: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such model file")
         if self.path.stat().st_size == 0:
             raise ModelFileError(f"{self.path}: the file is empty")
+        check_external_data(self.path, self.path.read_bytes())
         self.device = device
         self.threads = threads
+        self.allow_nonfinite = allow_nonfinite
         # The metadata is read through a session with every optimisation off: some graphs must not
         # be optimised at the default level (fp16 ones crash onnxruntime 1.32), and the file says so.
         probe = make_session(str(self.path), "cpu", 1, optimization="disabled")
@@ -156,7 +162,7 @@ class Model:
 
     def prepare(self, sequence: Any, where: str = "input") -> np.ndarray:
         """Validate one raw sequence and apply the front end -> the graph's per-sequence x."""
-        return self.frontend(self.frontend.check(sequence, where))
+        return self.frontend(self.frontend.check(sequence, where, self.allow_nonfinite))
 
     def predict(self, sequences: Sequence[Any], batch_size: int = 64) -> np.ndarray:
         """Class probabilities of whole sequences, each read at its own last step.
@@ -214,7 +220,7 @@ class Stream:
         self._session = model.session
         self._names = ["logits", *model._state_outputs]
         self._state_inputs = [s.name for s in model.state_specs]
-        self._check = model.frontend.check
+        self._check = lambda chunk, where: model.frontend.check(chunk, where, model.allow_nonfinite)
         self._frontend = model.frontend.stream()  # audio: holds the samples of an unfinished frame
         self._classes = len(model.labels)
         self._on_cpu = model.device != "cuda"

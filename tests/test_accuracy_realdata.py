@@ -39,3 +39,27 @@ def test_accuracy_floor_and_graph_parity(tmp_path, sample_dir, dataset, cell, ov
     probs = Model(artifact.path).predict(outcome.test_set.sequences)
     graph_accuracy = float((probs.argmax(axis=1) == outcome.test_set.label_ids(outcome.labels)).mean())
     assert graph_accuracy == pytest.approx(outcome.metrics["accuracy"], abs=1.5 / len(outcome.test_set))
+
+
+@pytest.mark.slow
+def test_fsdd_official_split_from_wav_to_int8_stream(tmp_path):
+    """The Free Spoken Digit Dataset from its WAV files (official split: takes 0-4 test), log-mel
+    GRU; 15 of the recipe's 60 epochs to fit the test run (the recipe measures 98.7%)."""
+    from edgernn.runtime.wav import read_wav
+
+    recordings = shared_data("fsdd", "recordings")
+    outcome = train(recordings, tmp_path, {"cell": "gru"}, TrainConfig(seed=0, epochs=15), log=lambda m: None,
+                    label_regex=r"^(\d)_", test_regex=r"_[0-4]\.wav$")
+    assert outcome.dataset["train"] == 2700 and outcome.dataset["test"] == 300
+    assert outcome.metrics["accuracy"] >= 0.97, outcome.metrics["accuracy"]
+    artifacts = export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
+    assert artifacts["fp32"].parity["passed"] and artifacts["int8-dynamic"].parity["passed"]
+    int8 = artifacts["int8-dynamic"]
+    assert int8.parity["top1_agreement"] >= 0.99 and int8.parity["accuracy_drop"] <= 0.005
+    model = Model(int8.path, threads=1)
+    samples, rate = read_wav(recordings / "7_theo_3.wav")
+    stream = model.stream()
+    pieces = [stream.push(samples[i:i + 333]) for i in range(0, len(samples), 333)]  # any piece size
+    streamed = [p for p in pieces if len(p)][-1][-1]
+    assert model.labels[int(streamed.argmax())] == "7" and rate == 8000
+    assert abs(streamed - model.predict([samples])[0]).max() <= 1e-5

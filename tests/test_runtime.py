@@ -129,3 +129,31 @@ def test_missing_execution_provider_is_an_error_not_a_fallback(gru_onnx):
         Model(gru_onnx, device="cuda")
     with pytest.raises(InputError, match=r"device must be one of \['cpu', 'cuda'\]"):
         Model(gru_onnx, device="tpu")
+
+
+def test_nonfinite_inputs_are_refused_unless_allowed(gru_onnx, tmp_path):
+    from click.testing import CliRunner
+
+    from edgernn.cli.main import cli
+
+    bad = np.ones((5, 12), np.float32)
+    bad[3, 7] = np.inf
+    strict, lenient = Model(gru_onnx), Model(gru_onnx, allow_nonfinite=True)
+    with pytest.raises(InputError, match="NaN/Inf at step 3, feature 7; inputs must be finite"):
+        strict.predict([bad])
+    stream = strict.stream()
+    stream.push(bad[:3])
+    before = stream.state["h"].copy()
+    with pytest.raises(InputError, match="NaN/Inf at step 0, feature 7"):
+        stream.push(bad[3:4])
+    np.testing.assert_array_equal(stream.state["h"], before)  # a refused chunk changes nothing
+    assert stream.steps == 3
+    assert lenient.predict([bad]).shape == (1, 9)
+    assert lenient.stream().push(bad).shape == (5, 9)
+    batch = lenient.batch()
+    assert batch.push_array([batch.open()], bad[None]).shape == (1, 5, 9)
+    np.savez(tmp_path / "bad.npz", x=bad[None], y=np.array(["1"]))
+    refused = CliRunner().invoke(cli, ["predict", str(gru_onnx), str(tmp_path / "bad.npz")])
+    assert refused.exit_code == 2 and "NaN/Inf at step 3, feature 7" in refused.output
+    allowed = CliRunner().invoke(cli, ["predict", str(gru_onnx), str(tmp_path / "bad.npz"), "--allow-nonfinite"])
+    assert allowed.exit_code == 0, allowed.output
