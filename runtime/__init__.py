@@ -15,10 +15,10 @@ from edgernn.runtime.errors import (
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
 from edgernn.runtime.metadata import GraphMetadata, StateSpec
 from edgernn.runtime.batch import StreamBatch
-from edgernn.runtime.model import Model, Stream, softmax
+from edgernn.runtime.model import Model, ResetPolicy, Stream, softmax
 
 __all__ = [
-    "Model", "Stream", "StreamBatch", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",
+    "Model", "Stream", "StreamBatch", "ResetPolicy", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",
     "frontend_from_json", "SequenceSet", "read_sequences", "load_train_test", "EdgeRNNError",
     "InputError", "InputTypeError", "DataFormatError", "ModelFileError", "MetadataError",
     "CheckpointError", "CheckFailed",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -186,9 +188,11 @@ class Model:
             result[idx] = softmax(logits[np.arange(len(idx)), lengths - 1])
         return result
 
-    def stream(self) -> "Stream":
-        """A new stream with its own zero state."""
-        return Stream(self)
+    def stream(self, reset: "ResetPolicy | None" = None) -> "Stream":
+        """A new stream with its own zero state; ``reset``: when it forgets its state by itself."""
+        if reset is None or reset.inactive:
+            return Stream(self)
+        return PolicyStream(self, reset)
 
     def batch(self) -> "StreamBatch":
         """A holder of many independent streams advanced together (runtime/batch.py)."""
@@ -260,11 +264,16 @@ class Stream:
 
     def reset(self) -> None:
         """Forget everything: zero state, buffered samples, step counter 0."""
+        self.reset_state()
+        self._frontend.reset()
+        self.steps = 0
+
+    def reset_state(self) -> None:
+        """Zero the recurrent state only; the front end (an audio stream's buffered samples and
+        running mean) and the step counter go on."""
         for buffers in self._buffers:
             for value in buffers:
                 value.update_inplace(np.zeros(value.shape(), dtype=np.float32))
-        self._frontend.reset()
-        self.steps = 0
 
     @property
     def state(self) -> dict[str, np.ndarray]:
@@ -312,6 +321,74 @@ class Stream:
         else:
             self._current = 1 - self._current
         self.steps += 1
+        return probs
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    """When a stream zeroes its recurrent state by itself (its front end goes on).
+
+    every_steps: after the push that brings the steps since the last reset to at least this many.
+    idle_seconds: before a push that comes this long (wall clock) after the previous one.
+    silence_seconds, silence_rms: audio models only: after pushes whose samples have stayed below
+    ``silence_rms`` (root mean square, full scale 1.0) for this long in a row.
+    A model whose state drifts on streams much longer than its training sequences (see the
+    ``horizon_steps`` in the fp32 file's parity metadata) should be reset within that many steps.
+    """
+
+    every_steps: int | None = None
+    idle_seconds: float | None = None
+    silence_seconds: float | None = None
+    silence_rms: float = 0.01
+
+    def __post_init__(self) -> None:
+        bad = [f"{name}={value!r}" for name, value in (("every_steps", self.every_steps), ("idle_seconds", self.idle_seconds),
+                                                        ("silence_seconds", self.silence_seconds))
+               if value is not None and not value > 0]
+        if bad or not self.silence_rms > 0:
+            raise InputError(f"reset policy: every value must be > 0 (or None to leave it out); got {bad or [self.silence_rms]}")
+
+    @property
+    def inactive(self) -> bool:
+        return self.every_steps is None and self.idle_seconds is None and self.silence_seconds is None
+
+
+class PolicyStream(Stream):
+    """A Stream that applies a ResetPolicy around every push; ``resets`` counts the resets it made."""
+
+    def __init__(self, model: Model, policy: ResetPolicy):
+        if policy.silence_seconds is not None and model.frontend.kind != "logmel":
+            raise InputError("reset policy: silence_seconds needs an audio model (raw samples); "
+                             f"this one takes {model.frontend.kind}")
+        self.policy = policy
+        self.resets = 0
+        super().__init__(model)
+
+    def reset(self) -> None:
+        super().reset()
+        self._since_reset, self._silent_samples, self._last_push = 0, 0, None
+
+    def _policy_reset(self) -> None:
+        self.reset_state()
+        self._since_reset, self._silent_samples = 0, 0
+        self.resets += 1
+
+    def push(self, chunk: Any) -> np.ndarray:
+        policy, now = self.policy, time.monotonic()
+        if policy.idle_seconds is not None and self._last_push is not None and now - self._last_push >= policy.idle_seconds:
+            self._policy_reset()
+        self._last_push = now
+        before = self.steps
+        probs = super().push(chunk)
+        self._since_reset += self.steps - before
+        if policy.every_steps is not None and self._since_reset >= policy.every_steps:
+            self._policy_reset()
+        if policy.silence_seconds is not None:
+            samples = self._check(chunk, "chunk")
+            quiet = len(samples) and float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) < policy.silence_rms
+            self._silent_samples = self._silent_samples + len(samples) if quiet else 0
+            if self._silent_samples >= policy.silence_seconds * self.model.frontend.config.sample_rate:
+                self._policy_reset()
         return probs
 
 

@@ -157,3 +157,32 @@ def test_nonfinite_inputs_are_refused_unless_allowed(gru_onnx, tmp_path):
     assert refused.exit_code == 2 and "NaN/Inf at step 3, feature 7" in refused.output
     allowed = CliRunner().invoke(cli, ["predict", str(gru_onnx), str(tmp_path / "bad.npz"), "--allow-nonfinite"])
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_reset_policies_every_n_steps_and_after_idle(gru_onnx, sample_test_file, monkeypatch):
+    import edgernn.runtime.model as model_module
+    from edgernn.runtime import ResetPolicy
+
+    model = Model(gru_onnx)
+    seq = np.concatenate(read_ts(sample_test_file).sequences[:3])[:35]
+    stream = model.stream(reset=ResetPolicy(every_steps=10))
+    got = np.concatenate([stream.push(seq[t:t + 1]) for t in range(35)])
+    expected = np.concatenate([model.stream().push(seq[s:s + 10]) for s in range(0, 35, 10)])
+    np.testing.assert_allclose(got, expected, atol=1e-5)  # the state starts from zero every 10 steps
+    assert stream.resets == 3 and stream.steps == 35
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(model_module.time, "monotonic", lambda: clock["now"])
+    idle = model.stream(reset=ResetPolicy(idle_seconds=2.0))
+    idle.push(seq[:5])
+    clock["now"] += 1.0
+    idle.push(seq[5:6])  # one second later: the state carries on
+    assert idle.resets == 0 and idle.state["h"].any()
+    clock["now"] += 5.0
+    after = idle.push(seq[6:7])  # five seconds of silence from the producer: a fresh start
+    assert idle.resets == 1
+    np.testing.assert_allclose(after, model.stream().push(seq[6:7]), atol=1e-6)
+    with pytest.raises(InputError, match="silence_seconds needs an audio model"):
+        model.stream(reset=ResetPolicy(silence_seconds=1.0))
+    with pytest.raises(InputError, match="every value must be > 0"):
+        ResetPolicy(every_steps=0)

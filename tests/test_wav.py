@@ -191,3 +191,18 @@ def test_stream_verb_reads_a_wav_and_prints_events_and_the_answer(audio_run, tmp
     assert result.exit_code == 2 and "16000 Hz; the model was trained at 8000 Hz" in result.output
     result = CliRunner().invoke(cli, ["stream", str(gru_onnx), str(clip)])
     assert result.exit_code == 2 and "a WAV recording needs an audio model" in result.output
+
+
+def test_audio_stream_resets_after_silence(audio_run):
+    from edgernn.runtime import Model, ResetPolicy
+
+    model = Model(audio_run[1].path)
+    stream = model.stream(reset=ResetPolicy(silence_seconds=0.25, silence_rms=0.01))
+    stream.push(tone(300, 0.3))
+    assert stream.resets == 0 and stream.state["h"].any()
+    for _ in range(3):  # 0.3 s of near-silence in 0.1 s pieces
+        stream.push(np.full(800, 1e-4, np.float32))
+    assert stream.resets == 1
+    stream.push(tone(300, 0.1))  # sound again: the quiet count starts over
+    stream.push(np.full(800, 1e-4, np.float32))
+    assert stream.resets == 1
