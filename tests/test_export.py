@@ -66,7 +66,8 @@ def test_failed_gate_names_gate_value_and_limit_and_writes_nothing(quick_runs, t
     with pytest.raises(ParityError) as info:
         export(run_dir / "model.pt", tmp_path, limits=ParityLimits(fp32_max_abs_diff=1e-12, float32_error_factor=0), log=lambda m: None)
     assert len(info.value.failures) == 1
-    assert "gate fp32_vs_torch" in info.value.failures[0] and "(limit <= 1e-12)" in info.value.failures[0]
+    limit = float(info.value.failures[0].split("(limit <= ")[1].rstrip(")"))
+    assert info.value.failures[0].startswith("fp32: gate fp32_vs_torch: ") and limit < 1e-10
     assert list(tmp_path.iterdir()) == []
 
 
