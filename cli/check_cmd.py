@@ -6,7 +6,7 @@ import json
 
 import click
 
-from edgernn.cli.options import json_option, limit_options, parity_limits
+from edgernn.cli.options import data_options, json_option, limit_options, parity_limits
 
 
 @click.command("check")
@@ -17,14 +17,16 @@ from edgernn.cli.options import json_option, limit_options, parity_limits
               help="model.pt (or its run folder): adds the fp32-vs-PyTorch gates.")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The fp32 graph a quantized file is compared with (default: model.fp32.onnx beside MODEL).")
+@data_options
 @limit_options
 @json_option
-def check_command(model_path, data, checkpoint, reference, as_json, **limits):
+def check_command(model_path, data, checkpoint, reference, label_regex, test_regex, as_json, **limits):
     """Run every parity gate that applies to MODEL on held-out DATA; exit 1 naming each failed gate."""
     from edgernn.export.check import check, format_table
     from edgernn.export.parity import ParityError
 
-    result = check(model_path, data, checkpoint=checkpoint, reference=reference, limits=parity_limits(limits))
+    result = check(model_path, data, checkpoint=checkpoint, reference=reference, limits=parity_limits(limits),
+                   label_regex=label_regex, test_regex=test_regex)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else f"{model_path} ({result.precision})\n{format_table(result)}")
     if not result.passed:
         raise ParityError(result.failures)
