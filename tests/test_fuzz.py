@@ -3,6 +3,8 @@ anything but the documented error types."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from edgernn.runtime.datasets import read_npz, read_ts
 from edgernn.runtime.errors import DataFormatError, InputError, InputTypeError, MetadataError
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
 from edgernn.runtime.metadata import PREFIX, REQUIRED_KEYS, GraphMetadata
+from edgernn.runtime.wav import read_wav
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -92,3 +95,28 @@ def test_frontend_metadata_raises_only_metadata_errors(spec):
         frontend_from_json(spec)
     except MetadataError:
         pass
+
+
+def _wav_header(channels: int, rate: int, width: int, frames: int, fmt: int = 1) -> bytes:
+    data_bytes = frames * channels * width
+    fmt_chunk = struct.pack("<HHIIHH", fmt, channels, rate, rate * channels * width, channels * width, 8 * width)
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt_chunk
+            + b"data" + struct.pack("<I", data_bytes))
+
+
+@FUZZ
+@given(st.one_of(
+    st.binary(max_size=300),  # arbitrary bytes
+    st.builds(lambda ch, rate, width, frames, fmt, body: _wav_header(ch, rate, width, frames, fmt) + body,
+              st.integers(0, 3), st.integers(0, 50000), st.integers(0, 5), st.integers(0, 100),
+              st.sampled_from([1, 3, 0xFFFE, 7]), st.binary(max_size=200)),  # plausible headers, odd bodies
+))
+def test_wav_reader_raises_only_data_format_errors(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("wav") / "f.wav"
+    path.write_bytes(blob)
+    try:
+        samples, rate = read_wav(path)
+    except DataFormatError:
+        return
+    assert samples.dtype == np.float32 and samples.ndim == 1 and rate >= 1
+    assert np.isfinite(samples).all() and (np.abs(samples) <= 1.0).all()

@@ -78,3 +78,17 @@ def test_the_scan_of_arbitrary_bytes_raises_only_value_errors(data):
         check_external_data(Path("/nonexistent/model.onnx"), data)
     except ModelFileError:
         pass
+
+
+def test_model_paths_are_never_run_through_a_shell(tmp_path, gru_onnx, monkeypatch):
+    """The runtime's one subprocess (bench's memory probe) gets the path as data, not as code or
+    shell words: a name full of quotes and shell syntax is just a name."""
+    from edgernn.runtime.bench import runtime_footprint
+
+    odd = tmp_path / "a 'quoted' \"name\" $(touch pwned) `touch pwned2`; rm -rf x.onnx"
+    odd.write_bytes(Path(gru_onnx).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    probe = runtime_footprint(odd, steps=10)
+    assert probe["peak_rss_mb"] > 0 and probe["heavy_modules"] == []
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert Model(odd).labels == Model(gru_onnx).labels
