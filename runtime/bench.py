@@ -165,45 +165,62 @@ def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
     return result
 
 
+_GEMM_PROBE = """
+import sys, time
+import numpy as np
+size, repeats = int(sys.argv[1]), int(sys.argv[2])
+a = np.random.rand(size, size).astype(np.float32)
+a @ a  # warm-up
+best = float("inf")
+for _ in range(repeats):
+    start = time.perf_counter()
+    a @ a
+    best = min(best, time.perf_counter() - start)
+print(size ** 3 / best)
+"""
+
+
 def peak_mac_rate(threads: int | None, size: int = 1024, repeats: int = 5) -> float:
     """A practical peak: multiply-accumulates per second of a float32 [size x size] matrix product
-    (numpy's BLAS) with the given thread count (None: the library's default)."""
-    env_threads = str(threads) if threads else None
-    code = (f"import numpy as np, time\na = np.random.rand({size}, {size}).astype(np.float32)\n"
-            f"a @ a\nbest = min((lambda s: (a @ a, time.perf_counter() - s)[1])(time.perf_counter()) for _ in range({repeats}))\n"
-            f"print({size} ** 3 / best)")
+    (numpy's BLAS, best of ``repeats``) in a fresh process limited to ``threads`` BLAS threads
+    (None: the library's default)."""
     env = dict(os.environ)
-    if env_threads:
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = env_threads
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    if threads:
+        env.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), str(threads)))
+    out = subprocess.run([sys.executable, "-c", _GEMM_PROBE, str(size), str(repeats)], capture_output=True, text=True,
+                         env=env, check=True)
     return float(out.stdout.strip())
 
 
-def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
-    """In a fresh process: seconds to import the runtime, and peak resident memory (MB) after
-    loading ``model_path`` and streaming ``steps`` steps through it; the modules it loaded."""
-    code = f"""
+_RUNTIME_PROBE = """
 import json, resource, sys, time
 start = time.perf_counter()
 from edgernn.runtime import Model
 from edgernn.runtime.bench import example_step
 import_s = time.perf_counter() - start
 import numpy as np
-model = Model({str(model_path)!r}, threads=1)
+model_path, steps = sys.argv[1], int(sys.argv[2])
+model = Model(model_path, threads=1)
 stream = model.stream()
 rng = np.random.default_rng(0)
 inputs = [example_step(model, rng) for _ in range(16)]
-for i in range({steps}):
+for i in range(steps):
     stream.push(inputs[i % 16])
 try:  # the peak of this process image; ru_maxrss would include the parent's size at fork time
     rss_mb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
 except (OSError, IndexError):
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "onnx", "scipy", "pandas"}})
-print(json.dumps({{"import_s": round(import_s, 3), "peak_rss_mb": round(rss_mb, 1), "heavy_modules": heavy}}))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "onnx", "scipy", "pandas"})
+print(json.dumps({"import_s": round(import_s, 3), "peak_rss_mb": round(rss_mb, 1), "heavy_modules": heavy}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+
+def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
+    """In a fresh process: seconds to import the runtime, and peak resident memory (MB) after
+    loading ``model_path`` and streaming ``steps`` steps through it; the heavy modules it loaded
+    (there should be none). The path travels as an argument, never as code."""
+    out = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE, str(model_path), str(steps)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
