@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +36,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from edgernn.export.quantize import quantize_with_onnxruntime, weight_only_int8
+from edgernn.export.quantize import count_ops, quantize_with_onnxruntime, subgraphs, weight_only_int8, weight_storage
 from edgernn.runtime import Model
 from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.bench import compare_latency
 from edgernn.runtime.datasets import pad_sequences, read_sequences
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
@@ -220,44 +219,11 @@ def scan_int8(scan: onnx.ModelProto, reduce_range: bool) -> onnx.ModelProto:
 
 
 INTEGER_MATMULS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearMatMul")
-STORAGE = {TensorProto.INT8: "int8", TensorProto.UINT8: "int8", TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
-
-
-def subgraphs(graph: onnx.GraphProto):
-    """Every graph attribute of ``graph``'s nodes (a Scan body), recursively."""
-    for node in graph.node:
-        for attr in node.attribute:
-            for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
-                yield sub
-                yield from subgraphs(sub)
-
-
-def _count(nodes) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in nodes:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def op_counts(proto: onnx.ModelProto) -> dict:
     """{"graph": op counts of the top graph, "body": op counts of its subgraphs together}."""
-    return {"graph": _count(proto.graph.node), "body": _count(n for sub in subgraphs(proto.graph) for n in sub.node)}
-
-
-def weight_storage(proto: onnx.ModelProto) -> dict:
-    """Parameter elements by storage type over every graph, Scan bodies included, as
-    edgernn.export.quantize.weight_storage counts them: scales, zero points, scalars and
-    integer shape constants are bookkeeping, not parameters."""
-    counts = {"int8": 0, "float32": 0, "float16": 0}
-    for graph in (proto.graph, *subgraphs(proto.graph)):
-        for init in graph.initializer:
-            kind = STORAGE.get(init.data_type)
-            if kind is None or init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0:
-                continue
-            counts[kind] += int(np.prod(init.dims))
-    total = sum(counts.values())
-    counts["int8_fraction"] = round(counts["int8"] / total, 4) if total else 0.0
-    return counts
+    return {"graph": count_ops(proto.graph.node), "body": count_ops(n for sub in subgraphs(proto.graph) for n in sub.node)}
 
 
 def graph_bytes(proto: onnx.ModelProto) -> int:
@@ -337,26 +303,20 @@ def parity(reference: ort.InferenceSession, candidate: ort.InferenceSession, seq
 
 def latency(sessions: dict[str, ort.InferenceSession], step: dict, chunk: dict, rounds: int) -> dict:
     """Median and p99 in microseconds of one-step calls and of 100-step calls (per step), every
-    call timed alone; forms interleaved round by round in a shuffled order."""
-    samples = {name: {"step": [], "sequence": []} for name in sessions}
+    call timed alone; forms interleaved round by round in a shuffled order (the first form is
+    the baseline of the paired ratios)."""
     names = ["logits", "h_out"]
-    clock = time.perf_counter_ns
-    for round_ in range(rounds):
-        order = list(sessions)
-        random.Random(round_).shuffle(order)
-        for name in order:
-            session = sessions[name]
-            for kind, feeds, calls, steps in (("step", step, STEP_CALLS, 1), ("sequence", chunk, SEQUENCE_CALLS, SEQUENCE_STEPS)):
-                for _ in range(WARMUP_CALLS):
-                    session.run(names, feeds)
-                times = samples[name][kind]
-                for _ in range(calls):
-                    start = clock()
-                    session.run(names, feeds)
-                    times.append((clock() - start) / 1000 / steps)  # ns -> us, per step
-    return {name: {f"{kind}_us_{stat}": round(float(fn(np.array(values))), 3)
-                   for kind, values in kinds.items() for stat, fn in (("p50", np.median), ("p99", lambda v: np.percentile(v, 99)))}
-            for name, kinds in samples.items()}
+
+    def calls(feeds: dict) -> dict:
+        return {name: (lambda i, s=session: s.run(names, feeds)) for name, session in sessions.items()}
+    measured = {"step": compare_latency(calls(step), STEP_CALLS * rounds, rounds, WARMUP_CALLS),
+                "sequence": compare_latency(calls(chunk), SEQUENCE_CALLS * rounds, rounds, WARMUP_CALLS,
+                                            steps_per_call=SEQUENCE_STEPS)}
+    first = next(iter(sessions))
+    return {name: {f"{kind}_{key}": value for kind, m in measured.items()
+                   for key, value in (("us_p50", m[name]["step_us_p50"]), ("us_p99", m[name]["step_us_p99"]),
+                                      (f"vs_{first}", m.get(f"{name}_vs_{first}", 1.0)))}
+            for name in sessions}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,13 +380,11 @@ def measure_run(run_dir: Path, rounds: int) -> dict:
         stream = np.resize(stream, (SEQUENCE_STEPS, stream.shape[1]))
     step = {"x": stream[None, :1], "h": h0}
     chunk = {"x": np.ascontiguousarray(stream[None, :SEQUENCE_STEPS]), "h": h0}
-    times = latency(sessions, step, chunk, rounds)
+    times = latency(sessions, step, chunk, rounds)  # "fp32" is the first form: the baseline
     base = result["fp32"]
     for name, entry in result.items():
         entry.update(times[name])
         entry["bytes_vs_fp32"] = round(entry["bytes"] / base["bytes"], 3)
-        entry["step_vs_fp32"] = round(entry["step_us_p50"] / times["fp32"]["step_us_p50"], 3)
-        entry["sequence_vs_fp32"] = round(entry["sequence_us_p50"] / times["fp32"]["sequence_us_p50"], 3)
     return {"run": str(run_dir), "cell": meta.cell, "op": cell["op"], "hidden": cell["hidden"], "layers": meta.layers,
             "features": int(cell["W"].shape[1]), "classes": int(cell["head_w"].shape[1]),
             "linear_before_reset": cell["linear_before_reset"] if cell["op"] == "GRU" else None,

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import time
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.runtime import Model
 from edgernn.runtime._files import write_json_atomic
-from edgernn.runtime.bench import example_step
+from edgernn.runtime.bench import compare_latency, example_step
 
 SEQUENCE_STEPS = 100
 
@@ -38,34 +36,22 @@ def measure_run(run_dir: Path, threads: int, rounds: int, calls: int) -> dict:
     models = {p.name.split(".")[1]: Model(p, threads=threads) for p in sorted(run_dir.glob("model.*.onnx"))}
     if "fp32" not in models:
         raise SystemExit(f"{run_dir}: no model.fp32.onnx to compare with")
+    order = ["fp32", *(name for name in models if name != "fp32")]  # the first is the baseline
     rng = np.random.default_rng(0)
-    cases = {name: {"step": feeds_for(m, 1, rng), "sequence": feeds_for(m, SEQUENCE_STEPS, rng)} for name, m in models.items()}
-    # samples[name][kind][round] = per-step microseconds of each call in that round
-    samples = {name: {"step": [[] for _ in range(rounds)], "sequence": [[] for _ in range(rounds)]} for name in models}
-    clock = time.perf_counter_ns
-    for round_ in range(rounds):
-        order = list(models)
-        random.Random(round_).shuffle(order)
-        for name in order:
-            model = models[name]
-            names = ["logits", *[s.output for s in model.state_specs]]
-            for kind, feeds in cases[name].items():
-                for _ in range(20):  # warm-up after switching graphs
-                    model.session.run(names, feeds)
-                for _ in range(calls if kind == "step" else max(1, calls // 10)):
-                    start = clock()
-                    model.session.run(names, feeds)
-                    samples[name][kind][round_].append((clock() - start) / 1000 / (1 if kind == "step" else SEQUENCE_STEPS))
+
+    def call(model: Model, steps: int):
+        feeds, names = feeds_for(model, steps, rng), ["logits", *(s.output for s in model.state_specs)]
+        return lambda i: model.session.run(names, feeds)
+    step = compare_latency({name: call(models[name], 1) for name in order}, calls * rounds, rounds, warmup=20)
+    sequence = compare_latency({name: call(models[name], SEQUENCE_STEPS) for name in order},
+                               max(1, calls // 10) * rounds, rounds, warmup=20, steps_per_call=SEQUENCE_STEPS)
     result = {}
-    for name, kinds in samples.items():
+    for name in order:
         entry = result[name] = {}
-        for kind, per_round in kinds.items():
-            every = np.concatenate(per_round)
-            entry[f"{kind}_us_p50"] = round(float(np.median(every)), 3)
-            entry[f"{kind}_us_p99"] = round(float(np.percentile(every, 99)), 3)
-            ratios = [np.median(mine) / np.median(base) for mine, base in zip(per_round, samples["fp32"][kind])]
-            entry[f"{kind}_vs_fp32"] = round(float(np.median(ratios)), 3)
-            entry[f"{kind}_vs_fp32_range"] = [round(float(min(ratios)), 3), round(float(max(ratios)), 3)]
+        for kind, measured in (("step", step), ("sequence", sequence)):
+            entry[f"{kind}_us_p50"], entry[f"{kind}_us_p99"] = measured[name]["step_us_p50"], measured[name]["step_us_p99"]
+            entry[f"{kind}_vs_fp32"] = measured.get(f"{name}_vs_fp32", 1.0)
+            entry[f"{kind}_vs_fp32_range"] = measured.get(f"{name}_vs_fp32_range", [1.0, 1.0])
     meta = models["fp32"].metadata
     return {"run": str(run_dir), "cell": meta.cell, "hidden": meta.hidden, "layers": meta.layers, "threads": threads,
             "precisions": result}

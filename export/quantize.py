@@ -146,29 +146,48 @@ def dynamic_int8(proto: onnx.ModelProto, candidate: DynamicCandidate) -> onnx.Mo
         reduce_range=candidate.reduce_range, weight_type=QuantType.QInt8))
 
 
-def op_counts(proto: onnx.ModelProto) -> dict[str, int]:
+def count_ops(nodes) -> dict[str, int]:
+    """{op type: how many of ``nodes`` have it}, sorted by op type."""
     counts: dict[str, int] = {}
-    for node in proto.graph.node:
+    for node in nodes:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items()))
 
 
+def op_counts(proto: onnx.ModelProto) -> dict[str, int]:
+    """Op counts of the top graph."""
+    return count_ops(proto.graph.node)
+
+
+def subgraphs(graph: onnx.GraphProto):
+    """Every graph held in an attribute of ``graph``'s nodes (Scan/Loop/If bodies), recursively."""
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                yield sub
+                yield from subgraphs(sub)
+
+
+STORAGE_TYPES = {
+    onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8",
+    onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+}
+
+
 def weight_storage(proto: onnx.ModelProto) -> dict:
-    """Parameters by storage type: {"int8": n, "float32": n, "float16": n, "int8_fraction": f}.
+    """Parameters by storage type over the graph and its subgraphs:
+    {"int8": n, "float32": n, "float16": n, "int8_fraction": f}.
 
     Scales and zero points are bookkeeping, not parameters, and are left out; shape constants
     (int64) are not parameters either.
     """
     counts = {"int8": 0, "float32": 0, "float16": 0}
-    names = {
-        onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8",
-        onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
-    }
-    for init in proto.graph.initializer:
-        kind = names.get(init.data_type)
-        if kind is None or init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0:
-            continue
-        counts[kind] += int(np.prod(init.dims))
+    for graph in (proto.graph, *subgraphs(proto.graph)):
+        for init in graph.initializer:
+            kind = STORAGE_TYPES.get(init.data_type)
+            if kind is None or init.name.endswith(("_scale", "_zero_point")) or len(init.dims) == 0:
+                continue
+            counts[kind] += int(np.prod(init.dims))
     total = sum(counts.values())
     counts["int8_fraction"] = round(counts["int8"] / total, 4) if total else 0.0
     return counts

@@ -87,23 +87,27 @@ def bare_call(model: Model, seed: int = 0) -> Callable[[int], object]:
     return lambda i: session.run(names, feeds)
 
 
-def compare_latency(calls: dict[str, Callable[[int], object]], steps: int, rounds: int = 5, warmup: int = 100) -> dict:
+def compare_latency(calls: dict[str, Callable[[int], object]], steps: int, rounds: int = 5, warmup: int = 100,
+                    steps_per_call: int = 1) -> dict:
     """Time every call ``steps`` times in all, interleaved: ``rounds`` rounds, in a shuffled order
-    each, so drift and noisy neighbours affect them alike. Returns {name: percentiles} and, for
-    every name after the first, "<name>_vs_<first>": the median over rounds of the paired ratio
-    of round medians (a ratio the noise moves much less than either time)."""
+    each, so drift and noisy neighbours affect them alike. Times are per step (a call covering
+    ``steps_per_call`` steps is divided by it). Returns {name: percentiles} and, for every name
+    after the first, "<name>_vs_<first>": the median over rounds of the paired ratio of round
+    medians (a ratio the noise moves much less than either time), and "<name>_vs_<first>_range":
+    the lowest and highest of those per-round ratios."""
     names = list(calls)
     per_round = max(1, steps // rounds)
     samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
     order_rng = np.random.default_rng(0)
     for _ in range(rounds):
         for name in order_rng.permutation(names):
-            samples[name].append(time_calls(calls[name], per_round, warmup))
+            samples[name].append(time_calls(calls[name], per_round, warmup) / steps_per_call)
     result: dict = {name: _percentiles(np.concatenate(samples[name]), per_round * rounds) for name in names}
     base = [np.median(s) for s in samples[names[0]]]
     for name in names[1:]:
         ratios = [np.median(s) / b for s, b in zip(samples[name], base)]
         result[f"{name}_vs_{names[0]}"] = round(float(np.median(ratios)), 3)
+        result[f"{name}_vs_{names[0]}_range"] = [round(float(min(ratios)), 3), round(float(max(ratios)), 3)]
     return result
 
 
