@@ -236,7 +236,8 @@ class Stream:
             self._buffers = [[ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", 0) for _ in range(2)]
                              for shape in shapes]
         self._current = 0  # which buffer of each pair holds the state now
-        self._step_bindings = self._bind_one_step() if model.frontend.kind == "features" else None
+        # feature frames (sensor features, or an audio model's log-mel frames) can take the bound path
+        self._step_bindings = self._bind_one_step() if model.metadata.input_kind == "features" else None
         self.reset()
 
     def _bind_one_step(self) -> list:
@@ -246,9 +247,12 @@ class Stream:
         self._x_frame = self._x[0]  # [1, features]: the shape of a one-step chunk, so no broadcasting
         self._logits = np.zeros((1, 1, self._classes), dtype=np.float32)
         self._logits_frame = self._logits[0]
-        self._mean = self.model.frontend.mean.reshape(1, features)
-        self._inv_std = self.model.frontend._inv_std.reshape(1, features)
-        self._frame_shape = (1, features)
+        # raw frames the stream standardises itself (the one-step fast path): feature models only
+        raw_frames = self.model.frontend.kind == "features"
+        self._frame_shape = (1, features) if raw_frames else None
+        if raw_frames:
+            self._mean = self.model.frontend.mean.reshape(1, features)
+            self._inv_std = self.model.frontend._inv_std.reshape(1, features)
         x_value = ort.OrtValue.ortvalue_from_numpy(self._x)  # host memory: copied to the device by the run
         logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
         bindings = []
@@ -293,11 +297,20 @@ class Stream:
         x = self._frontend.push(self._check(chunk, "chunk"))
         if len(x) == 0:
             return np.empty((0, self._classes), dtype=np.float32)
+        if len(x) == 1 and self._step_bindings is not None:  # e.g. an audio hop completing one frame
+            _copyto(self._x_frame, x)
+            return self._run_bound_step()
         current = self._current
-        feeds = {"x": x[None], **{name: buffers[current].numpy() for name, buffers in zip(self._state_inputs, self._buffers)}}
+        if self._on_cpu:
+            feeds = {"x": x[None], **{name: pair[0] for name, pair in zip(self._state_inputs, self._host)}}
+        else:
+            feeds = {"x": x[None], **{name: pair[current].numpy() for name, pair in zip(self._state_inputs, self._buffers)}}
         outputs = self._session.run(self._names, feeds)
-        for buffers, value in zip(self._buffers, outputs[1:]):
-            buffers[current].update_inplace(value)
+        for k, value in enumerate(outputs[1:]):
+            if self._on_cpu:
+                _copyto(self._host[k][0], value)
+            else:
+                self._buffers[k][current].update_inplace(value)
         self.steps += len(x)
         return softmax(outputs[0][0])
 
@@ -306,6 +319,10 @@ class Stream:
         cannot be left to the outputs: onnxruntime's activation kernels clamp NaN to a bound.)"""
         _subtract(frame, self._mean, out=self._x_frame)
         _multiply(self._x_frame, self._inv_std, out=self._x_frame)
+        return self._run_bound_step()
+
+    def _run_bound_step(self) -> np.ndarray:
+        """One step on the prepared binding from the frame already in the input buffer -> float32 [1, classes]."""
         self._session.run_with_iobinding(self._step_bindings[0 if self._on_cpu else self._current])
         # exp first, without subtracting the max: two ufunc calls fewer, and exact as long as no
         # logit overflows float32's exp (|logit| < ~88); otherwise the max-subtracted form
