@@ -31,8 +31,19 @@ FLOAT32 = np.dtype(np.float32)
 MIN_STD = 1e-6
 
 
+class OwnStream:
+    """A front end that keeps nothing between pieces of an input is its own stream: ``stream()``
+    returns it, ``reset()`` has nothing to forget, and ``push`` is its ``__call__``."""
+
+    def stream(self):
+        return self
+
+    def reset(self) -> None:
+        pass
+
+
 @dataclass
-class FeatureFrontend:
+class FeatureFrontend(OwnStream):
     """Per-channel standardisation of float feature frames.
 
     mean, std: float32 [features].
@@ -99,13 +110,7 @@ class FeatureFrontend:
         out *= self._inv_std
         return out
 
-    push = __call__  # stateless: the front end is its own stream
-
-    def stream(self) -> "FeatureFrontend":
-        return self
-
-    def reset(self) -> None:
-        pass
+    push = __call__  # stateless: the front end is its own stream (OwnStream)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "features": self.features, "mean": _float32_list(self.mean), "std": _float32_list(self.std)}
@@ -117,7 +122,7 @@ def _float32_list(values: np.ndarray) -> list[float]:
 
 
 @dataclass
-class TokenFrontend:
+class TokenFrontend(OwnStream):
     """Integer token ids [time] in [0, vocab_size), passed through as int64."""
 
     vocab_size: int
@@ -144,13 +149,7 @@ class TokenFrontend:
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         return ids
 
-    push = __call__  # stateless: the front end is its own stream
-
-    def stream(self) -> "TokenFrontend":
-        return self
-
-    def reset(self) -> None:
-        pass
+    push = __call__  # stateless: the front end is its own stream (OwnStream)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "vocab_size": self.vocab_size}
