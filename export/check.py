@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, float64_runner, fp32_vs_torch, judge, long_stream_drift,
-    long_stream_input,
-    quantized_measurements, run_graph, run_torch, streaming_vs_whole,
+    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, long_stream_drift, long_stream_input,
+    long_stream_vs_torch, quantized_measurements, run_graph, streaming_vs_whole,
 )
 from edgernn.runtime.datasets import load_train_test, read_sequences
 from edgernn.runtime.errors import InputError
@@ -68,9 +67,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
 
             torch_model, _ = load_checkpoint(checkpoint)
             summary.update(fp32_vs_torch(model.session, torch_model, sequences))
-            summary["long_stream"] = long_stream_drift(
-                model.session, lambda x, s: run_torch(torch_model, x, s), zero, stream,
-                reference64=float64_runner(torch_model), horizon_tolerance=limits.long_stream_max_abs_diff)
+            summary["long_stream"] = long_stream_vs_torch(model.session, torch_model, zero, stream, limits)
         rules = FP32_GATES
     else:
         reference = Path(reference) if reference is not None else Path(model_path).with_name("model.fp32.onnx")

@@ -14,8 +14,8 @@ import onnxruntime as ort
 
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, ParityError, ParityLimits, float64_runner, fp32_measurements, judge, last_step_logits,
-    long_stream_drift, long_stream_input, quantized_measurements, run_graph, run_torch, with_verdict,
+    FP32_GATES, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements, judge, last_step_logits,
+    long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements, run_graph, with_verdict,
 )
 from edgernn.export.quantize import (
     DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
@@ -219,9 +219,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     log(f"fp32: checking parity on {min(len(sequences), limits.max_sequences)} held-out sequences")
     fp32_parity = fp32_measurements(fp32_session, model, sequences, limits)
     stream = long_stream_input(sequences, limits.long_stream_steps)
-    fp32_parity["long_stream"] = long_stream_drift(fp32_session, lambda x, st: run_torch(model, x, st), zero, stream,
-                                                   reference64=float64_runner(model),
-                                                   horizon_tolerance=limits.long_stream_max_abs_diff)
+    fp32_parity["long_stream"] = long_stream_vs_torch(fp32_session, model, zero, stream, limits)
     with_verdict(fp32_parity, judge(fp32_parity, FP32_GATES, limits))
     fp32_stream = fp32_parity["long_stream"]
     if fp32_stream["horizon_steps"] < len(stream):

@@ -308,6 +308,14 @@ def run_long_stream(run_chunk, stream: np.ndarray, zero_state: list[np.ndarray],
     return np.concatenate(pieces), state
 
 
+def long_stream_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, zero_state: list[np.ndarray],
+                         stream: np.ndarray, limits: "ParityLimits") -> dict:
+    """The fp32 graph's long-stream drift against PyTorch float32, with PyTorch's own float32
+    drift against float64 and the horizon over which the model stays reproducible."""
+    return long_stream_drift(session, lambda x, s: run_torch(model, x, s), zero_state, stream,
+                             reference64=float64_runner(model), horizon_tolerance=limits.long_stream_max_abs_diff)
+
+
 def _class_shift(top1: np.ndarray, reference: np.ndarray, classes: int) -> float:
     """Total variation distance between the two runs' top-1 class frequencies, in [0, 1]."""
     share = np.bincount(top1, minlength=classes) / len(top1)

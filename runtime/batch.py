@@ -119,8 +119,7 @@ class StreamBatch:
                 groups.setdefault(len(x), []).append((sid, x))
         for members in groups.values():
             slots = np.fromiter((self._slot[sid] for sid, _ in members), dtype=np.int64, count=len(members))
-            every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
-            probs = self._advance(slots, np.stack([x for _, x in members]), every_slot)
+            probs = self._advance(slots, np.stack([x for _, x in members]), self._every_slot(slots))
             for row, (sid, _) in enumerate(members):
                 result[sid] = probs[row]
         return result
@@ -145,7 +144,7 @@ class StreamBatch:
         slots = self._slot_of_id[ids]
         if (slots < 0).any():
             self._known(int(ids[np.argmax(slots < 0)]))  # raises, naming the id
-        every_slot = len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
+        every_slot = self._every_slot(slots)
         if not every_slot and len(slots) > 1 and len(np.unique(slots)) != len(slots):
             raise InputError("ids: a stream appears more than once; each row of x must be a different stream")
         return self._advance(slots, model.frontend(x) if kind == "features" else x, every_slot)
@@ -187,6 +186,10 @@ class StreamBatch:
                 array[tuple(index)] = new
         self._steps[slots] += x.shape[1]
         return self._softmax(logits)
+
+    def _every_slot(self, slots: np.ndarray) -> bool:
+        """Whether ``slots`` are 0..capacity-1 in order: the stacked state can be fed as it is."""
+        return len(slots) == self._capacity and bool((slots == np.arange(len(slots))).all())
 
     def _known(self, sid: int) -> int:
         if sid not in self._slot:
