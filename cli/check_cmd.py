@@ -12,7 +12,8 @@ from edgernn.cli.options import data_options, json_option, limit_options, parity
 @click.command("check")
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", type=click.Path(exists=True), required=True,
-              help="Held-out data (.ts/.npz file, or a folder whose test split is used).")
+              help="Held-out data (.ts/.npz file, a folder whose test split is used, or text: a folder of class "
+                   "folders or a .csv file).")
 @click.option("--checkpoint", type=click.Path(exists=True), default=None,
               help="model.pt (or its run folder): adds the fp32-vs-PyTorch gates.")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -20,13 +21,13 @@ from edgernn.cli.options import data_options, json_option, limit_options, parity
 @data_options
 @limit_options
 @json_option
-def check_command(model_path, data, checkpoint, reference, label_regex, test_regex, as_json, **limits):
+def check_command(model_path, data, checkpoint, reference, label_regex, test_regex, strip, as_json, **limits):
     """Run every parity gate that applies to MODEL on held-out DATA; exit 1 naming each failed gate."""
     from edgernn.export.check import check, format_table
     from edgernn.export.parity import ParityError
 
     result = check(model_path, data, checkpoint=checkpoint, reference=reference, limits=parity_limits(limits),
-                   label_regex=label_regex, test_regex=test_regex)
+                   label_regex=label_regex, test_regex=test_regex, strip=strip)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else f"{model_path} ({result.precision})\n{format_table(result)}")
     if not result.passed:
         raise ParityError(result.failures)

@@ -36,11 +36,37 @@ test_option = click.option("--test", "test", type=click.Path(exists=True), defau
                            help="Test split: a file, or a folder of WAV files (default: the file beside DATA "
                                 "with TEST for TRAIN in its name).")
 
+STRIP_PARTS = ("headers", "footers", "quotes")  # runtime/text.py's, spelled here to keep --help light
+
+
+def parse_strip_parts(ctx, param, value):
+    if not value:
+        return ()
+    parts = tuple(dict.fromkeys(p.strip() for p in value.split(",")))
+    unknown = [p for p in parts if p not in STRIP_PARTS]
+    if unknown:
+        raise click.BadParameter(f"unknown part(s) {unknown}; expected some of {', '.join(STRIP_PARTS)} separated by commas",
+                                 ctx=ctx, param=param)
+    return parts
+
+
 data_options = _stack(
     click.option("--label-regex", default=None, metavar="PATTERN",
                  help="Folder of WAV files: take each label from the file name (the pattern's first group)."),
     click.option("--test-regex", default=None, metavar="PATTERN",
                  help="Folder of WAV files: files whose name matches form the test split."),
+    click.option("--strip", default="", callback=parse_strip_parts, metavar="PARTS",
+                 help="Text data: remove these parts of Usenet posts, any of headers,footers,quotes "
+                      "(as scikit-learn's fetch_20newsgroups remove=... does)."),
+)
+
+text_options = _stack(
+    click.option("--max-vocab", type=click.IntRange(min=3), default=TrainConfig.max_vocab, show_default=True,
+                 help="Text: vocabulary size, padding and unknown-word ids included."),
+    click.option("--min-count", type=click.IntRange(min=1), default=TrainConfig.min_count, show_default=True,
+                 help="Text: a word seen fewer times in training becomes the unknown word."),
+    click.option("--max-tokens", type=click.IntRange(min=1), default=TrainConfig.max_tokens, show_default=True,
+                 help="Text: a document keeps its first this many words."),
 )
 
 audio_options = _stack(
@@ -52,6 +78,9 @@ audio_options = _stack(
                  help="Audio: log-mel bands per frame."),
     click.option("--mean-norm-ms", type=click.FloatRange(min=0), default=TrainConfig.mean_norm_ms, show_default=True,
                  help="Audio: time constant of the running per-band mean subtracted from every frame (0: off)."),
+    click.option("--background", default=TrainConfig.background, metavar="LABEL",
+                 help="Audio: add a background class LABEL (quiet stretches of the recordings and low-level noise; "
+                      "word clips get lead-ins and trails of it) for continuous streams."),
 )
 
 model_options = _stack(
@@ -63,6 +92,9 @@ model_options = _stack(
                  help="Dropout between layers and before the head (training only)."),
     click.option("--embed-dim", type=click.IntRange(min=1), default=ModelConfig.embed_dim, show_default=True,
                  help="Embedding width for token-id data."),
+    click.option("--readout", type=click.Choice(["last", "mean"]), default=ModelConfig.readout, show_default=True,
+                 help="What the head reads: the last step's output, or the mean of every step's so far "
+                      "(carried as extra state; suits documents)."),
 )
 
 train_options = _stack(
@@ -113,7 +145,7 @@ def parity_limits(options: dict):
 
 
 def model_config(options: dict) -> dict:
-    return {k: options[k] for k in ("cell", "hidden", "layers", "dropout", "embed_dim")}
+    return {k: options[k] for k in ("cell", "hidden", "layers", "dropout", "embed_dim", "readout")}
 
 
 def train_config(options: dict, threads: int | None) -> TrainConfig:
@@ -121,7 +153,9 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        patience=options["patience"], val_fraction=options["val_fraction"],
                        input_noise=options["input_noise"], class_weights=options["class_weights"],
                        seed=options["seed"], threads=threads, window_ms=options["window_ms"],
-                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"])
+                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
+                       background=options["background"], max_vocab=options["max_vocab"],
+                       min_count=options["min_count"], max_tokens=options["max_tokens"])
 
 
 def default_run_dir(cell: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    audio_options, data_options, default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
+    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options,
 )
 
@@ -15,6 +15,7 @@ from edgernn.cli.options import (
 @test_option
 @data_options
 @audio_options
+@text_options
 @model_options
 @train_options
 @precision_option
@@ -22,7 +23,7 @@ from edgernn.cli.options import (
               help="Threads for training and for the latency measurement.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
-def pipeline_command(data, test, label_regex, test_regex, precisions, threads, out, as_json, **options):
+def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, out, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
     from edgernn.export.pipeline import pipeline
@@ -30,7 +31,7 @@ def pipeline_command(data, test, label_regex, test_regex, precisions, threads, o
     out = out or default_run_dir(options["cell"])
     report = pipeline(data, out, model_config(options), train_config(options, threads),
                       precisions=tuple(dict.fromkeys(precisions)), test=test, threads=threads,
-                      label_regex=label_regex, test_regex=test_regex)
+                      label_regex=label_regex, test_regex=test_regex, strip=strip)
 
     def human():
         d, m = report["dataset"], report["model"]

@@ -8,6 +8,8 @@ import click
 
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
 
+BACKGROUND_RESET_STEPS = 20  # 0.2 s of 10 ms hops: longer than the pauses inside a word
+
 
 def _class_threshold(ctx, param, values):
     parsed = {}
@@ -35,29 +37,42 @@ def _class_threshold(ctx, param, values):
               help="Detection: smoothed probability at which an event starts (every class).")
 @click.option("--class-threshold", multiple=True, callback=_class_threshold, metavar="LABEL=P",
               help="Detection: a threshold for one class (repeatable).")
+@click.option("--min-steps", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Detection: shortest event reported, in steps.")
 @click.option("--refractory", type=click.IntRange(min=0), default=0, show_default=True,
               help="Detection: steps after an event during which no new event starts.")
-@click.option("--ignore", multiple=True, metavar="LABEL", help="Detection: a class never reported (repeatable), e.g. background.")
+@click.option("--ignore", multiple=True, metavar="LABEL",
+              help="Detection: a class never reported (repeatable); a model's background class always is.")
+@click.option("--reset-after-background", type=click.IntRange(min=0), default=None, metavar="STEPS",
+              help="Zero the state once the model has said background for STEPS steps in a row "
+                   f"(default: {BACKGROUND_RESET_STEPS} for a model with a background class; 0: never).")
+@click.option("--reset-every", type=click.IntRange(min=1), default=None, metavar="STEPS",
+              help="Zero the state every STEPS steps (a model's horizon_steps is a good bound).")
 @click.option("--steps", "every_step", is_flag=True, help="Also print the top class after every push.")
 @device_option
 @threads_option
 @allow_nonfinite_option
 @json_option
-def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, refractory, ignore,
-                   every_step, device, threads, allow_nonfinite, as_json):
+def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, min_steps, refractory, ignore,
+                   reset_after_background, reset_every, every_step, device, threads, allow_nonfinite, as_json):
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
     step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
     or sequence INDEX of a .ts/.npz file. JSON lines with --json."""
-    from edgernn.runtime import Model
+    from edgernn.runtime import Model, ResetPolicy
     from edgernn.runtime.detect import Detector, DetectorConfig
 
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
+    if model.background is not None:
+        ignore = (*ignore, model.background)
+        reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
     detector = Detector(model.labels, DetectorConfig(window=window, threshold={**dict.fromkeys(model.labels, threshold),
                                                                                **class_threshold},
-                                                     refractory=refractory, ignore=tuple(ignore)))
-    stream, events, last = model.stream(), [], None
+                                                     refractory=refractory, ignore=tuple(dict.fromkeys(ignore)),
+                                                     min_steps=min_steps))
+    policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
+    stream, events, last = model.stream(reset=policy), [], None
     for start in range(0, len(sequence), step):
         probs = stream.push(sequence[start:start + step])
         if len(probs):
@@ -74,12 +89,12 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
             row.update(start_s=round(timing(event.start), 3), end_s=round(timing(event.end), 3))
         _echo(row, as_json, lambda r: f"event {r['label']}  steps {r['start']}-{r['end']}"
               + (f"  ({r['start_s']:.2f}-{r['end_s']:.2f} s)" if timing else "") + f"  score {r['score']:.4f}")
-    final = {"steps": stream.steps, "events": len(events)}
+    final = {"steps": stream.steps, "events": len(events), "resets": getattr(stream, "resets", 0)}
     if last is not None:
         final.update(final=model.labels[int(last.argmax())], score=round(float(last.max()), 4))
     if label is not None:
         final["label"] = label
-    _echo(final, as_json, lambda r: f"{r['steps']} steps, {r['events']} events"
+    _echo(final, as_json, lambda r: f"{r['steps']} steps, {r['events']} events, {r['resets']} state resets"
           + (f"; after the last step: {r['final']} ({r['score']:.4f})" if "final" in r else "")
           + (f"; label {r['label']}" if "label" in r else ""))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    audio_options, data_options, default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
+    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
     train_config, train_options,
 )
 
@@ -15,6 +15,7 @@ from edgernn.cli.options import (
 @test_option
 @data_options
 @audio_options
+@text_options
 @model_options
 @train_options
 @threads_option
@@ -23,7 +24,7 @@ from edgernn.cli.options import (
               help="Continue the interrupted run in this folder from its last completed epoch (no DATA: "
                    "data and settings come from the run).")
 @json_option
-def train_command(data, test, label_regex, test_regex, threads, out, resume_dir, as_json, **options):
+def train_command(data, test, label_regex, test_regex, strip, threads, out, resume_dir, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
     from edgernn.trainer.train import resume_training, train
@@ -37,7 +38,7 @@ def train_command(data, test, label_regex, test_regex, threads, out, resume_dir,
     else:
         out = out or default_run_dir(options["cell"])
         outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
-                        label_regex=label_regex, test_regex=test_regex)
+                        label_regex=label_regex, test_regex=test_regex, strip=strip)
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
                "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
                "best_epoch": outcome.metrics["best_epoch"], "dataset": outcome.dataset}

@@ -19,7 +19,7 @@ from edgernn.export.parity import (
     FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, long_stream_drift, long_stream_input,
     long_stream_vs_torch, quantized_measurements, run_graph, streaming_vs_whole,
 )
-from edgernn.runtime.datasets import load_train_test, read_sequences
+from edgernn.runtime.datasets import read_held_out
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.model import Model
 
@@ -46,13 +46,13 @@ class CheckResult:
 
 def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | None = None,
           reference: str | Path | None = None, limits: ParityLimits = ParityLimits(),
-          label_regex: str | None = None, test_regex: str | None = None) -> CheckResult:
+          label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = ()) -> CheckResult:
     """Run every gate that applies to ``model_path`` on held-out ``data`` (a file, or a folder
     whose test split is used: for WAV folders, the one ``test_regex`` picks); judged by the same
     rules as `export`'s gates."""
     model = Model(model_path, threads=1)
     data = Path(data)
-    held_out = load_train_test(data, label_regex=label_regex, test_regex=test_regex)[1] if data.is_dir() else read_sequences(data)
+    held_out = read_held_out(data, label_regex, test_regex, strip)
     sequences = [model.prepare(s, f"{held_out.source} case {i}") for i, s in enumerate(held_out.sequences)][: limits.max_sequences]
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
     zero = list(model.zero_state(1).values())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from edgernn.export.quantize import (
     recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
 )
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
-from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
+from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.model import make_session
@@ -69,7 +71,8 @@ def recorded_split(checkpoint_payload: dict, which: str) -> SequenceSet | None:
     dataset = checkpoint_payload.get("dataset", {})
     load = dataset.get("load")
     if load and Path(load["data"]).exists() and (load.get("test") is None or Path(load["test"]).exists()):
-        train_set, test_set = load_train_test(load["data"], load.get("test"), load.get("label_regex"), load.get("test_regex"))
+        train_set, test_set = load_train_test(load["data"], load.get("test"), load.get("label_regex"), load.get("test_regex"),
+                                              tuple(load.get("strip") or ()))
         return train_set if which == "train" else test_set
     recorded = dataset.get(f"{which}_path")  # checkpoints written before "load" was recorded
     return read_sequences(recorded) if recorded and Path(recorded).is_file() else None
@@ -83,11 +86,8 @@ def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> Sequence
         if recorded is None:
             raise InputError("the parity gates need held-out data: pass --data PATH (the checkpoint's test split is not on disk)")
         return recorded
-    data = Path(data)
-    if data.is_dir():
-        load = checkpoint_payload.get("dataset", {}).get("load") or {}
-        return load_train_test(data, label_regex=load.get("label_regex"), test_regex=load.get("test_regex"))[1]
-    return read_sequences(data)
+    load = checkpoint_payload.get("dataset", {}).get("load") or {}
+    return read_held_out(Path(data), load.get("label_regex"), load.get("test_regex"), tuple(load.get("strip") or ()))
 
 
 def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], frontend) -> tuple[list[np.ndarray], str]:
@@ -183,7 +183,7 @@ def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, precisio
             "recurrent_weights": recurrent_weight_type(proto),
             "compute": runtime.get("quantization", {}).get("compute", "float32"),
             "macs_per_step": macs + cfg.hidden * cfg.classes,  # recurrent cell(s) + head, batch 1
-            "state_bytes_per_stream": 4 * cfg.layers * cfg.hidden * len(cfg.state_names),
+            "state_bytes_per_stream": 4 * sum(math.prod(shape) for shape in model.state_shapes(1)),
             **({"note": f"the recurrent weights stay {recurrent_weight_type(proto)} in this {precision} file: "
                         "only the head is quantized"}
                if precision.startswith("int8") and recurrent_weight_type(proto) != "int8" else {})}
@@ -233,7 +233,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
         """The file's bytes with its metadata written in, and its footprint."""
         foot = graph_footprint(proto, model, precision, runtime)
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact(metadata_parity(parity)), compact(runtime), foot)
+                              compact(metadata_parity(parity)), compact(runtime), foot, payload.get("background"))
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString(), foot
 

@@ -44,8 +44,8 @@ class ExportContract:
         return cls(inputs, outputs, axes)
 
     def state_specs(self, model: RecurrentClassifier) -> list[StateSpec]:
-        shape = (model.config.layers, "batch", model.config.hidden)
-        return [StateSpec(name, f"{name}_out", shape, 1) for name in self.input_names[1:]]
+        return [StateSpec(name, f"{name}_out", shape, 1)
+                for name, shape in zip(self.input_names[1:], model.state_shapes("batch"))]
 
 
 class StreamingGraph(nn.Module):
@@ -100,7 +100,8 @@ def producer_versions() -> dict:
 
 def graph_metadata(model: RecurrentClassifier, contract: ExportContract, labels: list[str], frontend: dict,
                    precision: str, source_sha256: str, parity: dict | None = None,
-                   runtime: dict | None = None, footprint: dict | None = None) -> GraphMetadata:
+                   runtime: dict | None = None, footprint: dict | None = None,
+                   background: str | None = None) -> GraphMetadata:
     cfg = model.config
     return GraphMetadata(
         cell=cfg.cell, layers=cfg.layers, hidden=cfg.hidden, input_kind=cfg.input_kind,
@@ -108,7 +109,7 @@ def graph_metadata(model: RecurrentClassifier, contract: ExportContract, labels:
         vocab_size=cfg.vocab_size if cfg.input_kind == "tokens" else None,
         labels=list(labels), frontend=frontend, precision=precision, state=contract.state_specs(model),
         parity=parity or {}, source=source_sha256, producer=producer_versions(), runtime=runtime or {},
-        footprint=footprint or {},
+        footprint=footprint or {}, background=background,
     )
 
 

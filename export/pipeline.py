@@ -18,11 +18,14 @@ from edgernn.runtime.model import Model
 from edgernn.trainer.train import TrainConfig, train
 
 
-def stream_demo(model: Model, sequence: np.ndarray, label: str) -> dict:
-    """Push one held-out sequence step by step (audio: hop by hop); report the answer after its last step."""
+def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:
+    """Push one held-out sequence step by step (audio: hop by hop, text: character by character);
+    report the answer after its last step."""
     stream = model.stream()
     step = model.frontend.step_length
-    probs = np.concatenate([stream.push(sequence[t:t + step]) for t in range(0, len(sequence), step)])
+    probs = np.concatenate([stream.push(sequence[t:t + step]) for t in range(0, len(sequence), step)] + [stream.flush()])
+    if len(probs) == 0:
+        return {"steps": 0, "label": label, "predicted": None, "score": None}
     final = int(probs[-1].argmax())
     return {"steps": len(probs), "label": label, "predicted": model.labels[final],
             "score": round(float(probs[-1, final]), 4)}
@@ -32,7 +35,7 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
              precisions: tuple[str, ...] = AVAILABLE_PRECISIONS, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
-             label_regex: str | None = None, test_regex: str | None = None) -> dict:
+             label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = ()) -> dict:
     """Run the whole flow into ``out``; writes and returns report.json's content."""
     if data is None:
         from edgernn.samples import sample_dataset
@@ -40,7 +43,8 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
         log(f"no data given: using the bundled sample {data}")
     run_dir = Path(out)
     started = time.perf_counter()
-    outcome = train(data, run_dir, model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex)
+    outcome = train(data, run_dir, model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
+                    strip=strip)
     trained = time.perf_counter()
     gate_error = None
     try:

@@ -28,8 +28,9 @@ SEQUENCE_SUFFIXES = (".ts", ".npz")
 class SequenceSet:
     """A list of variable-length sequences with optional labels.
 
-    sequences: each float32 [time, features] (feature frames), int64 [time] (token ids) or, when
-    ``sample_rate`` is set, float32 [samples] raw mono audio in [-1, 1].
+    sequences: each float32 [time, features] (feature frames), int64 [time] (token ids), a str
+    (raw text, runtime/text.py) or, when ``sample_rate`` is set, float32 [samples] raw mono audio
+    in [-1, 1].
     labels: one class name per sequence, or None for unlabelled data.
     classes: every class name, in the order the file declares (or sorted when it declares none).
     """
@@ -51,15 +52,19 @@ class SequenceSet:
 
     @property
     def input_kind(self) -> str:
-        """"features" (float frames [time, features]), "tokens" (int ids [time]) or "audio" (float samples [n])."""
+        """"features" (float frames [time, features]), "tokens" (int ids [time]), "text" (str) or
+        "audio" (float samples [n])."""
         if self.sample_rate is not None:
             return "audio"
+        if self.sequences and isinstance(self.sequences[0], str):
+            return "text"
         return "tokens" if self.sequences[0].ndim == 1 else "features"
 
     @property
     def features(self) -> int:
-        """Values per step: the feature count, or 1 for token ids and audio samples."""
-        return int(self.sequences[0].shape[1]) if self.sequences[0].ndim == 2 else 1
+        """Values per step: the feature count, or 1 for token ids, text and audio samples."""
+        first = self.sequences[0]
+        return int(first.shape[1]) if not isinstance(first, str) and first.ndim == 2 else 1
 
     def label_ids(self, classes: list[str]) -> np.ndarray:
         """Labels as int64 indices into ``classes``; an unknown label raises DataFormatError."""
@@ -311,18 +316,26 @@ def holds_wav(folder: Path) -> bool:
 
 
 def load_train_test(data: str | Path, test: str | Path | None = None, label_regex: str | None = None,
-                    test_regex: str | None = None) -> tuple[SequenceSet, SequenceSet]:
+                    test_regex: str | None = None, strip: tuple[str, ...] = ()) -> tuple[SequenceSet, SequenceSet]:
     """Find and read the training and test splits.
 
     ``data`` is a training file (``X_TRAIN.ts``, ``x_train.npz``, ...) or a folder holding one;
     the test split is ``test`` when given, else the sibling file with TEST for TRAIN in its name.
     A folder of WAV files (runtime/wav.py) is split by ``test_regex`` or takes ``test`` as a
     second folder; ``label_regex`` takes each label from its file name.
+    Text (runtime/text.py): a folder with one sub-folder of documents per class, or a ``.csv``
+    file (columns text, label); the test split is ``test``, else the sibling with test for train
+    in its name (``20news-bydate-train`` -> ``20news-bydate-test``). ``strip``: parts of Usenet
+    posts to remove (some of headers, footers, quotes).
     Raises DataFormatError when no test split is found or the two splits disagree.
     """
     data = Path(data)
     if not data.exists():
         raise DataFormatError(f"{data}: no such file or folder")
+    if strip and not is_text(data):
+        raise InputError(f"--strip applies to text data; {data} is not a folder of text documents or a .csv file")
+    if is_text(data):
+        return _load_text_splits(data, test, strip)
     if holds_wav(data):
         return _load_wav_splits(data, test, label_regex, test_regex)
     train_path = _train_file_in(data) if data.is_dir() else data
@@ -335,6 +348,56 @@ def load_train_test(data: str | Path, test: str | Path | None = None, label_rege
     test_set = read_sequences(test_path)
     check_compatible(train_set, test_set)
     return train_set, test_set
+
+
+def read_held_out(data: Path, label_regex: str | None = None, test_regex: str | None = None,
+                  strip: tuple[str, ...] = ()) -> SequenceSet:
+    """Held-out data for checks: a text folder or .csv file read whole, the test split of another
+    folder (for WAV folders, the one ``test_regex`` picks), or a .ts/.npz file."""
+    if is_text(data):
+        return read_text(data, strip)
+    if data.is_dir():
+        return load_train_test(data, label_regex=label_regex, test_regex=test_regex)[1]
+    return read_sequences(data)
+
+
+def is_text(data: Path) -> bool:
+    """A .csv file, or a folder of class folders of text documents (runtime/text.py)."""
+    from edgernn.runtime.text import is_text_folder  # text.py builds on this module
+
+    return data.suffix.lower() == ".csv" if data.is_file() else is_text_folder(data)
+
+
+def read_text(path: Path, strip: tuple[str, ...] = ()) -> SequenceSet:
+    """A text folder or .csv file as a SequenceSet of str sequences."""
+    from edgernn.runtime.text import read_text_csv, read_text_folder
+
+    texts = read_text_csv(path, strip) if path.is_file() else read_text_folder(path, strip)
+    return SequenceSet(list(texts.texts), list(texts.labels), list(texts.classes), texts.name, texts.source)
+
+
+def _load_text_splits(data: Path, test: str | Path | None, strip: tuple[str, ...]) -> tuple[SequenceSet, SequenceSet]:
+    if test is None:
+        test = _text_test_sibling(data)
+        if test is None:
+            raise DataFormatError(f"{data}: found no test split beside it (a folder or file with test for train in its "
+                                  "name); pass --test PATH")
+    test = Path(test)
+    if not test.exists():
+        raise DataFormatError(f"{test}: no such file or folder")
+    train_set, test_set = read_text(data, strip), read_text(test, strip)
+    check_compatible(train_set, test_set)
+    return train_set, test_set
+
+
+def _text_test_sibling(path: Path) -> Path | None:
+    match = list(re.finditer(r"train", path.name, flags=re.I))
+    if not match:
+        return None
+    word = match[-1].group()
+    test_word = "TEST" if word.isupper() else "Test" if word[0].isupper() else "test"
+    sibling = path.with_name(path.name[: match[-1].start()] + test_word + path.name[match[-1].end():])
+    return sibling if sibling.exists() else None
 
 
 def _load_wav_splits(data: Path, test: str | Path | None, label_regex: str | None,

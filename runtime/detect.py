@@ -7,6 +7,8 @@ every class with a moving average over the last ``window`` steps, and tracks one
   period is over); its start is that step;
 - it ends at the last step before k's smoothed probability falls below its threshold (or at the
   stream's end, on ``flush``); its score is the highest smoothed probability it reached;
+- an event shorter than ``min_steps`` is dropped (a blip as a word starts, before the model can
+  tell it), and starts no refractory period;
 - after an event ends, no event starts for ``refractory`` steps.
 Steps are counted from the detector's start (or its last ``reset``), from 0. Classes listed in
 ``ignore`` (a background or silence class) never make events.
@@ -35,14 +37,15 @@ class Event:
 @dataclass(frozen=True)
 class DetectorConfig:
     """window: steps averaged (1: no smoothing). threshold: one for every class, or per label
-    (labels not named use ``default_threshold``). refractory: steps after an event with no new
-    event. ignore: labels never reported."""
+    (labels not named use ``default_threshold``). min_steps: shortest event reported.
+    refractory: steps after an event with no new event. ignore: labels never reported."""
 
     window: int = 5
     threshold: float | dict[str, float] = 0.5
     default_threshold: float = 0.5
     refractory: int = 0
     ignore: tuple[str, ...] = ()
+    min_steps: int = 1
 
     def thresholds(self, labels: list[str]) -> np.ndarray:
         """float64 [classes]; ignored classes get +inf (never reached)."""
@@ -54,9 +57,10 @@ class DetectorConfig:
             values = [float(self.threshold.get(name, self.default_threshold)) for name in labels]
         else:
             values = [float(self.threshold)] * len(labels)
-        if self.window < 1 or self.refractory < 0 or not all(0.0 < v <= 1.0 for v in values):
-            raise InputError(f"detector: need window >= 1, refractory >= 0 and thresholds in (0, 1]; got window "
-                             f"{self.window}, refractory {self.refractory}, thresholds {values}")
+        if self.window < 1 or self.refractory < 0 or self.min_steps < 1 or not all(0.0 < v <= 1.0 for v in values):
+            raise InputError(f"detector: need window >= 1, refractory >= 0, min_steps >= 1 and thresholds in (0, 1]; got "
+                             f"window {self.window}, refractory {self.refractory}, min_steps {self.min_steps}, "
+                             f"thresholds {values}")
         return np.array([np.inf if name in self.ignore else v for name, v in zip(labels, values)])
 
 
@@ -108,8 +112,7 @@ class Detector:
         """End the open event, if any, at the last step seen (call when the stream ends)."""
         if self._open is None:
             return []
-        event = self._close()
-        return [event]
+        return self._close()
 
     def _advance(self, smoothed: np.ndarray) -> list[Event]:
         step, ended = self._step, []
@@ -118,7 +121,7 @@ class Detector:
             if smoothed[k] >= self._thresholds[k]:
                 self._open.last, self._open.score = step, max(self._open.score, float(smoothed[k]))
                 return ended
-            ended.append(self._close())
+            ended.extend(self._close())
         if step >= self._quiet_until:
             above = smoothed >= self._thresholds
             if above.any():
@@ -126,8 +129,11 @@ class Detector:
                 self._open = _Open(k, step, step, float(smoothed[k]))
         return ended
 
-    def _close(self) -> Event:
+    def _close(self) -> list[Event]:
+        """End the open event: [it], or [] when it is shorter than min_steps."""
         event = Event(self.labels[self._open.label], self._open.start, self._open.last, self._open.score)
-        self._quiet_until = self._open.last + 1 + self.config.refractory
         self._open = None
-        return event
+        if event.end - event.start + 1 < self.config.min_steps:
+            return []
+        self._quiet_until = event.end + 1 + self.config.refractory
+        return [event]

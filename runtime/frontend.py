@@ -8,11 +8,14 @@ The trainer fits and applies the same objects, and their parameters travel in th
 - ``TokenFrontend`` ("token_ids"): int token ids [time] -> int64 ids, range-checked.
 - ``LogMelFrontend`` ("logmel"): raw mono audio samples [n] -> standardised log-mel frames
   [frames, mel_bands] (runtime/audio.py), per-band mean/std fitted on the training split.
+- ``TextFrontend`` ("text"): a str -> int64 word ids [time] through the training split's
+  vocabulary (runtime/text.py); token ids pass through range-checked.
 
 Every front end has ``check`` (validate one raw input), ``__call__`` (a whole checked input ->
 the graph's x) and ``stream()`` (an object whose ``push`` turns consecutive checked pieces of one
 input into the x steps they complete, and ``reset``). Only audio keeps anything between pieces
-(samples of a frame not yet complete); the others are their own stream.
+(samples of a frame not yet complete), and text (the letters of a word not yet complete); the
+others are their own stream.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from edgernn.runtime.audio import LogMel, LogMelConfig, check_samples, config_from_json, config_to_json
 from edgernn.runtime.errors import InputError, InputTypeError, MetadataError
+from edgernn.runtime.text import PAD_ID, WORD_PATTERN, TextStream, Vocabulary
 
 FLOAT32 = np.dtype(np.float32)
 # A channel that never varies in training keeps std 1 instead of dividing by ~0.
@@ -214,8 +218,69 @@ class LogMelFrontendStream:
         self._frames.reset()
 
 
-Frontend = FeatureFrontend | TokenFrontend | LogMelFrontend
-FRONTEND_KINDS = ("features", "token_ids", "logmel")
+@dataclass
+class TextFrontend:
+    """Raw text -> int64 word ids [time], the training split's vocabulary and truncation.
+
+    A text is lowercased and split into words (runtime/text.py ``WORD_PATTERN``); each word gets
+    its vocabulary id (1 for a word not in it). A whole document keeps its first ``max_tokens``
+    words (None: all); a document with no words at all reads as one padding id (0), so every
+    document gets an answer. Token ids (an int array [time]) are taken as they are. A stream
+    (``stream()``) takes text in pieces of any size, or token ids, and is never truncated.
+    """
+
+    vocabulary: Vocabulary
+    max_tokens: int | None = None
+    kind = "text"
+    step_length = 1
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    def check(self, text: Any, where: str = "input", allow_nonfinite: bool = False) -> str | np.ndarray:
+        """A str, returned as is, or token ids checked as TokenFrontend does (int64 [time])."""
+        if isinstance(text, str):
+            return text
+        if isinstance(text, (bytes, bytearray)):
+            raise InputTypeError(f"{where}: expected text as str (decode the bytes first) or integer token ids [time]")
+        return TokenFrontend(self.vocab_size).check(text, where)
+
+    def __call__(self, text: str | np.ndarray) -> np.ndarray:
+        """A checked whole document -> int64 ids [time >= 1]."""
+        if not isinstance(text, str):
+            return text
+        ids = self.vocabulary.encode(text, self.max_tokens)
+        return ids if len(ids) else np.array([PAD_ID], dtype=np.int64)
+
+    def stream(self) -> "TextFrontendStream":
+        return TextFrontendStream(self)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "word_pattern": WORD_PATTERN, "lowercase": True, "max_tokens": self.max_tokens,
+                "vocab_size": self.vocab_size, "vocabulary": self.vocabulary.to_json()}
+
+
+class TextFrontendStream:
+    """``push(piece)``: the ids of the words a str piece completes (runtime/text.py TextStream),
+    or token ids as they are; ``flush()``: the ids of the word still pending at the end."""
+
+    def __init__(self, frontend: TextFrontend):
+        self._vocabulary = frontend.vocabulary
+        self._words = TextStream()
+
+    def reset(self) -> None:
+        self._words.reset()
+
+    def push(self, piece: str | np.ndarray) -> np.ndarray:
+        return self._vocabulary.ids(self._words.push(piece)) if isinstance(piece, str) else piece
+
+    def flush(self) -> np.ndarray:
+        return self._vocabulary.ids(self._words.flush())
+
+
+Frontend = FeatureFrontend | TokenFrontend | LogMelFrontend | TextFrontend
+FRONTEND_KINDS = ("features", "token_ids", "logmel", "text")
 
 
 def frontend_from_json(spec: Any) -> Frontend:
@@ -230,6 +295,8 @@ def frontend_from_json(spec: Any) -> Frontend:
             if not isinstance(spec.get("logmel"), dict):
                 raise MetadataError("frontend: a 'logmel' front end needs a 'logmel' object of filterbank parameters")
             return LogMelFrontend(config_from_json(spec["logmel"]), _normalisation_from_json(spec))
+        if kind == TextFrontend.kind:
+            return _text_from_json(spec)
         if kind == TokenFrontend.kind:
             vocab = int(spec["vocab_size"])
             if vocab < 1:
@@ -240,6 +307,19 @@ def frontend_from_json(spec: Any) -> Frontend:
             raise
         raise MetadataError(f"frontend: malformed {kind!r} front end ({type(exc).__name__}: {exc})") from None
     raise MetadataError(f"frontend: unknown kind {kind!r}; expected one of {list(FRONTEND_KINDS)}")
+
+
+def _text_from_json(spec: dict) -> TextFrontend:
+    if spec.get("word_pattern") != WORD_PATTERN or spec.get("lowercase") is not True:
+        raise MetadataError("frontend: this text model splits words by another rule ('word_pattern'/'lowercase') "
+                            "than this edgernn's; read it with the edgernn version that wrote it")
+    vocabulary = Vocabulary.from_json(spec["vocabulary"])
+    max_tokens = spec["max_tokens"]
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise MetadataError(f"frontend: 'max_tokens' must be null or an integer >= 1, got {max_tokens!r}")
+    if spec.get("vocab_size", len(vocabulary)) != len(vocabulary):
+        raise MetadataError(f"frontend: 'vocab_size' {spec['vocab_size']!r} differs from the vocabulary's {len(vocabulary)} words")
+    return TextFrontend(vocabulary, max_tokens)
 
 
 def _normalisation_from_json(spec: dict) -> FeatureFrontend:

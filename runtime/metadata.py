@@ -68,6 +68,9 @@ class GraphMetadata:
     runtime: dict = field(default_factory=dict)
     # Optional: op counts, weight storage, multiply-accumulates per step, state bytes per stream.
     footprint: dict = field(default_factory=dict)
+    # Optional: the label of the class that means "nothing to report" (silence, noise, speech
+    # that is no keyword) in a model trained for continuous streams; detection ignores it.
+    background: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -90,6 +93,8 @@ class GraphMetadata:
             props["runtime"] = json.dumps(self.runtime)
         if self.footprint:
             props["footprint"] = json.dumps(self.footprint)
+        if self.background is not None:
+            props["background"] = self.background
         if self.input_kind == "features":
             props["features"] = self.features
         else:
@@ -119,6 +124,9 @@ class GraphMetadata:
         labels = _json(own, "labels", list)
         if not labels or not all(isinstance(v, str) for v in labels) or len(set(labels)) != len(labels):
             raise MetadataError(f"{PREFIX}labels must be a JSON list of distinct strings, at least one")
+        background = own.get("background")
+        if background is not None and background not in labels:
+            raise MetadataError(f"{PREFIX}background must be one of the labels {labels}, got {background[:40]!r}")
         return cls(
             schema_version=version,
             cell=_choice(own, "cell", CELLS),
@@ -136,6 +144,7 @@ class GraphMetadata:
             producer=_json(own, "producer", dict),
             runtime=_runtime(own),
             footprint=_json(own, "footprint", dict) if "footprint" in own else {},
+            background=background,
         )
 
 

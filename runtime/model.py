@@ -129,6 +129,11 @@ class Model:
     def input_kind(self) -> str:
         return self.metadata.input_kind
 
+    @property
+    def background(self) -> str | None:
+        """The label meaning "nothing to report" in a model trained for continuous streams, or None."""
+        return self.metadata.background
+
     def _check_graph_matches_metadata(self) -> None:
         meta = self.metadata
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -143,7 +148,7 @@ class Model:
         for spec in meta.state:
             if spec.name not in inputs or spec.output not in outputs:
                 problems.append(f"state {spec.name!r}->{spec.output!r} is not an input/output pair of the graph")
-        expected_kinds = ("features", "logmel") if meta.input_kind == "features" else ("token_ids",)
+        expected_kinds = ("features", "logmel") if meta.input_kind == "features" else ("token_ids", "text")
         if self.frontend.kind not in expected_kinds:
             problems.append(f"frontend kind {self.frontend.kind!r} does not fit input_kind {meta.input_kind!r}")
         if problems:
@@ -294,7 +299,17 @@ class Stream:
         if (self._step_bindings is not None and type(chunk) is np.ndarray and chunk.dtype is FLOAT32
                 and chunk.shape == self._frame_shape and math.isfinite(_add_reduce(chunk, None))):
             return self._push_one_frame(chunk)
-        x = self._frontend.push(self._check(chunk, "chunk"))
+        return self._advance(self._frontend.push(self._check(chunk, "chunk")))
+
+    def flush(self) -> np.ndarray:
+        """End the input: run the steps the front end still holds back (a text stream's last
+        word, which a following space or newline would otherwise complete). Returns float32
+        [steps, classes] as ``push`` does; the state goes on."""
+        flush = getattr(self._frontend, "flush", None)
+        return self._advance(flush()) if flush is not None else np.empty((0, self._classes), dtype=np.float32)
+
+    def _advance(self, x: np.ndarray) -> np.ndarray:
+        """Run the graph over x (the front end's output [steps, ...]) from the carried state."""
         if len(x) == 0:
             return np.empty((0, self._classes), dtype=np.float32)
         if len(x) == 1 and self._step_bindings is not None:  # e.g. an audio hop completing one frame
@@ -349,6 +364,10 @@ class ResetPolicy:
     idle_seconds: before a push that comes this long (wall clock) after the previous one.
     silence_seconds, silence_rms: audio models only: after pushes whose samples have stayed below
     ``silence_rms`` (root mean square, full scale 1.0) for this long in a row.
+    background_steps: models with a background class only: after the push in which the top class
+    has been the background for this many steps in a row (and again every that many steps while
+    it stays so). The model says when a word is over, whatever the microphone's noise floor, and
+    every word then starts from a fresh state, as in training.
     A model whose state drifts on streams much longer than its training sequences (see the
     ``horizon_steps`` in the fp32 file's parity metadata) should be reset within that many steps.
     """
@@ -357,17 +376,20 @@ class ResetPolicy:
     idle_seconds: float | None = None
     silence_seconds: float | None = None
     silence_rms: float = 0.01
+    background_steps: int | None = None
 
     def __post_init__(self) -> None:
         bad = [f"{name}={value!r}" for name, value in (("every_steps", self.every_steps), ("idle_seconds", self.idle_seconds),
-                                                        ("silence_seconds", self.silence_seconds))
+                                                        ("silence_seconds", self.silence_seconds),
+                                                        ("background_steps", self.background_steps))
                if value is not None and not value > 0]
         if bad or not self.silence_rms > 0:
             raise InputError(f"reset policy: every value must be > 0 (or None to leave it out); got {bad or [self.silence_rms]}")
 
     @property
     def inactive(self) -> bool:
-        return self.every_steps is None and self.idle_seconds is None and self.silence_seconds is None
+        return (self.every_steps is None and self.idle_seconds is None and self.silence_seconds is None
+                and self.background_steps is None)
 
 
 class PolicyStream(Stream):
@@ -377,17 +399,21 @@ class PolicyStream(Stream):
         if policy.silence_seconds is not None and model.frontend.kind != "logmel":
             raise InputError("reset policy: silence_seconds needs an audio model (raw samples); "
                              f"this one takes {model.frontend.kind}")
+        if policy.background_steps is not None and model.background is None:
+            raise InputError("reset policy: background_steps needs a model trained with a background class "
+                             f"(edgernn train --background LABEL); {model.path.name} has none")
+        self._background = model.labels.index(model.background) if model.background is not None else -1
         self.policy = policy
         self.resets = 0
         super().__init__(model)
 
     def reset(self) -> None:
         super().reset()
-        self._since_reset, self._silent_samples, self._last_push = 0, 0, None
+        self._since_reset, self._silent_samples, self._last_push, self._background_run = 0, 0, None, 0
 
     def _policy_reset(self) -> None:
         self.reset_state()
-        self._since_reset, self._silent_samples = 0, 0
+        self._since_reset, self._silent_samples, self._background_run = 0, 0, 0
         self.resets += 1
 
     def push(self, chunk: Any) -> np.ndarray:
@@ -406,7 +432,17 @@ class PolicyStream(Stream):
             self._silent_samples = self._silent_samples + len(samples) if quiet else 0
             if self._silent_samples >= policy.silence_seconds * self.model.frontend.config.sample_rate:
                 self._policy_reset()
+        if policy.background_steps is not None and len(probs):
+            self._background_run = _trailing_run(probs.argmax(axis=1) == self._background, self._background_run)
+            if self._background_run >= policy.background_steps:
+                self._policy_reset()
         return probs
+
+
+def _trailing_run(flags: np.ndarray, before: int) -> int:
+    """Length of the run of True at the end of ``before`` True steps followed by ``flags`` (bool [steps])."""
+    false = np.flatnonzero(~flags)
+    return before + len(flags) if len(false) == 0 else len(flags) - 1 - int(false[-1])
 
 
 # ufuncs called directly: on one-step arrays numpy's method wrappers (.max(), .sum()) and

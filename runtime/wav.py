@@ -13,12 +13,14 @@ Folder layouts (``read_wav_folder``):
 
 from __future__ import annotations
 
+import io
 import re
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from edgernn.runtime._files import write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, sorted_labels
 from edgernn.runtime.errors import DataFormatError, InputError
 
@@ -44,6 +46,20 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise DataFormatError(f"{path}: truncated: the header declares {frames} frames, "
                               f"the file holds {len(data) // (channels * width)}")
     return _decode_pcm(data, width).reshape(-1, channels).mean(axis=1, dtype=np.float64).astype(np.float32), rate
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> Path:
+    """Write float [n] mono samples in [-1, 1] as 16-bit PCM, atomically (values beyond are clipped)."""
+    if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.floating):
+        raise InputError(f"write_wav: expected float mono samples [n], got {samples.dtype} {list(samples.shape)}")
+    pcm = np.round(np.clip(samples.astype(np.float64), -1.0, 32767 / 32768) * 32768).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(int(rate))
+        writer.writeframes(pcm.tobytes())
+    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def _decode_pcm(data: bytes, width: int) -> np.ndarray:

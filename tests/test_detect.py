@@ -52,11 +52,21 @@ def test_refractory_period_suppresses_an_event_right_after_another():
     assert [(e.start, e.end) for e in events] == [(10, 14), (21, 22), (40, 44)]
 
 
+def test_events_shorter_than_min_steps_are_dropped_and_start_no_refractory_period():
+    probs = bursts(80, {1: [(10, 12), (14, 30)], 2: [(50, 53)]})  # blips of 3 and 4 steps
+    cfg = dict(window=1, threshold=0.5, ignore=("noise",), refractory=5)
+    assert [(e.label, e.start, e.end) for e in detect(probs, DetectorConfig(**cfg))] == [("yes", 10, 12), ("yes", 18, 30), ("no", 50, 53)]
+    events = detect(probs, DetectorConfig(min_steps=5, **cfg))
+    assert [(e.label, e.start, e.end) for e in events] == [("yes", 14, 30)]
+    tail = bursts(20, {2: [(17, 19)]})  # an event still open at the end is held to the same rule
+    assert detect(tail, DetectorConfig(min_steps=4, **cfg)) == []
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_events_do_not_depend_on_how_the_probabilities_arrive(seed):
     rng = np.random.default_rng(seed)
     probs = rng.dirichlet([0.3, 0.3, 0.3], size=300).astype(np.float32)
-    config = DetectorConfig(window=4, threshold={"yes": 0.4, "no": 0.6}, refractory=3, ignore=("noise",))
+    config = DetectorConfig(window=4, threshold={"yes": 0.4, "no": 0.6}, refractory=3, ignore=("noise",), min_steps=2)
     pieces = list(rng.integers(0, 9, size=200))
     pieces.append(300 - sum(pieces) if sum(pieces) < 300 else 0)
     assert detect(probs, config, pieces) == detect(probs, config)
@@ -74,8 +84,10 @@ def test_flush_ends_an_open_event_and_reset_starts_over():
 def test_bad_settings_and_inputs_name_what_was_expected():
     with pytest.raises(InputError, match=r"labels \['maybe'\] are not among the model's classes"):
         Detector(LABELS, DetectorConfig(threshold={"maybe": 0.5}))
-    with pytest.raises(InputError, match="need window >= 1, refractory >= 0 and thresholds in \\(0, 1\\]"):
+    with pytest.raises(InputError, match="need window >= 1, refractory >= 0, min_steps >= 1 and thresholds in \\(0, 1\\]"):
         Detector(LABELS, DetectorConfig(window=0))
+    with pytest.raises(InputError, match="min_steps 0"):
+        Detector(LABELS, DetectorConfig(min_steps=0))
     detector = Detector(LABELS)
     with pytest.raises(InputError, match=r"expected probabilities \[steps, 3\], got \[4, 2\]"):
         detector.push(np.zeros((4, 2), np.float32))

@@ -12,6 +12,10 @@ from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import CELLS, INPUT_KINDS
 
 
+READOUTS = ("last", "mean")
+POOL_STATE = ("mean", "count")  # [1, batch, hidden] running mean of the outputs, [1, batch, 1] steps so far
+
+
 @dataclass
 class ModelConfig:
     cell: str = "gru"            # "rnn" (tanh SimpleRNN) | "lstm" | "gru"
@@ -23,6 +27,10 @@ class ModelConfig:
     layers: int = 1              # stacked recurrent layers
     dropout: float = 0.3         # between stacked layers and before the head; training only
     classes: int = 2
+    # What the head reads at each step: "last" the recurrent output of that step; "mean" the mean
+    # of the outputs of every step so far (carried between chunks as extra state: the running
+    # mean and the step count), which suits long inputs such as documents.
+    readout: str = "last"
 
     def __post_init__(self) -> None:
         problems = []
@@ -36,6 +44,8 @@ class ModelConfig:
             problems.append("vocab_size must be >= 2 and embed_dim >= 1 for token inputs")
         if self.hidden < 1 or self.layers < 1 or self.classes < 2:
             problems.append(f"need hidden >= 1, layers >= 1, classes >= 2; got {self.hidden}, {self.layers}, {self.classes}")
+        if self.readout not in READOUTS:
+            problems.append(f"readout must be one of {list(READOUTS)}, got {self.readout!r}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must lie in [0, 1), got {self.dropout}")
         if problems:
@@ -43,8 +53,10 @@ class ModelConfig:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """Graph names of the recurrent state: ("h",) or ("h", "c") for LSTM."""
-        return ("h", "c") if self.cell == "lstm" else ("h",)
+        """Graph names of the carried state: ("h",) or ("h", "c") for LSTM, then ("mean", "count")
+        for the mean read-out."""
+        recurrent = ("h", "c") if self.cell == "lstm" else ("h",)
+        return recurrent + (POOL_STATE if self.readout == "mean" else ())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +86,13 @@ class TrainConfig:
     hop_ms: float = 10.0          # milliseconds between frame starts (one recurrent step)
     mel_bands: int = 40           # features per frame
     mean_norm_ms: float = 200.0   # running mean normalisation per band (speaker/microphone tilt); 0: off
+    # Audio: the name of a background class to add (trainer/background.py), for models that listen
+    # to a continuous stream; "" (the default): the classes are the data's own.
+    background: str = ""
+    # Text data (runtime/text.py): the vocabulary is built from the training split.
+    max_vocab: int = 30000        # ids in all, padding (0) and unknown word (1) included
+    min_count: int = 2            # a word seen fewer times in training is an unknown word
+    max_tokens: int = 400         # a document keeps its first this many words
 
     def __post_init__(self) -> None:
         checks = {
@@ -82,7 +101,8 @@ class TrainConfig:
             "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
-            "mean_norm_ms": self.mean_norm_ms >= 0,
+            "mean_norm_ms": self.mean_norm_ms >= 0, "max_vocab": self.max_vocab >= 3, "min_count": self.min_count >= 1,
+            "max_tokens": self.max_tokens >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

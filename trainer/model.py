@@ -18,7 +18,9 @@ RNN_MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 class RecurrentClassifier(nn.Module):
     """x: float32 [batch, time, features] or int64 [batch, time] -> logits [batch, time, classes].
 
-    State: a tuple of float32 [layers, batch, hidden] tensors, (h,) or (h, c) for LSTM.
+    State: a tuple of float32 tensors, one per ``config.state_names``: (h,) or (h, c) for LSTM,
+    each [layers, batch, hidden]; the mean read-out adds its running mean [1, batch, hidden] and
+    step count [1, batch, 1].
     """
 
     def __init__(self, config: ModelConfig):
@@ -57,22 +59,42 @@ class RecurrentClassifier(nn.Module):
                     if self.config.cell == "lstm" and name.startswith("bias_ih"):
                         param[hidden:2 * hidden] = 1.0  # gate order i, f, g, o
 
+    def state_shapes(self, batch: int | str) -> list[tuple]:
+        """The shape of each state tensor, in ``config.state_names`` order; ``batch`` on axis 1."""
+        cfg = self.config
+        recurrent = [(cfg.layers, batch, cfg.hidden)] * (2 if cfg.cell == "lstm" else 1)
+        return recurrent + ([(1, batch, cfg.hidden), (1, batch, 1)] if cfg.readout == "mean" else [])
+
     def zero_state(self, batch: int) -> tuple[torch.Tensor, ...]:
-        shape = (self.config.layers, batch, self.config.hidden)
-        return tuple(torch.zeros(shape) for _ in self.config.state_names)
+        return tuple(torch.zeros(shape) for shape in self.state_shapes(batch))
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None):
         """Returns (logits float32 [batch, time, classes], new state tuple)."""
         if state is None:
             state = self.zero_state(x.shape[0])
         inputs = self.embedding(x) if self.embedding is not None else x
-        rnn_state = state if self.config.cell == "lstm" else state[0]
-        outputs, new_state = self.rnn(inputs, rnn_state)
-        new_state = tuple(new_state) if self.config.cell == "lstm" else (new_state,)
+        lstm = self.config.cell == "lstm"
+        outputs, new_state = self.rnn(inputs, tuple(state[:2]) if lstm else state[0])
+        new_state = tuple(new_state) if lstm else (new_state,)
+        if self.config.readout == "mean":
+            outputs, mean, count = running_mean(outputs, *state[len(new_state):len(new_state) + 2])
+            new_state += (mean, count)
         return self.head(self.dropout(outputs)), new_state
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def running_mean(outputs: torch.Tensor, mean: torch.Tensor, count: torch.Tensor):
+    """The mean of every output so far at each step, continuing a carried mean.
+
+    outputs [batch, time, hidden]; mean [1, batch, hidden] over the ``count`` [1, batch, 1] steps
+    before. Returns (means [batch, time, hidden], the last mean [1, batch, hidden], the new count
+    [1, batch, 1]).
+    """
+    steps = count[0].unsqueeze(1) + torch.cumsum(torch.ones_like(outputs[:, :, :1]), dim=1)  # [batch, time, 1]
+    means = (mean[0].unsqueeze(1) * count[0].unsqueeze(1) + torch.cumsum(outputs, dim=1)) / steps
+    return means, means[:, -1].unsqueeze(0), steps[:, -1].unsqueeze(0)
 
 
 def last_step(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

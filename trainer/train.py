@@ -25,7 +25,9 @@ from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test
 from edgernn.runtime.audio import LogMelConfig
-from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TokenFrontend
+from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
+from edgernn.runtime.text import Vocabulary, tokenize
+from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
@@ -154,16 +156,28 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience)
 
 
+def with_background(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> tuple[SequenceSet, SequenceSet]:
+    """Both splits with the background class ``config.background`` (trainer/background.py)."""
+    if train_set.input_kind != "audio":
+        raise InputError(f"--background needs audio recordings (WAV data); {train_set.source} holds {train_set.input_kind}")
+    mix = BackgroundMix(config.background)
+    return add_background(train_set, mix, config.seed), add_background(test_set, mix, config.seed + 1, words=False)
+
+
 def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> Frontend:
     """Feature data: per-channel mean/std of the training split. Audio: log-mel frames at the
-    data's sample rate, per-band mean/std of the training split. Token data: the declared
-    vocabulary size, else one past the largest id in either split."""
+    data's sample rate, per-band mean/std of the training split. Text: a vocabulary of the
+    training split's words. Token data: the declared vocabulary size, else one past the largest
+    id in either split."""
     if train_set.input_kind == "features":
         return FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
     if train_set.input_kind == "audio":
         logmel = LogMelConfig(sample_rate=train_set.sample_rate, window_ms=config.window_ms, hop_ms=config.hop_ms,
                               mel_bands=config.mel_bands, mean_norm_ms=config.mean_norm_ms)
         return LogMelFrontend.fit(train_set.sequences, logmel, normalize=config.normalize)
+    if train_set.input_kind == "text":
+        vocabulary = Vocabulary.build((tokenize(text) for text in train_set.sequences), config.max_vocab, config.min_count)
+        return TextFrontend(vocabulary, config.max_tokens)
     vocab = train_set.vocab_size or max(int(s.max(initial=0)) for s in (*train_set.sequences, *test_set.sequences)) + 1
     return TokenFrontend(max(vocab, 2))
 
@@ -182,25 +196,29 @@ class TrainOutcome:
 
 def train(data: str | Path, out: str | Path, model_config: dict, config: TrainConfig,
           test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
-          label_regex: str | None = None, test_regex: str | None = None, resume: dict | None = None) -> TrainOutcome:
+          label_regex: str | None = None, test_regex: str | None = None, resume: dict | None = None,
+          strip: tuple[str, ...] = ()) -> TrainOutcome:
     """Read the data, fit, evaluate on the test split and write the run folder.
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
-    label_regex/test_regex: for a folder of WAV files (see runtime/wav.py).
+    label_regex/test_regex: for a folder of WAV files (see runtime/wav.py). strip: for text data,
+    the parts of Usenet posts to remove (runtime/text.py).
     Writes out/model.pt, out/history.json and out/metrics.json, each atomically. After every
     epoch out/train_state.pt holds what ``resume_training`` needs to go on from there after an
     interruption; it is removed once the run is complete. ``resume``: such a state.
     """
     run_dir = Path(out)
     call = {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
-            "label_regex": label_regex, "test_regex": test_regex, "model_config": dict(model_config),
+            "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip), "model_config": dict(model_config),
             "train_config": asdict(config)}
     if config.threads:
         torch.set_num_threads(config.threads)
-    train_set, test_set = load_train_test(data, test, label_regex, test_regex)
+    train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip))
+    if config.background:
+        train_set, test_set = with_background(train_set, test_set, config)
     labels = train_set.classes
     frontend = fit_frontend(train_set, test_set, config)
-    if train_set.input_kind == "tokens":
+    if train_set.input_kind in ("tokens", "text"):
         sizes = {"input_kind": "tokens", "vocab_size": frontend.vocab_size}
     else:  # audio reaches the graph as log-mel feature frames
         sizes = {"input_kind": "features", "features": frontend.features}
@@ -212,7 +230,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
                "classes": len(labels), "features": model_cfg.features or 1,
                "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve()),
                # how to read the splits again (export's calibration and held-out data)
-               "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex")}}
+               "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex", "strip")}}
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
@@ -226,7 +244,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
                     "parameters": model.parameter_count()})
     log(f"test accuracy {metrics['accuracy']:.4f} ({len(test_set)} cases), best epoch {result.best_epoch}")
     checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(),
-                                 train_config=asdict(config), dataset=dataset,
+                                 train_config=asdict(config), dataset=dataset, background=config.background or None,
                                  metrics={"test_accuracy": metrics["accuracy"]})
     write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
     write_json_atomic(run_dir / "metrics.json", {"test": metrics, "dataset": dataset})
@@ -263,4 +281,5 @@ def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_std
     call = state["call"]
     config = TrainConfig(**{**call["train_config"], "threads": threads or call["train_config"].get("threads")})
     return train(call["data"], run_dir, call["model_config"], config, test=call["test"], log=log,
-                 label_regex=call["label_regex"], test_regex=call["test_regex"], resume=state)
+                 label_regex=call["label_regex"], test_regex=call["test_regex"], resume=state,
+                 strip=tuple(call.get("strip", ())))

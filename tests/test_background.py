@@ -1,0 +1,180 @@
+"""The background class for continuous audio (trainer/background.py), its metadata, the reset
+policy it enables and `edgernn stream` on a model that has one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgernn.runtime import InputError, Model, ResetPolicy
+from edgernn.runtime.datasets import SequenceSet, load_train_test
+from edgernn.runtime.errors import MetadataError
+from edgernn.runtime.metadata import GraphMetadata
+from edgernn.trainer.background import BackgroundMix, add_background, frame_rms, noise_floor, quiet_stretches
+from test_wav import make_digit_folder, tone, write_wav
+
+RATE = 8000
+
+
+def clips_with_quiet_edges(count: int = 6, seed: int = 0) -> SequenceSet:
+    """Tones with 50 ms of faint noise before and after, labelled by pitch."""
+    rng = np.random.default_rng(seed)
+    sequences, labels = [], []
+    for i in range(count):
+        quiet = lambda: (0.002 * rng.standard_normal(400)).astype(np.float32)  # noqa: E731
+        sequences.append(np.concatenate([quiet(), tone(300 if i % 2 else 1500, 0.2, seed=i), quiet()]))
+        labels.append("low" if i % 2 else "high")
+    return SequenceSet(sequences, labels, ["high", "low"], "tones", "tones", sample_rate=RATE)
+
+
+def test_quiet_stretches_are_the_clips_quiet_edges():
+    data = clips_with_quiet_edges()
+    mix = BackgroundMix("_bg_")
+    stretches = quiet_stretches(data.sequences, RATE, mix)
+    assert len(stretches) == 2 * len(data)
+    assert all(360 <= len(s) <= 480 and np.sqrt(np.mean(s ** 2)) < 0.004 for s in stretches)
+    assert noise_floor(data.sequences[0], RATE, mix.frame_s) < 0.004
+    np.testing.assert_allclose(frame_rms(np.ones(250), 80), np.ones(3))
+
+
+def clip_offset(sequence: np.ndarray, clip: np.ndarray) -> int | None:
+    """Where ``clip``'s tone (its samples 400-480) starts in ``sequence``, less 400; None if absent."""
+    windows = np.lib.stride_tricks.sliding_window_view(sequence, 80)
+    hits = np.flatnonzero((windows == clip[400:480]).all(axis=1))
+    return int(hits[0]) - 400 if len(hits) else None
+
+
+def test_training_split_gets_lead_ins_trails_onsets_and_background_clips():
+    data = clips_with_quiet_edges()  # 400 quiet samples, 1600 of tone, 400 quiet
+    mix = BackgroundMix("_bg_", trail_share=0.5, onset_share=0.5)
+    out = add_background(data, mix, seed=3)
+    assert out.classes == ["high", "low", "_bg_"] and out.sample_rate == RATE
+    n = len(data)
+    assert out.labels == data.labels + ["_bg_"] * (n // 2 + n // 2 + n // 2)
+    speech_end, lead_max = 2000, mix.lead_in_s[1] * RATE
+    sources = [data.sequences[i % n] for i in range(n)]
+    for seq, clip in zip(out.sequences[:n], sources):  # a word: lead-in, the speech whole, <= word_tail_s after
+        at = clip_offset(seq, clip)
+        assert at is not None and 0 <= at <= lead_max
+        np.testing.assert_array_equal(seq[at + 400: at + speech_end], clip[400:speech_end])
+        assert 0 <= len(seq) - at - speech_end <= mix.word_tail_s * RATE
+    for seq in out.sequences[n: n + n // 2]:  # a finished word: its speech, then >= trail_s[0] of quiet
+        at = next(a for a in (clip_offset(seq, c) for c in data.sequences) if a is not None)
+        assert mix.trail_s[0] * RATE - 1 <= len(seq) - at - speech_end <= mix.trail_s[1] * RATE
+    for seq in out.sequences[n + n // 2: n + 2 * (n // 2)]:  # an onset: at most 35% of the speech
+        assert len(seq) <= lead_max + 400 + mix.onset_fraction * 1600 + 1
+    clip_only = out.sequences[n + 2 * (n // 2):]
+    assert all(mix.clip_s[0] * RATE - 1 <= len(s) <= mix.clip_s[1] * RATE for s in clip_only)
+    assert all(np.sqrt(np.mean(s.astype(np.float64) ** 2)) < 0.01 for s in clip_only)  # at a noise floor, not a word
+    again = add_background(data, mix, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(out.sequences, again.sequences))
+
+
+def test_test_split_keeps_its_clips_and_gains_background_clips_only():
+    data = clips_with_quiet_edges()
+    out = add_background(data, BackgroundMix("_bg_"), seed=1, words=False)
+    assert out.labels[: len(data)] == data.labels
+    assert all(a is b or np.array_equal(a, b) for a, b in zip(out.sequences, data.sequences))
+    assert out.labels[len(data):] == ["_bg_"] * (len(data) // 2)
+
+
+def test_background_refuses_a_clashing_label_and_non_audio_data():
+    data = clips_with_quiet_edges()
+    with pytest.raises(InputError, match=r"background label 'low' is already a class of the data \['high', 'low'\]"):
+        add_background(data, BackgroundMix("low"), seed=0)
+    frames = SequenceSet([np.zeros((4, 3), np.float32)], ["a"], ["a"], "f", "f")
+    with pytest.raises(InputError, match="needs labelled audio recordings"):
+        add_background(frames, BackgroundMix("_bg_"), seed=0)
+
+
+def test_metadata_background_round_trip_and_validation(gru_onnx):
+    meta = Model(gru_onnx).metadata
+    assert meta.background is None and "edgernn.background" not in meta.to_props()
+    meta.background = meta.labels[0]
+    props = meta.to_props()
+    assert props["edgernn.background"] == meta.labels[0]
+    assert GraphMetadata.from_props(props).background == meta.labels[0]
+    with pytest.raises(MetadataError, match=r"edgernn.background must be one of the labels .*, got 'nope'"):
+        GraphMetadata.from_props({**props, "edgernn.background": "nope"})
+
+
+@pytest.fixture(scope="module")
+def background_model(tmp_path_factory):
+    """A small GRU trained on tones with a background class, exported fp32."""
+    from edgernn.export.exporter import export
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    base = tmp_path_factory.mktemp("bg")
+    root = make_digit_folder(base / "rec")
+    outcome = train(root, base / "run", {"cell": "gru", "hidden": 16},
+                    TrainConfig(epochs=6, seed=0, mel_bands=16, background="_bg_"),
+                    log=lambda m: None, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    artifacts = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)
+    return outcome, Model(artifacts["fp32"].path)
+
+
+def test_a_background_model_carries_its_label_and_resets_on_it(background_model):
+    outcome, model = background_model
+    assert model.labels == ["high", "low", "_bg_"] and model.background == "_bg_"
+    assert outcome.metrics["per_class"][2]["support"] == 4  # the test split's background clips
+    bg = model.labels.index("_bg_")
+    stream = model.stream(reset=ResetPolicy(background_steps=3))
+    audio = np.concatenate([np.zeros(1600, np.float32), tone(1500, 0.2), np.zeros(4000, np.float32)])
+    top, zeroed = [], []
+    for start in range(0, len(audio), 80):  # one 10 ms hop, one step, per push
+        probs = stream.push(audio[start:start + 80])
+        top += list(probs.argmax(axis=1))
+        zeroed += [not stream.state["h"].any()] * len(probs)
+    run, expected = 0, []
+    for k in top:  # the state is zeroed after the step that makes 3 background answers in a row
+        run = run + 1 if k == bg else 0
+        expected.append(run == 3)
+        run = 0 if run == 3 else run
+    assert stream.resets == sum(expected) > 0
+    assert zeroed == expected
+    whole = model.stream(reset=ResetPolicy(background_steps=3))
+    whole.push(audio)  # a push of many steps is judged after it: at most one reset
+    assert whole.resets == 1
+
+
+def test_background_steps_needs_a_background_class(gru_onnx):
+    with pytest.raises(InputError, match="background_steps needs a model trained with a background class"):
+        Model(gru_onnx).stream(reset=ResetPolicy(background_steps=5))
+    with pytest.raises(InputError, match="every value must be > 0"):
+        ResetPolicy(background_steps=0)
+
+
+def test_stream_verb_never_reports_the_background_and_counts_resets(background_model, tmp_path):
+    from edgernn.cli.main import cli
+
+    _, model = background_model
+    audio = np.concatenate([np.zeros(2400, np.float32), tone(1500, 0.25), np.zeros(2400, np.float32)])
+    wav = write_wav(tmp_path / "a.wav", audio)
+    result = CliRunner().invoke(cli, ["stream", str(model.path), str(wav), "--json", "--window", "1", "--threshold", "0.01"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(r["label"] != "_bg_" for r in rows[:-1]) and len(rows) > 1
+    never = CliRunner().invoke(cli, ["stream", str(model.path), str(wav), "--json", "--reset-after-background", "0"])
+    assert json.loads(never.stdout.splitlines()[-1])["resets"] == 0
+
+
+def test_train_refuses_background_for_feature_data(tmp_path, sample_dir):
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    with pytest.raises(InputError, match="--background needs audio recordings"):
+        train(sample_dir, tmp_path / "run", {"cell": "gru", "hidden": 8}, TrainConfig(epochs=1, background="_bg_"),
+              log=lambda m: None)
+
+
+def test_background_recordings_load_like_any_wav_folder(tmp_path):
+    root = make_digit_folder(tmp_path / "rec")
+    train_set, _ = load_train_test(root, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    mix = BackgroundMix("_bg_")
+    out = add_background(train_set, mix, seed=0)
+    n = len(train_set)
+    assert len(out) == n + round(mix.trail_share * n) + round(mix.onset_share * n) + n // 2

@@ -1,0 +1,159 @@
+"""A background class for always-on audio: what the model hears between words.
+
+A model trained on isolated clips has only ever seen a word starting from a zero state and has
+nothing sensible to say between words. ``add_background`` turns a split of word clips into one a
+streaming model can learn from:
+- background clips (about one class's worth), labelled ``label``: quiet stretches cut from the
+  recordings' own starts and ends (their room and microphone noise), tiled, plus low-level
+  Gaussian noise, at the noise floor of a randomly chosen recording;
+- every word clip gets a random lead-in of that background, as in a stream where the model has
+  been listening to silence before the word, and ends at most ``word_tail_s`` after its speech
+  (its own quiet end is cut or extended to a random length up to that); it keeps its label;
+- copies of some word clips (``trail_share`` per clip) continue with ``trail_s`` of quiet after
+  the speech and are labelled ``label``: once a word is over, the answer falls back to
+  background. Between ``word_tail_s`` and ``trail_s[0]`` after a word the answer is left free;
+- copies of some word clips (``onset_share``) stop within the first ``onset_fraction`` of their
+  speech and are labelled ``label``: a model that cannot tell a word yet says nothing.
+The test split gets background clips only (made from its own recordings), so its word clips stay
+as published and the background class is measured too. Everything is drawn from ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.errors import InputError
+
+
+@dataclass(frozen=True)
+class BackgroundMix:
+    label: str
+    lead_in_s: tuple[float, float] = (0.0, 0.6)     # background before each word clip, uniform
+    word_tail_s: float = 0.12                       # most quiet after the speech of a word-labelled clip
+    trail_s: tuple[float, float] = (0.3, 0.8)       # quiet after the speech of a "word over" clip, uniform
+    trail_share: float = 0.4                        # word clips copied with a trail, per word clip
+    onset_share: float = 0.2                        # word clips copied cut short, per word clip
+    onset_fraction: float = 0.35                    # an onset copy keeps at most this share of the speech
+    clip_s: tuple[float, float] = (0.3, 1.5)        # length of a background-only clip
+    frame_s: float = 0.01                           # frame used to find quiet stretches
+    quiet_factor: float = 2.0                       # quiet: frame RMS <= this x the clip's quietest frame
+    min_stretch_s: float = 0.02                     # shorter quiet edges are not used
+    noise_rms: tuple[float, float] = (1e-4, 1e-2)   # added Gaussian noise, log-uniform (-80 to -40 dBFS)
+
+
+def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool = True) -> SequenceSet:
+    """``data`` (audio, labelled) plus the background class; see the module's docstring.
+
+    words: True for a training split (lead-ins and trails added to the word clips), False for a
+    test split (background clips only). The result's classes are ``data.classes + [label]``.
+    """
+    if data.sample_rate is None or data.labels is None:
+        raise InputError("a background class needs labelled audio recordings (WAV data)")
+    if mix.label in data.classes:
+        raise InputError(f"background label {mix.label!r} is already a class of the data {data.classes}; choose another name")
+    rng = np.random.default_rng(seed)
+    rate = data.sample_rate
+    pool = quiet_stretches(data.sequences, rate, mix)
+    floors = np.array([noise_floor(clip, rate, mix.frame_s) for clip in data.sequences])
+    per_class = max(1, round(len(data) / len(data.classes)))
+    sequences, labels = [], []
+    if words:
+        def quiet(clip: np.ndarray, samples: int) -> np.ndarray:
+            """Background at the clip's own noise floor."""
+            return background(rng, pool, floors, samples, mix, level=noise_floor(clip, rate, mix.frame_s))
+
+        def lead_in(clip: np.ndarray) -> np.ndarray:
+            return quiet(clip, _samples(rng, mix.lead_in_s, rate))
+
+        edges = [_quiet_edges(clip, rate, mix) for clip in data.sequences]
+        ends = [len(clip) - tail for clip, (_, tail) in zip(data.sequences, edges)]  # just after the speech
+        for clip, end, label in zip(data.sequences, ends, data.labels):
+            tail = _samples(rng, (0.0, mix.word_tail_s), rate)
+            own = min(tail, len(clip) - end)  # the clip's own quiet end first, then background
+            sequences.append(np.concatenate([lead_in(clip), clip[: end + own], quiet(clip, tail - own)]))
+            labels.append(label)
+        for i in rng.choice(len(data), size=round(mix.trail_share * len(data)), replace=False):
+            clip, end = data.sequences[i], ends[i]
+            sequences.append(np.concatenate([lead_in(clip), clip[:end], quiet(clip, _samples(rng, mix.trail_s, rate))]))
+            labels.append(mix.label)
+        for i in rng.choice(len(data), size=round(mix.onset_share * len(data)), replace=False):
+            clip, start, end = data.sequences[i], edges[i][0], ends[i]
+            sequences.append(np.concatenate([lead_in(clip), clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))]]))
+            labels.append(mix.label)
+    else:
+        sequences, labels = list(data.sequences), list(data.labels)
+    for _ in range(per_class):
+        sequences.append(background(rng, pool, floors, _samples(rng, mix.clip_s, rate), mix))
+        labels.append(mix.label)
+    return SequenceSet([s.astype(np.float32) for s in sequences], labels, [*data.classes, mix.label],
+                       data.name, data.source, sample_rate=rate)
+
+
+def background(rng: np.random.Generator, pool: list[np.ndarray], floors: np.ndarray, length: int,
+               mix: BackgroundMix, level: float | None = None) -> np.ndarray:
+    """float32 [length] of background at RMS ``level`` (default: a random recording's noise floor):
+    quiet stretches from ``pool`` joined end to end (or, one time in four, none), plus Gaussian noise."""
+    if length == 0:
+        return np.zeros(0, dtype=np.float32)
+    level = float(rng.choice(floors)) if level is None else level
+    out = np.zeros(length)
+    if pool and rng.random() >= 0.25:
+        pieces, filled = [], 0
+        while filled < length:
+            piece = pool[rng.integers(len(pool))]
+            pieces.append(piece * (level / max(_rms(piece), 1e-6)))
+            filled += len(piece)
+        out += np.concatenate(pieces)[:length]
+    low, high = np.log(mix.noise_rms[0]), np.log(mix.noise_rms[1])
+    out += rng.normal(0.0, min(np.exp(rng.uniform(low, high)), level if level > 0 else mix.noise_rms[0]), length)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _quiet_edges(clip: np.ndarray, rate: int, mix: BackgroundMix) -> tuple[int, int]:
+    """(samples of quiet at the start, at the end): whole frames whose RMS stays within
+    ``quiet_factor`` of the clip's quietest frame; (0, 0) for a clip shorter than two frames."""
+    frame = max(1, round(mix.frame_s * rate))
+    rms = frame_rms(clip, frame)
+    if len(rms) < 2:
+        return 0, 0
+    quiet = rms <= mix.quiet_factor * max(rms.min(), 1e-6)
+    if quiet.all():
+        return 0, 0
+    return int(np.argmin(quiet)) * frame, int(np.argmin(quiet[::-1])) * frame + len(clip) - len(rms) * frame
+
+
+def quiet_stretches(clips: list[np.ndarray], rate: int, mix: BackgroundMix) -> list[np.ndarray]:
+    """The quiet starts and ends of the clips: leading and trailing frames whose RMS stays within
+    ``quiet_factor`` of the clip's quietest frame, at least ``min_stretch_s`` long."""
+    shortest = round(mix.min_stretch_s * rate)
+    stretches = []
+    for clip in clips:
+        head, tail = _quiet_edges(clip, rate, mix)
+        for piece in (clip[:head], clip[len(clip) - tail:] if tail else clip[:0]):
+            if len(piece) >= shortest:
+                stretches.append(np.asarray(piece, dtype=np.float64))
+    return stretches
+
+
+def noise_floor(clip: np.ndarray, rate: int, frame_s: float) -> float:
+    """RMS of the clip's quietest frame (full scale 1.0)."""
+    rms = frame_rms(clip, max(1, round(frame_s * rate)))
+    return float(rms.min()) if len(rms) else 0.0
+
+
+def frame_rms(clip: np.ndarray, frame: int) -> np.ndarray:
+    """float64 [len(clip) // frame]: RMS of consecutive frames of ``frame`` samples."""
+    count = len(clip) // frame
+    frames = np.asarray(clip[: count * frame], dtype=np.float64).reshape(count, frame)
+    return np.sqrt(np.mean(frames * frames, axis=1))
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
+def _samples(rng: np.random.Generator, seconds: tuple[float, float], rate: int) -> int:
+    return int(rng.uniform(*seconds) * rate)
