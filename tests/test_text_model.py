@@ -1,0 +1,176 @@
+"""The text path end to end: text folders and CSV to a token graph with a mean read-out, its
+parity, the runtime's tokenization and text streams, and `edgernn predict --text`."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgernn.runtime import InputTypeError, Model
+from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.errors import InputError, MetadataError
+from edgernn.runtime.frontend import TextFrontend, frontend_from_json
+from edgernn.runtime.text import PAD_ID, Vocabulary, tokenize
+from edgernn.trainer.config import ModelConfig, TrainConfig
+from edgernn.trainer.model import RecurrentClassifier
+
+TOPICS = {
+    "cars": "engine wheel brake fuel drive speed tire gear motor".split(),
+    "space": "orbit rocket nasa moon launch planet star shuttle mission".split(),
+    "sport": "ball goal team score match player win coach league".split(),
+}
+COMMON = "the a of and to in is it that for on with as was".split()
+
+
+def write_posts(root: Path, per_class: int, seed: int) -> Path:
+    """One folder per topic, one Usenet-like post per file (header, body, signature)."""
+    rng = random.Random(seed)
+    for topic, words in TOPICS.items():
+        folder = root / topic
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            body = " ".join(rng.choice(words if rng.random() < 0.3 else COMMON) for _ in range(rng.randint(15, 50)))
+            (folder / str(i)).write_text(f"From: someone@{topic}.org\nSubject: {topic}\n\n{body}\n\n--\nmy signature {topic}\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    from edgernn.export.exporter import export
+    from edgernn.trainer.train import train
+
+    base = tmp_path_factory.mktemp("text")
+    write_posts(base / "posts-train", 24, seed=0)
+    write_posts(base / "posts-test", 8, seed=1)
+    outcome = train(base / "posts-train", base / "run", {"cell": "gru", "hidden": 24, "embed_dim": 16, "readout": "mean"},
+                    TrainConfig(epochs=8, seed=0, max_tokens=40, min_count=1), log=lambda m: None,
+                    strip=("headers", "footers", "quotes"))
+    artifacts = export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
+    return outcome, artifacts
+
+
+def test_a_text_folder_finds_its_test_sibling_and_strips_posts(tmp_path):
+    write_posts(tmp_path / "posts-train", 3, seed=0)
+    write_posts(tmp_path / "posts-test", 2, seed=1)
+    train_set, test_set = load_train_test(tmp_path / "posts-train", strip=("headers", "footers"))
+    assert train_set.input_kind == "text" and train_set.classes == ["cars", "space", "sport"]
+    assert (len(train_set), len(test_set)) == (9, 6)
+    assert not any("From:" in t or "signature" in t for t in train_set.sequences)
+    with pytest.raises(InputError, match="--strip applies to text data"):
+        load_train_test(Path(__file__).parent, strip=("headers",))
+
+
+def test_text_model_trains_and_its_graphs_pass_the_token_gates(text_run):
+    outcome, artifacts = text_run
+    assert outcome.metrics["accuracy"] >= 0.9
+    fp32, int8 = artifacts["fp32"], artifacts["int8-dynamic"]
+    assert fp32.parity["max_abs_diff"] <= 1e-4 and fp32.parity["stream_max_abs_diff"] <= 1e-5
+    assert int8.parity["top1_agreement"] >= 0.99
+    weights = int8.footprint["weights"]
+    assert weights["int8_fraction"] >= 0.99  # the embedding table is int8 too
+
+
+def test_runtime_tokenization_equals_training_tokenization(text_run):
+    outcome, artifacts = text_run
+    model = Model(artifacts["fp32"].path)
+    assert isinstance(model.frontend, TextFrontend) and model.frontend.max_tokens == 40
+    from edgernn.trainer.checkpoint import read_checkpoint
+
+    trained = frontend_from_json(read_checkpoint(outcome.checkpoint)["frontend"])
+    for text in outcome.test_set.sequences:
+        np.testing.assert_array_equal(model.prepare(text), trained(trained.check(text)))
+    state_names = [s.name for s in model.state_specs]
+    assert state_names == ["h", "mean", "count"]
+
+
+def test_text_streams_in_any_pieces_equal_predict(text_run):
+    outcome, artifacts = text_run
+    model = Model(artifacts["fp32"].path)
+    rng = np.random.default_rng(0)
+    texts = [t for t in outcome.test_set.sequences if len(tokenize(t)) <= 40][:6]
+    whole = model.predict(texts)
+    for text, expected in zip(texts, whole):
+        stream, pieces, start = model.stream(), [], 0
+        while start < len(text):
+            size = int(rng.integers(1, 12))
+            pieces.append(stream.push(text[start:start + size]))
+            start += size
+        pieces.append(stream.flush())
+        steps = np.concatenate(pieces)
+        assert len(steps) == len(tokenize(text)) == stream.steps
+        np.testing.assert_allclose(steps[-1], expected, atol=1e-5)
+    ids = model.prepare(texts[0])
+    by_ids = model.stream()
+    last = [by_ids.push(ids[t:t + 1]) for t in range(len(ids))][-1]  # token ids one at a time
+    np.testing.assert_allclose(last[-1], whole[0], atol=1e-5)
+
+
+def test_a_document_without_words_reads_as_padding_and_bad_text_input_is_named(text_run):
+    _, artifacts = text_run
+    model = Model(artifacts["fp32"].path)
+    np.testing.assert_array_equal(model.prepare("-- !!"), [PAD_ID])
+    assert model.predict(["", "rocket"]).shape == (2, 3)
+    with pytest.raises(InputTypeError, match="expected text as str"):
+        model.predict([b"rocket"])
+    with pytest.raises(InputError, match=r"token id 9999 at step 0 is outside \[0, "):
+        model.stream().push(np.array([9999]))
+
+
+def test_text_front_end_metadata_is_checked():
+    front = TextFrontend(Vocabulary.build([["a", "b", "a"]], min_count=1), max_tokens=5)
+    spec = front.to_json()
+    assert frontend_from_json(json.loads(json.dumps(spec))).vocabulary == front.vocabulary
+    with pytest.raises(MetadataError, match="splits words by another rule"):
+        frontend_from_json({**spec, "word_pattern": "[a-z]+"})
+    with pytest.raises(MetadataError, match="'max_tokens' must be null or an integer >= 1"):
+        frontend_from_json({**spec, "max_tokens": 0})
+    with pytest.raises(MetadataError, match="must start with"):
+        frontend_from_json({**spec, "vocabulary": {"words": ["a", "b"]}})
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_mean_readout_carried_as_state_equals_the_whole_sequence(cell):
+    torch.manual_seed(0)
+    model = RecurrentClassifier(ModelConfig(cell=cell, input_kind="tokens", vocab_size=50, embed_dim=8, hidden=12,
+                                            classes=3, readout="mean")).eval()
+    x = torch.randint(0, 50, (2, 23))
+    with torch.inference_mode():
+        whole, whole_state = model(x)
+        state, steps = None, []
+        for t in range(23):  # one token at a time, the state carried
+            logits, state = model(x[:, t:t + 1], state)
+            steps.append(logits)
+        np.testing.assert_allclose(torch.cat(steps, dim=1).numpy(), whole.numpy(), atol=1e-5)
+        for a, b in zip(state, whole_state):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+        outputs, _ = model.rnn(model.embedding(x))  # the head reads the mean of the outputs so far
+        means = torch.cumsum(outputs, 1) / torch.arange(1, 24).view(1, 23, 1)
+        np.testing.assert_allclose(whole.numpy(), model.head(means).numpy(), atol=1e-5)
+    assert whole_state[-1].flatten().tolist() == [23.0, 23.0]
+
+
+def test_predict_verb_takes_text_and_text_data(text_run, tmp_path):
+    from edgernn.cli.main import cli
+
+    outcome, artifacts = text_run
+    path = str(artifacts["int8-dynamic"].path)
+    result = CliRunner().invoke(cli, ["predict", path, "--text", "the rocket launch to the moon", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["predictions"]
+    assert rows[0]["predicted"] == "space"
+    test_dir = Path(outcome.dataset["load"]["data"]).with_name("posts-test")
+    result = CliRunner().invoke(cli, ["predict", path, str(test_dir), "--strip", "headers,footers,quotes", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["accuracy"] >= 0.9
+    (tmp_path / "one.csv").write_text("text,label\nmoon rocket orbit,space\n")
+    result = CliRunner().invoke(cli, ["predict", path, str(tmp_path / "one.csv"), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["cases"] == 1
+    result = CliRunner().invoke(cli, ["predict", path])
+    assert result.exit_code == 2 and "give DATA or --text" in result.output
+    result = CliRunner().invoke(cli, ["predict", path, "--text", "x", "--strip", "header"])
+    assert result.exit_code == 2 and "unknown part(s) ['header']" in result.output
