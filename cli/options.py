@@ -67,6 +67,10 @@ text_options = _stack(
                  help="Text: a word seen fewer times in training becomes the unknown word."),
     click.option("--max-tokens", type=click.IntRange(min=1), default=TrainConfig.max_tokens, show_default=True,
                  help="Text: a document keeps its first this many words."),
+    click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.token_dropout,
+                 show_default=True, help="Token data: share of words read as the unknown word while training."),
+    click.option("--word-vectors", type=click.Path(exists=True, dir_okay=False), default=None,
+                 help="Text: a word2vec/GloVe text file whose vectors initialise the embedding (--embed-dim must match)."),
 )
 
 audio_options = _stack(
@@ -155,7 +159,8 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        seed=options["seed"], threads=threads, window_ms=options["window_ms"],
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
                        background=options["background"], max_vocab=options["max_vocab"],
-                       min_count=options["min_count"], max_tokens=options["max_tokens"])
+                       min_count=options["min_count"], max_tokens=options["max_tokens"],
+                       token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "")
 
 
 def default_run_dir(cell: str) -> str:

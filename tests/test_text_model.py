@@ -174,3 +174,43 @@ def test_predict_verb_takes_text_and_text_data(text_run, tmp_path):
     assert result.exit_code == 2 and "give DATA or --text" in result.output
     result = CliRunner().invoke(cli, ["predict", path, "--text", "x", "--strip", "header"])
     assert result.exit_code == 2 and "unknown part(s) ['header']" in result.output
+
+
+def test_word_vectors_initialise_the_embedding_rows_they_cover(tmp_path):
+    from edgernn.runtime.errors import DataFormatError
+    from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors
+
+    vocabulary = Vocabulary.build([["moon", "rocket", "moon", "tire"]], min_count=1)
+    path = tmp_path / "vectors.txt"
+    path.write_text("3 4\nmoon 1 2 3 4\nzebra 9 9 9 9\nrocket -1 0 1 0\n")  # word2vec header, a word not in the vocabulary
+    vectors, found = read_word_vectors(path, vocabulary)
+    assert found.tolist() == [False, False, True, True, False]  # <pad>, <unk>, moon, rocket, tire
+    np.testing.assert_array_equal(vectors[vocabulary.words.index("moon")], [1, 2, 3, 4])
+    embedding = torch.nn.Embedding(len(vocabulary), 4)
+    before = embedding.weight.detach().clone()
+    initialise_embedding(embedding, vectors, found)
+    moon, rocket = embedding.weight[2].detach(), embedding.weight[3].detach()
+    assert torch.allclose(moon / moon.norm(), torch.tensor([1.0, 2, 3, 4]) / np.sqrt(30), atol=1e-6)
+    assert torch.allclose(rocket / rocket.norm(), torch.tensor([-1.0, 0, 1, 0]) / np.sqrt(2), atol=1e-6)
+    assert torch.equal(embedding.weight[[0, 1, 4]].detach(), before[[0, 1, 4]])
+    with pytest.raises(DataFormatError, match="the word vectors have 4 dimensions; the model's embedding has 8"):
+        initialise_embedding(torch.nn.Embedding(5, 8), vectors, found)
+    path.write_text("moon 1 2 3 4\nrocket 1 2\n")
+    with pytest.raises(DataFormatError, match=r"vectors.txt:2: a vector of 2 values; the file's first has 4"):
+        read_word_vectors(path, vocabulary)
+    path.write_text("moon 1 2 x 4\n")
+    with pytest.raises(DataFormatError, match=r"vectors.txt:1: the vector of 'moon' holds a value that is not a number"):
+        read_word_vectors(path, vocabulary)
+
+
+def test_train_with_word_vectors_logs_their_coverage(tmp_path):
+    from edgernn.trainer.train import train
+
+    write_posts(tmp_path / "posts-train", 4, seed=0)
+    write_posts(tmp_path / "posts-test", 2, seed=1)
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("".join(f"{w} {' '.join(str(float(i + j)) for j in range(8))}\n" for i, w in enumerate(TOPICS["space"])))
+    lines = []
+    train(tmp_path / "posts-train", tmp_path / "run", {"cell": "gru", "hidden": 8, "embed_dim": 8},
+          TrainConfig(epochs=1, min_count=1, word_vectors=str(vectors), token_dropout=0.1), log=lines.append)
+    assert any(line.startswith("word vectors: 9 of ") for line in lines), lines

@@ -93,6 +93,8 @@ class TrainConfig:
     max_vocab: int = 30000        # ids in all, padding (0) and unknown word (1) included
     min_count: int = 2            # a word seen fewer times in training is an unknown word
     max_tokens: int = 400         # a document keeps its first this many words
+    token_dropout: float = 0.0    # share of words read as the unknown word while training (tokens data)
+    word_vectors: str = ""        # a word2vec/GloVe text file initialising the embedding; "": random
 
     def __post_init__(self) -> None:
         checks = {
@@ -102,7 +104,7 @@ class TrainConfig:
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
             "mean_norm_ms": self.mean_norm_ms >= 0, "max_vocab": self.max_vocab >= 3, "min_count": self.min_count >= 1,
-            "max_tokens": self.max_tokens >= 1,
+            "max_tokens": self.max_tokens >= 1, "token_dropout": 0 <= self.token_dropout < 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

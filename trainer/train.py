@@ -26,12 +26,13 @@ from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
-from edgernn.runtime.text import Vocabulary, tokenize
+from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
 from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
+from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
 
 
@@ -71,6 +72,31 @@ def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, w
     return sum(losses) / max(len(data), 1), np.concatenate(preds)
 
 
+def shuffled_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Indices of the training cases in random order, cut into batches."""
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+BUCKET_BATCHES = 50  # batches drawn together and sorted by length before they are cut
+
+
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Token data (documents of 10 to 1000s of words): random order, then every run of
+    BUCKET_BATCHES batches sorted by length before it is cut, and the batches shuffled. A batch
+    then pads to about its own length, not the longest document's: ~3x less work on 20
+    Newsgroups, and each sequence is still read at its own last step."""
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    sizes = lengths.numpy()
+    batches = []
+    for start in range(0, len(order), batch_size * BUCKET_BATCHES):
+        chunk = order[start:start + batch_size * BUCKET_BATCHES]
+        chunk = chunk[np.argsort(sizes[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).numpy()
+    return [batches[i] for i in shuffle]
+
+
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
         on_epoch: Callable[[dict], None] | None = None) -> FitResult:
@@ -108,16 +134,20 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         best_epoch, stale, first_epoch = resume["best_epoch"], resume["stale"], resume["epoch"] + 1
         log(f"resuming after epoch {resume['epoch']} of {config.epochs}")
     add_noise = config.input_noise > 0 and model.config.input_kind == "features"
+    drop_tokens = config.token_dropout > 0 and model.config.input_kind == "tokens"
     for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train), generator=generator).numpy()
+        batches = (length_bucketed_batches if model.config.input_kind == "tokens" else shuffled_batches)(
+            train.lengths, config.batch_size, generator)
         total_loss, correct = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            batch = train.subset(order[start:start + config.batch_size])
+        for index in batches:
+            batch = train.subset(index)
             x = batch.x
             if add_noise:
                 x = x + config.input_noise * torch.randn(x.shape, generator=generator)
+            if drop_tokens:  # words read as unknown: no single word can carry a document
+                x = torch.where((torch.rand(x.shape, generator=generator) < config.token_dropout) & (x > UNK_ID), UNK_ID, x)
             logits = last_step(model(x)[0], batch.lengths)
             loss = nn.functional.cross_entropy(logits, batch.y, weight=weight)
             optimizer.zero_grad(set_to_none=True)
@@ -154,6 +184,15 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     model.load_state_dict(best_state)
     model.eval()
     return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience)
+
+
+def load_word_vectors(model: RecurrentClassifier, frontend: Frontend, path: str, log: Callable[[str], None]) -> None:
+    """Initialise a text model's embedding from a word2vec/GloVe text file (trainer/wordvec.py)."""
+    if not isinstance(frontend, TextFrontend):
+        raise InputError(f"--word-vectors needs text data; this data set holds {frontend.kind}")
+    vectors, found = read_word_vectors(path, frontend.vocabulary)
+    initialise_embedding(model.embedding, vectors, found)
+    log(f"word vectors: {int(found.sum())} of {len(found)} vocabulary words found in {path}")
 
 
 def with_background(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> tuple[SequenceSet, SequenceSet]:
@@ -235,6 +274,8 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
     model = RecurrentClassifier(model_cfg)
+    if config.word_vectors:
+        load_word_vectors(model, frontend, config.word_vectors, log)
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
                  resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state))
