@@ -24,6 +24,18 @@ def shared_data(*parts: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def newsgroups(tmp_path_factory) -> Path:
+    """The 20 Newsgroups "bydate" tarball extracted once (20news-bydate-train/-test under it)."""
+    import tarfile
+
+    tarball = shared_data("20newsgroups", "20news-bydate.tar.gz")
+    root = tmp_path_factory.mktemp("20news")
+    with tarfile.open(tarball) as archive:
+        archive.extractall(root, filter="data")
+    return root
+
+
+@pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return sample_dataset()
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import tarfile
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_data
 from edgernn.runtime.errors import DataFormatError, InputError, MetadataError
 from edgernn.runtime.text import (
     PAD_ID, STRIP_PARTS, UNK_ID, TextSet, TextStream, Vocabulary, clean_text, is_text_folder,
@@ -412,10 +410,8 @@ def test_read_text_csv_refuses_other_files(tmp_path):
 # The real 20 Newsgroups "bydate" split
 
 
-def test_20newsgroups_bydate(tmp_path):
-    tarball = shared_data("20newsgroups", "20news-bydate.tar.gz")
-    with tarfile.open(tarball) as archive:
-        archive.extractall(tmp_path, filter="data")
+def test_20newsgroups_bydate(newsgroups):
+    tmp_path = newsgroups
     train = read_text_folder(tmp_path / "20news-bydate-train")
     test = read_text_folder(tmp_path / "20news-bydate-test")
     assert (len(train), len(test)) == (11314, 7532)
