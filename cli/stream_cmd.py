@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -57,7 +58,8 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
                    reset_after_background, reset_every, every_step, device, threads, allow_nonfinite, as_json):
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
     step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
-    or sequence INDEX of a .ts/.npz file. JSON lines with --json."""
+    a .txt document for a text model (CHUNK characters per push), or sequence INDEX of a .ts/.npz
+    file. JSON lines with --json."""
     from edgernn.runtime import Model, ResetPolicy
     from edgernn.runtime.detect import Detector, DetectorConfig
 
@@ -73,8 +75,7 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
                                                      min_steps=min_steps))
     policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
     stream, events, last = model.stream(reset=policy), [], None
-    for start in range(0, len(sequence), step):
-        probs = stream.push(sequence[start:start + step])
+    for probs in _pushes(stream, sequence, step):
         if len(probs):
             last = probs[-1]
             events += detector.push(probs)
@@ -99,6 +100,13 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
           + (f"; label {r['label']}" if "label" in r else ""))
 
 
+def _pushes(stream, sequence, step: int):
+    """The probabilities of each push of ``step`` elements, then of the flush (a text's last word)."""
+    for start in range(0, len(sequence), step):
+        yield stream.push(sequence[start:start + step])
+    yield stream.flush()
+
+
 def _echo(row: dict, as_json: bool, text) -> None:
     click.echo(json.dumps(row) if as_json else text(row))
 
@@ -107,6 +115,10 @@ def _read_input(model, data: str, index: int):
     """(the raw input to stream, its label or None)."""
     from edgernn.runtime import InputError, read_sequences
 
+    if data.lower().endswith(".txt"):
+        if model.frontend.kind != "text":
+            raise InputError(f"{data}: a text document needs a text model; {model.path.name} takes {model.frontend.kind} input")
+        return Path(data).read_text(encoding="utf-8", errors="replace"), None
     if data.lower().endswith(".wav"):
         from edgernn.runtime.wav import read_wav
 

@@ -237,3 +237,17 @@ def test_runtime_tokenization_equals_training_on_every_20newsgroups_test_documen
         cuts = np.sort(rng.integers(0, len(text) + 1, size=8))
         pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
         assert [w for p in pieces for w in stream.push(p)] + stream.flush() == tokenize(text)
+
+
+def test_stream_verb_reads_a_text_document(text_run, tmp_path):
+    from edgernn.cli.main import cli
+
+    _, artifacts = text_run
+    path = str(artifacts["fp32"].path)
+    doc = tmp_path / "post.txt"
+    doc.write_text("the rocket launch to the moon and the shuttle orbit")  # no space after the last word
+    result = CliRunner().invoke(cli, ["stream", path, str(doc), "--json", "--chunk", "7"])
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout.splitlines()[-1])
+    expected = Model(path).predict([doc.read_text()])[0]
+    assert final["steps"] == 10 and final["final"] == "space" and final["score"] == pytest.approx(expected.max(), abs=1e-4)
