@@ -71,6 +71,9 @@ text_options = _stack(
                  show_default=True, help="Token data: share of words read as the unknown word while training."),
     click.option("--word-vectors", type=click.Path(exists=True, dir_okay=False), default=None,
                  help="Text: a word2vec/GloVe text file whose vectors initialise the embedding (--embed-dim must match)."),
+    click.option("--pretrain-epochs", type=click.IntRange(min=0), default=TrainConfig.pretrain_epochs, show_default=True,
+                 help="Text: first train skip-gram word vectors on the training split for this many epochs "
+                      "and start the embedding from them (0: off)."),
 )
 
 audio_options = _stack(
@@ -96,9 +99,9 @@ model_options = _stack(
                  help="Dropout between layers and before the head (training only)."),
     click.option("--embed-dim", type=click.IntRange(min=1), default=ModelConfig.embed_dim, show_default=True,
                  help="Embedding width for token-id data."),
-    click.option("--readout", type=click.Choice(["last", "mean"]), default=ModelConfig.readout, show_default=True,
-                 help="What the head reads: the last step's output, or the mean of every step's so far "
-                      "(carried as extra state; suits documents)."),
+    click.option("--readout", type=click.Choice(["last", "mean", "attention"]), default=ModelConfig.readout,
+                 show_default=True, help="What the head reads: the last step's output, or the mean or the "
+                 "attention-weighted mean of every step's so far (carried as extra state; suits documents)."),
 )
 
 train_options = _stack(
@@ -160,7 +163,8 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
                        background=options["background"], max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],
-                       token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "")
+                       token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",
+                       pretrain_epochs=options["pretrain_epochs"])
 
 
 def default_run_dir(cell: str) -> str:

@@ -10,6 +10,11 @@ import click
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
 
 BACKGROUND_RESET_STEPS = 20  # 0.2 s of 10 ms hops: longer than the pauses inside a word
+# Detection defaults (window, threshold, min_steps): for any model, and for a model trained with a
+# background class for continuous audio, where these gave the fewest digit errors on recordings
+# of spoken digits (benchmarks/digit_stream.py).
+DETECTION_DEFAULTS = (5, 0.5, 1)
+BACKGROUND_DETECTION_DEFAULTS = (10, 0.7, 10)
 
 
 def _class_threshold(ctx, param, values):
@@ -32,14 +37,16 @@ def _class_threshold(ctx, param, values):
               help="Which sequence of a .ts/.npz DATA to stream.")
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="Input per push: steps of a sequence, or samples of audio (default: one step / one hop).")
-@click.option("--window", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Detection: steps of posterior smoothing (moving average).")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
-              help="Detection: smoothed probability at which an event starts (every class).")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Detection: steps of posterior smoothing (moving average). Default 5, or 10 for a model "
+                   "with a background class.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Detection: smoothed probability at which an event starts (every class). Default 0.5, or "
+                   "0.7 for a model with a background class.")
 @click.option("--class-threshold", multiple=True, callback=_class_threshold, metavar="LABEL=P",
               help="Detection: a threshold for one class (repeatable).")
-@click.option("--min-steps", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Detection: shortest event reported, in steps.")
+@click.option("--min-steps", type=click.IntRange(min=1), default=None,
+              help="Detection: shortest event reported, in steps. Default 1, or 10 for a model with a background class.")
 @click.option("--refractory", type=click.IntRange(min=0), default=0, show_default=True,
               help="Detection: steps after an event during which no new event starts.")
 @click.option("--ignore", multiple=True, metavar="LABEL",
@@ -66,9 +73,13 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
+    defaults = DETECTION_DEFAULTS
     if model.background is not None:
         ignore = (*ignore, model.background)
         reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
+        defaults = BACKGROUND_DETECTION_DEFAULTS
+    window, threshold, min_steps = (given if given is not None else default
+                                    for given, default in zip((window, threshold, min_steps), defaults))
     detector = Detector(model.labels, DetectorConfig(window=window, threshold={**dict.fromkeys(model.labels, threshold),
                                                                                **class_threshold},
                                                      refractory=refractory, ignore=tuple(dict.fromkeys(ignore)),

@@ -86,7 +86,7 @@ def test_runtime_tokenization_equals_training_tokenization(text_run):
     for text in outcome.test_set.sequences:
         np.testing.assert_array_equal(model.prepare(text), trained(trained.check(text)))
     state_names = [s.name for s in model.state_specs]
-    assert state_names == ["h", "mean", "count"]
+    assert state_names == ["h", "pool", "pool_weight"]
 
 
 def test_text_streams_in_any_pieces_equal_predict(text_run):
@@ -134,11 +134,12 @@ def test_text_front_end_metadata_is_checked():
         frontend_from_json({**spec, "vocabulary": {"words": ["a", "b"]}})
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_mean_readout_carried_as_state_equals_the_whole_sequence(cell):
+@pytest.mark.parametrize("cell, readout", [("rnn", "mean"), ("lstm", "mean"), ("gru", "mean"), ("gru", "attention"),
+                                           ("lstm", "attention")])
+def test_pooled_readout_carried_as_state_equals_the_whole_sequence(cell, readout):
     torch.manual_seed(0)
     model = RecurrentClassifier(ModelConfig(cell=cell, input_kind="tokens", vocab_size=50, embed_dim=8, hidden=12,
-                                            classes=3, readout="mean")).eval()
+                                            classes=3, readout=readout)).eval()
     x = torch.randint(0, 50, (2, 23))
     with torch.inference_mode():
         whole, whole_state = model(x)
@@ -149,10 +150,14 @@ def test_mean_readout_carried_as_state_equals_the_whole_sequence(cell):
         np.testing.assert_allclose(torch.cat(steps, dim=1).numpy(), whole.numpy(), atol=1e-5)
         for a, b in zip(state, whole_state):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
-        outputs, _ = model.rnn(model.embedding(x))  # the head reads the mean of the outputs so far
-        means = torch.cumsum(outputs, 1) / torch.arange(1, 24).view(1, 23, 1)
+        outputs, _ = model.rnn(model.embedding(x))  # the head reads the (weighted) mean of the outputs so far
+        if readout == "mean":
+            weights = torch.ones(2, 23, 1)
+        else:
+            weights = torch.exp(8.0 * torch.tanh(model.scorer(outputs)))
+        means = torch.cumsum(weights * outputs, 1) / torch.cumsum(weights, 1)
         np.testing.assert_allclose(whole.numpy(), model.head(means).numpy(), atol=1e-5)
-    assert whole_state[-1].flatten().tolist() == [23.0, 23.0]
+        np.testing.assert_allclose(whole_state[-1].flatten().numpy(), weights.sum(dim=1).flatten().numpy(), rtol=1e-5)
 
 
 def test_predict_verb_takes_text_and_text_data(text_run, tmp_path):
@@ -251,3 +256,26 @@ def test_stream_verb_reads_a_text_document(text_run, tmp_path):
     final = json.loads(result.stdout.splitlines()[-1])
     expected = Model(path).predict([doc.read_text()])[0]
     assert final["steps"] == 10 and final["final"] == "space" and final["score"] == pytest.approx(expected.max(), abs=1e-4)
+
+
+def test_skip_gram_vectors_put_words_of_one_topic_together():
+    from edgernn.trainer.wordvec import train_word_vectors
+
+    rng = np.random.default_rng(0)
+    vocabulary = Vocabulary.build([TOPICS["cars"] + TOPICS["space"]], min_count=1)
+    documents = []
+    for _ in range(300):  # each document speaks of one topic only
+        words = TOPICS["cars" if rng.random() < 0.5 else "space"]
+        documents.append(vocabulary.ids([words[i] for i in rng.integers(0, len(words), size=30)]))
+    vectors = train_word_vectors(documents, len(vocabulary), 16, epochs=5, subsample=1.0, seed=0)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = {topic: [vocabulary.words.index(w) for w in TOPICS[topic]] for topic in ("cars", "space")}
+    within = np.mean([unit[a] @ unit[b] for topic in ids.values() for a in topic for b in topic if a != b])
+    across = np.mean([unit[a] @ unit[b] for a in ids["cars"] for b in ids["space"]])
+    assert within > across + 0.1, (within, across)
+    for topic, members in ids.items():  # every word's nearest other word speaks of its topic
+        for a in members:
+            nearest = max((b for b in ids["cars"] + ids["space"] if b != a), key=lambda b: unit[a] @ unit[b])
+            assert nearest in members, (topic, vocabulary.words[a], vocabulary.words[nearest])
+    again = train_word_vectors(documents, len(vocabulary), 16, epochs=5, subsample=1.0, seed=0)
+    np.testing.assert_array_equal(vectors, again)

@@ -12,8 +12,8 @@ from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import CELLS, INPUT_KINDS
 
 
-READOUTS = ("last", "mean")
-POOL_STATE = ("mean", "count")  # [1, batch, hidden] running mean of the outputs, [1, batch, 1] steps so far
+READOUTS = ("last", "mean", "attention")
+POOL_STATE = ("pool", "pool_weight")  # [1, batch, hidden] the weighted mean of the outputs so far, [1, batch, 1] its total weight
 
 
 @dataclass
@@ -28,8 +28,9 @@ class ModelConfig:
     dropout: float = 0.3         # between stacked layers and before the head; training only
     classes: int = 2
     # What the head reads at each step: "last" the recurrent output of that step; "mean" the mean
-    # of the outputs of every step so far (carried between chunks as extra state: the running
-    # mean and the step count), which suits long inputs such as documents.
+    # of the outputs of every step so far; "attention" their weighted mean, each step weighted by
+    # exp(a learned score of its output) (trainer/model.py). Both pools are carried between chunks
+    # as extra state (the pooled vector and its total weight) and suit long inputs: documents.
     readout: str = "last"
 
     def __post_init__(self) -> None:
@@ -53,10 +54,10 @@ class ModelConfig:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """Graph names of the carried state: ("h",) or ("h", "c") for LSTM, then ("mean", "count")
-        for the mean read-out."""
+        """Graph names of the carried state: ("h",) or ("h", "c") for LSTM, then ("pool", "pool_weight")
+        for a pooled read-out."""
         recurrent = ("h", "c") if self.cell == "lstm" else ("h",)
-        return recurrent + (POOL_STATE if self.readout == "mean" else ())
+        return recurrent + (POOL_STATE if self.readout != "last" else ())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +96,7 @@ class TrainConfig:
     max_tokens: int = 400         # a document keeps its first this many words
     token_dropout: float = 0.0    # share of words read as the unknown word while training (tokens data)
     word_vectors: str = ""        # a word2vec/GloVe text file initialising the embedding; "": random
+    pretrain_epochs: int = 0      # text: skip-gram word vectors trained on the training split first (0: off)
 
     def __post_init__(self) -> None:
         checks = {
@@ -105,6 +107,7 @@ class TrainConfig:
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
             "mean_norm_ms": self.mean_norm_ms >= 0, "max_vocab": self.max_vocab >= 3, "min_count": self.min_count >= 1,
             "max_tokens": self.max_tokens >= 1, "token_dropout": 0 <= self.token_dropout < 1,
+            "pretrain_epochs": self.pretrain_epochs >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

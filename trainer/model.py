@@ -19,8 +19,8 @@ class RecurrentClassifier(nn.Module):
     """x: float32 [batch, time, features] or int64 [batch, time] -> logits [batch, time, classes].
 
     State: a tuple of float32 tensors, one per ``config.state_names``: (h,) or (h, c) for LSTM,
-    each [layers, batch, hidden]; the mean read-out adds its running mean [1, batch, hidden] and
-    step count [1, batch, 1].
+    each [layers, batch, hidden]; a pooled read-out adds its pooled vector [1, batch, hidden] and
+    total weight [1, batch, 1].
     """
 
     def __init__(self, config: ModelConfig):
@@ -38,6 +38,7 @@ class RecurrentClassifier(nn.Module):
             dropout=config.dropout if config.layers > 1 else 0.0, **extra,
         )
         self.dropout = nn.Dropout(config.dropout)
+        self.scorer = nn.Linear(config.hidden, 1) if config.readout == "attention" else None
         self.head = nn.Linear(config.hidden, config.classes)
         self.reset_recurrent_parameters()
 
@@ -63,7 +64,7 @@ class RecurrentClassifier(nn.Module):
         """The shape of each state tensor, in ``config.state_names`` order; ``batch`` on axis 1."""
         cfg = self.config
         recurrent = [(cfg.layers, batch, cfg.hidden)] * (2 if cfg.cell == "lstm" else 1)
-        return recurrent + ([(1, batch, cfg.hidden), (1, batch, 1)] if cfg.readout == "mean" else [])
+        return recurrent + ([(1, batch, cfg.hidden), (1, batch, 1)] if cfg.readout != "last" else [])
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, ...]:
         return tuple(torch.zeros(shape) for shape in self.state_shapes(batch))
@@ -76,25 +77,36 @@ class RecurrentClassifier(nn.Module):
         lstm = self.config.cell == "lstm"
         outputs, new_state = self.rnn(inputs, tuple(state[:2]) if lstm else state[0])
         new_state = tuple(new_state) if lstm else (new_state,)
-        if self.config.readout == "mean":
-            outputs, mean, count = running_mean(outputs, *state[len(new_state):len(new_state) + 2])
-            new_state += (mean, count)
+        if self.config.readout != "last":
+            outputs, pool, total = running_mean(outputs, self.pool_weights(outputs), *state[len(new_state):len(new_state) + 2])
+            new_state += (pool, total)
         return self.head(self.dropout(outputs)), new_state
+
+    def pool_weights(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Each step's weight in a pooled read-out, [batch, time, 1]: 1 for the mean; for attention
+        exp of a learned score, bounded to +-ATTENTION_SCALE so no sum of weights overflows."""
+        if self.scorer is None:
+            return torch.ones_like(outputs[:, :, :1])
+        return torch.exp(ATTENTION_SCALE * torch.tanh(self.scorer(outputs)))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def running_mean(outputs: torch.Tensor, mean: torch.Tensor, count: torch.Tensor):
-    """The mean of every output so far at each step, continuing a carried mean.
+# An attention score lies in [-8, 8]: a weight in [e^-8, e^8], so a sum over 10^30 steps stays finite.
+ATTENTION_SCALE = 8.0
 
-    outputs [batch, time, hidden]; mean [1, batch, hidden] over the ``count`` [1, batch, 1] steps
-    before. Returns (means [batch, time, hidden], the last mean [1, batch, hidden], the new count
-    [1, batch, 1]).
+
+def running_mean(outputs: torch.Tensor, weights: torch.Tensor, mean: torch.Tensor, total: torch.Tensor):
+    """The weighted mean of every output so far at each step, continuing a carried one.
+
+    outputs [batch, time, hidden], weights [batch, time, 1] (> 0); mean [1, batch, hidden] over
+    steps before of ``total`` [1, batch, 1] weight. Returns (means [batch, time, hidden], the last
+    mean [1, batch, hidden], its total weight [1, batch, 1]).
     """
-    steps = count[0].unsqueeze(1) + torch.cumsum(torch.ones_like(outputs[:, :, :1]), dim=1)  # [batch, time, 1]
-    means = (mean[0].unsqueeze(1) * count[0].unsqueeze(1) + torch.cumsum(outputs, dim=1)) / steps
-    return means, means[:, -1].unsqueeze(0), steps[:, -1].unsqueeze(0)
+    totals = total[0].unsqueeze(1) + torch.cumsum(weights, dim=1)  # [batch, time, 1]
+    means = (mean[0].unsqueeze(1) * total[0].unsqueeze(1) + torch.cumsum(weights * outputs, dim=1)) / totals
+    return means, means[:, -1].unsqueeze(0), totals[:, -1].unsqueeze(0)
 
 
 def last_step(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

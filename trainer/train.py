@@ -32,7 +32,7 @@ from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
-from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors
+from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
 
 
@@ -195,6 +195,19 @@ def load_word_vectors(model: RecurrentClassifier, frontend: Frontend, path: str,
     log(f"word vectors: {int(found.sum())} of {len(found)} vocabulary words found in {path}")
 
 
+def pretrain_word_vectors(model: RecurrentClassifier, frontend: Frontend, train_set: SequenceSet, config: TrainConfig,
+                          log: Callable[[str], None]) -> None:
+    """Initialise a text model's embedding with skip-gram vectors of the training split's words."""
+    if not isinstance(frontend, TextFrontend):
+        raise InputError(f"--pretrain-epochs needs text data; this data set holds {frontend.kind}")
+    documents = [frontend.vocabulary.encode(text) for text in train_set.sequences]
+    vectors = train_word_vectors(documents, len(frontend.vocabulary), model.config.embed_dim, epochs=config.pretrain_epochs,
+                                 seed=config.seed, log=log)
+    found = np.ones(len(vectors), dtype=bool)
+    found[:2] = False  # padding and unknown keep their random rows
+    initialise_embedding(model.embedding, vectors, found)
+
+
 def with_background(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> tuple[SequenceSet, SequenceSet]:
     """Both splits with the background class ``config.background`` (trainer/background.py)."""
     if train_set.input_kind != "audio":
@@ -274,8 +287,12 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
     model = RecurrentClassifier(model_cfg)
+    if config.word_vectors and config.pretrain_epochs:
+        raise InputError("give either --word-vectors (a file) or --pretrain-epochs (vectors trained here), not both")
     if config.word_vectors:
         load_word_vectors(model, frontend, config.word_vectors, log)
+    if config.pretrain_epochs and resume is None:
+        pretrain_word_vectors(model, frontend, train_set, config, log)
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
                  resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state))

@@ -66,3 +66,68 @@ def initialise_embedding(embedding: torch.nn.Embedding, vectors: np.ndarray, fou
         chosen = torch.from_numpy(vectors[found])
         scale = float(weight.std()) / max(float(chosen.std()), 1e-8)
         weight[torch.from_numpy(found)] = chosen * scale
+
+
+def train_word_vectors(documents: list[np.ndarray], vocab_size: int, dim: int, epochs: int = 3, window: int = 5,
+                       negatives: int = 5, batch_size: int = 4096, lr: float = 5e-3, subsample: float = 1e-4,
+                       seed: int = 0, log=None) -> np.ndarray:
+    """Skip-gram word vectors with negative sampling (word2vec's objective), from documents of
+    word ids (each int64 [n]; ids 0 and 1, padding and unknown, are left out).
+
+    Each epoch: frequent words are dropped at random (word2vec's subsampling with threshold
+    ``subsample``); every word predicts the words within a random 1..``window`` of it in its own
+    document, each pair against ``negatives`` words drawn from the unigram distribution to the
+    power 0.75; SparseAdam on shuffled batches. Returns float32 [vocab_size, dim], the input
+    vectors. Deterministic for a seed.
+    """
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    counts = np.bincount(np.concatenate(documents), minlength=vocab_size).astype(np.float64)
+    counts[:2] = 0
+    frequency = counts / max(counts.sum(), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = np.where(frequency > 0, np.minimum(1.0, np.sqrt(subsample / frequency) + subsample / frequency), 0.0)
+    # negatives are drawn from a table of word ids laid out in proportion to count^0.75
+    table = torch.multinomial(torch.from_numpy(counts ** 0.75), NOISE_TABLE, replacement=True, generator=generator)
+    words_in = torch.nn.Embedding(vocab_size, dim, sparse=True)
+    words_out = torch.nn.Embedding(vocab_size, dim, sparse=True)
+    with torch.no_grad():
+        words_in.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
+        words_out.weight.zero_()
+    optimizer = torch.optim.SparseAdam([words_in.weight, words_out.weight], lr=lr)
+    separator = np.zeros(window, dtype=np.int64)  # padding between documents: no pair crosses one
+    for epoch in range(1, epochs + 1):
+        centre, context = _pairs(rng, [doc[rng.random(len(doc)) < keep[doc]] for doc in documents], separator, window)
+        order = torch.randperm(len(centre), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            u, v = words_in(centre[index]), words_out(context[index])                    # [B, d]
+            noise = words_out(table[torch.randint(0, NOISE_TABLE, (len(index), negatives), generator=generator)])  # [B, K, d]
+            loss = -(torch.nn.functional.logsigmoid((u * v).sum(dim=1)).mean()
+                     + torch.nn.functional.logsigmoid(-torch.bmm(noise, u.unsqueeze(2)).squeeze(2)).sum(dim=1).mean())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        if log is not None:
+            log(f"word vectors: epoch {epoch}/{epochs}, {len(centre)} pairs, loss {total / max(len(centre), 1):.4f}")
+    return words_in.weight.detach().numpy().copy()
+
+
+NOISE_TABLE = 1_000_000  # entries of the negative-sampling table
+
+
+def _pairs(rng: np.random.Generator, documents: list[np.ndarray], separator: np.ndarray, window: int):
+    """(centre ids, context ids) int64 tensors: every pair within each centre's random window."""
+    corpus = np.concatenate([part for doc in documents for part in (doc, separator)])
+    reach = rng.integers(1, window + 1, size=len(corpus))  # each centre word's window this epoch
+    centres, contexts = [], []
+    for distance in range(1, window + 1):
+        left, right = corpus[:-distance], corpus[distance:]
+        ok = (left > 1) & (right > 1)
+        forward = ok & (reach[:-distance] >= distance)
+        backward = ok & (reach[distance:] >= distance)
+        centres += [left[forward], right[backward]]
+        contexts += [right[forward], left[backward]]
+    return torch.from_numpy(np.concatenate(centres)), torch.from_numpy(np.concatenate(contexts))
