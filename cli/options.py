@@ -74,6 +74,8 @@ text_options = _stack(
     click.option("--pretrain-epochs", type=click.IntRange(min=0), default=TrainConfig.pretrain_epochs, show_default=True,
                  help="Text: first train skip-gram word vectors on the training split for this many epochs "
                       "and start the embedding from them (0: off)."),
+    click.option("--freeze-embedding", is_flag=True,
+                 help="Text: keep the word vectors of --word-vectors / --pretrain-epochs fixed while training."),
 )
 
 audio_options = _stack(
@@ -164,7 +166,7 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        background=options["background"], max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],
                        token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",
-                       pretrain_epochs=options["pretrain_epochs"])
+                       pretrain_epochs=options["pretrain_epochs"], freeze_embedding=options["freeze_embedding"])
 
 
 def default_run_dir(cell: str) -> str:

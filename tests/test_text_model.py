@@ -279,3 +279,24 @@ def test_skip_gram_vectors_put_words_of_one_topic_together():
             assert nearest in members, (topic, vocabulary.words[a], vocabulary.words[nearest])
     again = train_word_vectors(documents, len(vocabulary), 16, epochs=5, subsample=1.0, seed=0)
     np.testing.assert_array_equal(vectors, again)
+
+
+def test_pretrained_vectors_start_the_embedding_and_stay_fixed_when_frozen(tmp_path, monkeypatch):
+    import edgernn.trainer.train as train_module
+
+    write_posts(tmp_path / "posts-train", 6, seed=0)
+    write_posts(tmp_path / "posts-test", 2, seed=1)
+    initial = {}
+    pretrain = train_module.pretrain_word_vectors
+
+    def recording(model, *args):
+        pretrain(model, *args)
+        initial["embedding"] = model.embedding.weight.detach().clone()
+    monkeypatch.setattr(train_module, "pretrain_word_vectors", recording)
+    outcome = train_module.train(tmp_path / "posts-train", tmp_path / "run", {"cell": "gru", "hidden": 8, "embed_dim": 8},
+                                 TrainConfig(epochs=2, min_count=1, pretrain_epochs=1, freeze_embedding=True),
+                                 log=lambda m: None)
+    assert torch.equal(outcome.model.embedding.weight.detach(), initial["embedding"])
+    with pytest.raises(InputError, match="--freeze-embedding keeps word vectors fixed"):
+        train_module.train(tmp_path / "posts-train", tmp_path / "run2", {"cell": "gru", "hidden": 8, "embed_dim": 8},
+                           TrainConfig(epochs=1, min_count=1, freeze_embedding=True), log=lambda m: None)

@@ -97,6 +97,7 @@ class TrainConfig:
     token_dropout: float = 0.0    # share of words read as the unknown word while training (tokens data)
     word_vectors: str = ""        # a word2vec/GloVe text file initialising the embedding; "": random
     pretrain_epochs: int = 0      # text: skip-gram word vectors trained on the training split first (0: off)
+    freeze_embedding: bool = False  # keep the initial word vectors fixed (with word_vectors / pretrain_epochs)
 
     def __post_init__(self) -> None:
         checks = {

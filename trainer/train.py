@@ -293,6 +293,10 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         load_word_vectors(model, frontend, config.word_vectors, log)
     if config.pretrain_epochs and resume is None:
         pretrain_word_vectors(model, frontend, train_set, config, log)
+    if config.freeze_embedding:
+        if not (config.word_vectors or config.pretrain_epochs):
+            raise InputError("--freeze-embedding keeps word vectors fixed: give --word-vectors or --pretrain-epochs too")
+        model.embedding.weight.requires_grad_(False)  # AdamW skips a parameter without a gradient
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
                  resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state))
