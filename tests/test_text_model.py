@@ -289,14 +289,18 @@ def test_pretrained_vectors_start_the_embedding_and_stay_fixed_when_frozen(tmp_p
     initial = {}
     pretrain = train_module.pretrain_word_vectors
 
-    def recording(model, *args):
-        pretrain(model, *args)
+    def recording(model, *args, **kwargs):
+        pretrain(model, *args, **kwargs)
         initial["embedding"] = model.embedding.weight.detach().clone()
     monkeypatch.setattr(train_module, "pretrain_word_vectors", recording)
     outcome = train_module.train(tmp_path / "posts-train", tmp_path / "run", {"cell": "gru", "hidden": 8, "embed_dim": 8},
                                  TrainConfig(epochs=2, min_count=1, pretrain_epochs=1, freeze_embedding=True),
                                  log=lambda m: None)
     assert torch.equal(outcome.model.embedding.weight.detach(), initial["embedding"])
+    from edgernn.trainer.wordvec import read_word_vectors  # the vectors are kept for --word-vectors
+    frontend = frontend_from_json(torch.load(outcome.checkpoint, weights_only=True)["frontend"])
+    vectors, found = read_word_vectors(tmp_path / "run" / "word_vectors.txt", frontend.vocabulary)
+    assert found[2:].all() and not found[:2].any() and vectors.shape == (len(frontend.vocabulary), 8)
     with pytest.raises(InputError, match="--freeze-embedding keeps word vectors fixed"):
         train_module.train(tmp_path / "posts-train", tmp_path / "run2", {"cell": "gru", "hidden": 8, "embed_dim": 8},
                            TrainConfig(epochs=1, min_count=1, freeze_embedding=True), log=lambda m: None)

@@ -32,7 +32,7 @@ from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
-from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors
+from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
 
 
@@ -196,13 +196,17 @@ def load_word_vectors(model: RecurrentClassifier, frontend: Frontend, path: str,
 
 
 def pretrain_word_vectors(model: RecurrentClassifier, frontend: Frontend, train_set: SequenceSet, config: TrainConfig,
-                          log: Callable[[str], None]) -> None:
-    """Initialise a text model's embedding with skip-gram vectors of the training split's words."""
+                          log: Callable[[str], None], save_to: Path | None = None) -> None:
+    """Initialise a text model's embedding with skip-gram vectors of the training split's words
+    (written to ``save_to`` in word2vec text format, for --word-vectors in later runs)."""
     if not isinstance(frontend, TextFrontend):
         raise InputError(f"--pretrain-epochs needs text data; this data set holds {frontend.kind}")
     documents = [frontend.vocabulary.encode(text) for text in train_set.sequences]
     vectors = train_word_vectors(documents, len(frontend.vocabulary), model.config.embed_dim, epochs=config.pretrain_epochs,
                                  seed=config.seed, log=log)
+    if save_to is not None:
+        write_word_vectors(save_to, frontend.vocabulary, vectors)
+        log(f"word vectors: wrote {save_to}")
     found = np.ones(len(vectors), dtype=bool)
     found[:2] = False  # padding and unknown keep their random rows
     initialise_embedding(model.embedding, vectors, found)
@@ -292,7 +296,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
     if config.word_vectors:
         load_word_vectors(model, frontend, config.word_vectors, log)
     if config.pretrain_epochs and resume is None:
-        pretrain_word_vectors(model, frontend, train_set, config, log)
+        pretrain_word_vectors(model, frontend, train_set, config, log, save_to=run_dir / "word_vectors.txt")
     if config.freeze_embedding:
         if not (config.word_vectors or config.pretrain_epochs):
             raise InputError("--freeze-embedding keeps word vectors fixed: give --word-vectors or --pretrain-epochs too")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgernn.runtime._files import write_bytes_atomic
 from edgernn.runtime.errors import DataFormatError
 from edgernn.runtime.text import Vocabulary
 
@@ -50,6 +51,14 @@ def read_word_vectors(path: str | Path, vocabulary: Vocabulary) -> tuple[np.ndar
     if vectors is None:
         raise DataFormatError(f"{path}: the file holds no word vectors")
     return vectors, found
+
+
+def write_word_vectors(path: str | Path, vocabulary: Vocabulary, vectors: np.ndarray) -> Path:
+    """Write float [len(vocabulary), dim] vectors in word2vec's text format (a ``count dim`` header,
+    then ``word v1 v2 ...`` per line; the padding and unknown ids are left out), atomically."""
+    rows = [f"{word} {' '.join(f'{v:.6g}' for v in vector)}" for word, vector in zip(vocabulary.words[2:], vectors[2:])]
+    text = f"{len(rows)} {vectors.shape[1]}\n" + "\n".join(rows) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def initialise_embedding(embedding: torch.nn.Embedding, vectors: np.ndarray, found: np.ndarray) -> None:
