@@ -20,7 +20,7 @@ def export_command(checkpoint, data, precisions, out, as_json, **limits):
     passing its parity gates on held-out data before it is written (exit 1 when a gate fails)."""
     from edgernn.export.exporter import export
 
-    artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)), data=data, limits=parity_limits(limits))
+    artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)) or None, data=data, limits=parity_limits(limits))
     payload = {p: {"path": str(a.path), "bytes": a.bytes, "sha256": a.sha256, "footprint": a.footprint,
                    "parity": {k: v for k, v in a.parity.items() if k != "failures"}} for p, a in artifacts.items()}
 

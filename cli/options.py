@@ -30,8 +30,8 @@ device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), def
 allow_nonfinite_option = click.option("--allow-nonfinite", is_flag=True,
                                       help="Pass NaN/Inf inputs to the model instead of refusing them.")
 precision_option = click.option("--precision", "precisions", type=click.Choice(PRECISIONS), multiple=True,
-                                default=tuple(PRECISIONS), show_default=True,
-                                help="Precision to export (repeatable; default: every one).")
+                                help="Precision to export (repeatable; default: every one, less int8-static for a "
+                                     "pooled read-out).")
 test_option = click.option("--test", "test", type=click.Path(exists=True), default=None,
                            help="Test split: a file, or a folder of WAV files (default: the file beside DATA "
                                 "with TEST for TRAIN in its name).")

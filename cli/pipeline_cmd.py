@@ -30,7 +30,7 @@ def pipeline_command(data, test, label_regex, test_regex, strip, precisions, thr
 
     out = out or default_run_dir(options["cell"])
     report = pipeline(data, out, model_config(options), train_config(options, threads),
-                      precisions=tuple(dict.fromkeys(precisions)), test=test, threads=threads,
+                      precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=threads,
                       label_regex=label_regex, test_regex=test_regex, strip=strip)
 
     def human():

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgernn.export.exporter import AVAILABLE_PRECISIONS, ExportGateError, export
+from edgernn.export.exporter import ExportGateError, export
 from edgernn.export.parity import ParityLimits
 from edgernn.export.report import build_report
 from edgernn.runtime._files import write_json_atomic
@@ -32,7 +32,7 @@ def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:
 
 
 def pipeline(data: str | Path | None, out: str | Path, model_config: dict, config: TrainConfig,
-             precisions: tuple[str, ...] = AVAILABLE_PRECISIONS, test: str | Path | None = None,
+             precisions: tuple[str, ...] | None = None, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
              label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = ()) -> dict:

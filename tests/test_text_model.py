@@ -304,3 +304,21 @@ def test_pretrained_vectors_start_the_embedding_and_stay_fixed_when_frozen(tmp_p
     with pytest.raises(InputError, match="--freeze-embedding keeps word vectors fixed"):
         train_module.train(tmp_path / "posts-train", tmp_path / "run2", {"cell": "gru", "hidden": 8, "embed_dim": 8},
                            TrainConfig(epochs=1, min_count=1, freeze_embedding=True), log=lambda m: None)
+
+
+def test_pipeline_runs_the_whole_text_flow_and_leaves_int8_static_out_for_a_pooled_readout(tmp_path):
+    from edgernn.cli.main import cli
+    from edgernn.export.exporter import AVAILABLE_PRECISIONS, default_precisions
+
+    assert default_precisions("last", print) == AVAILABLE_PRECISIONS
+    assert default_precisions("mean", lambda m: None) == ("fp32", "int8-dynamic", "fp16")
+    write_posts(tmp_path / "posts-train", 10, seed=0)
+    write_posts(tmp_path / "posts-test", 4, seed=1)
+    result = CliRunner().invoke(cli, ["pipeline", str(tmp_path / "posts-train"), "--strip", "headers,footers,quotes",
+                                      "--cell", "gru", "--readout", "mean", "--hidden", "8", "--embed-dim", "8",
+                                      "--min-count", "1", "--epochs", "2", "--out", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted(report["artifacts"]) == ["fp16", "fp32", "int8-dynamic"]
+    assert report["footprint"]["int8-dynamic"]["weights"]["int8_fraction"] >= 0.95
+    assert report["stream_demo"]["steps"] >= 1
