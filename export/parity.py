@@ -199,6 +199,22 @@ def _max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
 
 
+def random_state(model: RecurrentClassifier, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A state the model could have reached, float32 per ``model.state_shapes(batch)``: recurrent
+    state ~ N(0, 0.5^2); a pooled read-out's pool in (-1, 1) over a total weight of 1 to 50 steps
+    (a negative or zero total weight is no state the model can reach, and dividing by it is
+    meaningless)."""
+    state = []
+    for name, shape in zip(model.config.state_names, model.state_shapes(batch)):
+        if name == "pool_weight":
+            state.append(rng.integers(1, 51, size=shape).astype(np.float32))
+        elif name == "pool":
+            state.append(rng.uniform(-1, 1, size=shape).astype(np.float32))
+        else:
+            state.append((0.5 * rng.standard_normal(shape)).astype(np.float32))
+    return state
+
+
 def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, sequences: list[np.ndarray], seed: int = 0) -> dict:
     """Max |graph - torch| over logits and states at batch 1 and batch 3, and PyTorch's own float32
     error on the same inputs (max |torch float32 - torch float64|). sequences: prepared x [time, ...]."""
@@ -209,8 +225,7 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
     cases = [(seq[None], zero, 1) for seq in sequences]
     for start in range(0, len(sequences), 3):
         group = sequences[start:start + 3]
-        state = [(0.5 * rng.standard_normal(s.shape[:1] + (len(group),) + s.shape[2:])).astype(np.float32) for s in zero]
-        cases.append((pad_sequences(group)[0], state, 3))
+        cases.append((pad_sequences(group)[0], random_state(model, len(group), rng), 3))
     for x, state, batch in cases:
         torch32 = run_torch(model, x, state)
         scale = max(scale, float(np.abs(torch32[0]).max()))
