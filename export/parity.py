@@ -201,17 +201,15 @@ def _max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def random_state(model: RecurrentClassifier, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
     """A state the model could have reached, float32 per ``model.state_shapes(batch)``: recurrent
-    state ~ N(0, 0.5^2); a pooled read-out's weight a count of 1 to 50 steps and its sum that many
-    outputs in (-1, 1) (a negative or zero weight is no state the model can reach, and dividing by
-    it is meaningless)."""
+    state ~ N(0, 0.5^2); a pooled read-out's pool in (-1, 1) over a total weight of 1 to 50 steps
+    (a negative or zero total weight is no state the model can reach, and dividing by it is
+    meaningless)."""
     state = []
-    weight = None
     for name, shape in zip(model.config.state_names, model.state_shapes(batch)):
-        if name == "pool_sum":
-            weight = rng.integers(1, 51, size=shape[:2] + (1,)).astype(np.float32)
-            state.append((weight * rng.uniform(-1, 1, size=shape)).astype(np.float32))
-        elif name == "pool_weight":
-            state.append(weight)
+        if name == "pool_weight":
+            state.append(rng.integers(1, 51, size=shape).astype(np.float32))
+        elif name == "pool":
+            state.append(rng.uniform(-1, 1, size=shape).astype(np.float32))
         else:
             state.append((0.5 * rng.standard_normal(shape)).astype(np.float32))
     return state

@@ -86,7 +86,7 @@ def test_runtime_tokenization_equals_training_tokenization(text_run):
     for text in outcome.test_set.sequences:
         np.testing.assert_array_equal(model.prepare(text), trained(trained.check(text)))
     state_names = [s.name for s in model.state_specs]
-    assert state_names == ["h", "pool_sum", "pool_weight"]
+    assert state_names == ["h", "pool", "pool_weight"]
 
 
 def test_text_streams_in_any_pieces_equal_predict(text_run):

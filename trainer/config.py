@@ -13,7 +13,7 @@ from edgernn.runtime.metadata import CELLS, INPUT_KINDS
 
 
 READOUTS = ("last", "mean", "attention")
-POOL_STATE = ("pool_sum", "pool_weight")  # [1, batch, hidden] the weighted sum of the outputs so far, [1, batch, 1] the sum of the weights
+POOL_STATE = ("pool", "pool_weight")  # [1, batch, hidden] the weighted mean of the outputs so far, [1, batch, 1] its total weight
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ModelConfig:
     # What the head reads at each step: "last" the recurrent output of that step; "mean" the mean
     # of the outputs of every step so far; "attention" their weighted mean, each step weighted by
     # exp(a learned score of its output) (trainer/model.py). Both pools are carried between chunks
-    # as extra state (the weighted sum and the total weight) and suit long inputs: documents.
+    # as extra state (the pooled vector and its total weight) and suit long inputs: documents.
     readout: str = "last"
 
     def __post_init__(self) -> None:
@@ -54,7 +54,7 @@ class ModelConfig:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """Graph names of the carried state: ("h",) or ("h", "c") for LSTM, then ("pool_sum", "pool_weight")
+        """Graph names of the carried state: ("h",) or ("h", "c") for LSTM, then ("pool", "pool_weight")
         for a pooled read-out."""
         recurrent = ("h", "c") if self.cell == "lstm" else ("h",)
         return recurrent + (POOL_STATE if self.readout != "last" else ())

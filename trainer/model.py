@@ -19,8 +19,8 @@ class RecurrentClassifier(nn.Module):
     """x: float32 [batch, time, features] or int64 [batch, time] -> logits [batch, time, classes].
 
     State: a tuple of float32 tensors, one per ``config.state_names``: (h,) or (h, c) for LSTM,
-    each [layers, batch, hidden]; a pooled read-out adds the weighted sum of its outputs [1, batch,
-    hidden] and the sum of the weights [1, batch, 1].
+    each [layers, batch, hidden]; a pooled read-out adds its pooled vector [1, batch, hidden] and
+    total weight [1, batch, 1].
     """
 
     def __init__(self, config: ModelConfig):
@@ -78,8 +78,8 @@ class RecurrentClassifier(nn.Module):
         outputs, new_state = self.rnn(inputs, tuple(state[:2]) if lstm else state[0])
         new_state = tuple(new_state) if lstm else (new_state,)
         if self.config.readout != "last":
-            outputs, total, weight = running_mean(outputs, self.pool_weights(outputs), *state[len(new_state):len(new_state) + 2])
-            new_state += (total, weight)
+            outputs, pool, total = running_mean(outputs, self.pool_weights(outputs), *state[len(new_state):len(new_state) + 2])
+            new_state += (pool, total)
         return self.head(self.dropout(outputs)), new_state
 
     def pool_weights(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -97,18 +97,16 @@ class RecurrentClassifier(nn.Module):
 ATTENTION_SCALE = 8.0
 
 
-def running_mean(outputs: torch.Tensor, weights: torch.Tensor, total: torch.Tensor, weight: torch.Tensor):
-    """The weighted mean of every output so far at each step, continuing carried sums.
+def running_mean(outputs: torch.Tensor, weights: torch.Tensor, mean: torch.Tensor, total: torch.Tensor):
+    """The weighted mean of every output so far at each step, continuing a carried one.
 
-    outputs [batch, time, hidden], weights [batch, time, 1] (> 0); total [1, batch, hidden] the
-    weighted sum of the outputs before, ``weight`` [1, batch, 1] the sum of their weights.
-    Returns (means [batch, time, hidden], the new total [1, batch, hidden], the new weight
-    [1, batch, 1]). The sums, not the mean, are carried: a stream then adds exactly what one
-    call adds, in the same order, so a chunked stream equals the whole sequence bit for bit.
+    outputs [batch, time, hidden], weights [batch, time, 1] (> 0); mean [1, batch, hidden] over
+    steps before of ``total`` [1, batch, 1] weight. Returns (means [batch, time, hidden], the last
+    mean [1, batch, hidden], its total weight [1, batch, 1]).
     """
-    totals = total[0].unsqueeze(1) + torch.cumsum(weights * outputs, dim=1)  # [batch, time, hidden]
-    weight_sums = weight[0].unsqueeze(1) + torch.cumsum(weights, dim=1)       # [batch, time, 1]
-    return totals / weight_sums, totals[:, -1].unsqueeze(0), weight_sums[:, -1].unsqueeze(0)
+    totals = total[0].unsqueeze(1) + torch.cumsum(weights, dim=1)  # [batch, time, 1]
+    means = (mean[0].unsqueeze(1) * total[0].unsqueeze(1) + torch.cumsum(weights * outputs, dim=1)) / totals
+    return means, means[:, -1].unsqueeze(0), totals[:, -1].unsqueeze(0)
 
 
 def last_step(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
