@@ -138,9 +138,11 @@ def quantize_with_onnxruntime(proto: onnx.ModelProto, quantize) -> onnx.ModelPro
 
 
 def dynamic_int8(proto: onnx.ModelProto, candidate: DynamicCandidate) -> onnx.ModelProto:
-    """onnxruntime's dynamic quantization (LSTM and MatMul) with the given weight settings."""
+    """onnxruntime's dynamic quantization (LSTM and MatMul) with the given weight settings; an
+    embedding table (which onnxruntime's dynamic quantizer leaves float) weight-only int8 first."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    proto = weight_only_int8(proto, op_types=("Gather",))
     return quantize_with_onnxruntime(proto, lambda source, target: quantize_dynamic(
         source, target, op_types_to_quantize=["LSTM", "MatMul"], per_channel=candidate.per_channel,
         reduce_range=candidate.reduce_range, weight_type=QuantType.QInt8))

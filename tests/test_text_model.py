@@ -322,3 +322,16 @@ def test_pipeline_runs_the_whole_text_flow_and_leaves_int8_static_out_for_a_pool
     assert sorted(report["artifacts"]) == ["fp16", "fp32", "int8-dynamic"]
     assert report["footprint"]["int8-dynamic"]["weights"]["int8_fraction"] >= 0.95
     assert report["stream_demo"]["steps"] >= 1
+
+
+def test_a_token_lstm_int8_dynamic_file_stores_its_embedding_as_int8_too():
+    from edgernn.export.onnx_export import ExportContract, export_onnx
+    from edgernn.export.quantize import DynamicCandidate, dynamic_int8, op_counts, weight_storage
+
+    torch.manual_seed(0)
+    model = RecurrentClassifier(ModelConfig(cell="lstm", input_kind="tokens", vocab_size=2000, embed_dim=32, hidden=16,
+                                            classes=3, readout="mean")).eval()
+    quantized = dynamic_int8(export_onnx(model, ExportContract.for_model(model)), DynamicCandidate(False, True))
+    storage = weight_storage(quantized)
+    assert storage["int8_fraction"] >= 0.99, storage  # the 64,000-parameter table dominates
+    assert op_counts(quantized).get("DynamicQuantizeLSTM") == 1
