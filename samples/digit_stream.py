@@ -12,7 +12,6 @@ Needs only numpy and the runtime.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
