@@ -290,8 +290,9 @@ class Stream:
         return {name: buffers[self._current].numpy().copy() for name, buffers in zip(self._state_inputs, self._buffers)}
 
     def push(self, chunk: Any) -> np.ndarray:
-        """Advance by one chunk: float [steps, features], int ids [steps], or for an audio model
-        raw samples [n] of any size (the steps are the log-mel frames they complete).
+        """Advance by one chunk: float [steps, features], int ids [steps], for an audio model raw
+        samples [n] of any size (the steps are the log-mel frames they complete), or for a text
+        model a str piece of any size (the steps are the words it completes; ``flush`` ends the text).
 
         Returns float32 [steps, classes] probabilities after every step of the chunk. A chunk that
         completes no step (empty, or too few samples) returns an empty [0, classes] array.
