@@ -128,23 +128,16 @@ def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
     - "bare": one bare session.run on pre-built [streams, 1, ...] inputs per round, the state
       fed back (the floor for the batched path);
     - "separate" (up to SEPARATE_PUSH_MAX_STREAMS): one Stream.push per stream per round.
+    They are timed interleaved (``compare_latency``, 5 rounds in shuffled order), so drift on a
+    shared machine hits them alike; "batched_vs_bare" is bare's rate over batched's, the median
+    of the paired per-round ratios (1.0: the scheduler costs nothing).
     """
     rng = np.random.default_rng(seed)
     inputs = [example_step(model, rng) for _ in range(16)]
     batch = model.batch()
     ids = [batch.open() for _ in range(streams)]
     chunks = [{sid: inputs[(sid + r) % len(inputs)] for sid in ids} for r in range(4)]
-    result = {"streams": streams, "rounds": rounds}
-    if model.frontend.kind == "logmel":
-        times = time_calls(lambda r: batch.push(chunks[r % 4]), rounds, max(2, rounds // 10))
-    else:
-        id_array = np.array(ids)
-        arrays = [np.stack([chunk[sid] for sid in ids]) for chunk in chunks]
-        times = time_calls(lambda r: batch.push_array(id_array, arrays[r % 4]), rounds, max(2, rounds // 10))
-        dict_times = time_calls(lambda r: batch.push(chunks[r % 4]), max(2, rounds // 4), 2)
-        result["batched_dict_steps_per_s"] = round(streams * len(dict_times) / (dict_times.sum() / 1e9), 1)
-    result["batched_steps_per_s"] = round(streams * rounds / (times.sum() / 1e9), 1)
-
+    calls: dict[str, Callable[[int], object]] = {}
     feeds = _batched_feeds(model, streams, rng)
     names = ["logits", *(s.output for s in model.state_specs)]
     state_names = [s.name for s in model.state_specs]
@@ -153,18 +146,28 @@ def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
         outputs = model.session.run(names, feeds)
         for name, value in zip(state_names, outputs[1:]):
             feeds[name] = value
-    times = time_calls(bare, rounds, max(2, rounds // 10))
-    result["bare_steps_per_s"] = round(streams * rounds / (times.sum() / 1e9), 1)
-    result["batched_vs_bare"] = round(result["bare_steps_per_s"] / result["batched_steps_per_s"], 3)
+    calls["bare"] = bare
+    if model.frontend.kind == "logmel":
+        calls["batched"] = lambda r: batch.push(chunks[r % 4])
+    else:
+        id_array = np.array(ids)
+        arrays = [np.stack([chunk[sid] for sid in ids]) for chunk in chunks]
+        calls["batched"] = lambda r: batch.push_array(id_array, arrays[r % 4])
+        calls["batched_dict"] = lambda r: batch.push(chunks[r % 4])
     if streams <= SEPARATE_PUSH_MAX_STREAMS:
         solo = [model.stream() for _ in range(streams)]
-        separate_rounds = max(2, rounds // 4)
 
         def separate(r: int) -> None:
             for k, stream in enumerate(solo):
                 stream.push(inputs[(k + r) % len(inputs)])
-        times = time_calls(separate, separate_rounds, 1)
-        result["separate_steps_per_s"] = round(streams * separate_rounds / (times.sum() / 1e9), 1)
+        calls["separate"] = separate
+    timed = compare_latency(calls, rounds, warmup=max(2, rounds // 50))
+    result: dict = {"streams": streams, "rounds": rounds}
+    for name in calls:  # the mean call time gives the sustained rate
+        result[f"{name}_steps_per_s"] = round(streams * 1e6 / timed[name]["step_us_mean"], 1)
+    result["batched_vs_bare"] = timed["batched_vs_bare"]
+    result["batched_vs_bare_range"] = timed["batched_vs_bare_range"]
+    if "separate" in calls:
         result["batched_vs_separate"] = round(result["batched_steps_per_s"] / result["separate_steps_per_s"], 2)
     return result
 

@@ -186,3 +186,30 @@ def test_reset_policies_every_n_steps_and_after_idle(gru_onnx, sample_test_file,
         model.stream(reset=ResetPolicy(silence_seconds=1.0))
     with pytest.raises(InputError, match="every value must be > 0"):
         ResetPolicy(every_steps=0)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 300])  # below and above EXP_FIRST_MIN_SIZE elements of 9 classes
+@pytest.mark.parametrize("scale", [1.0, 30.0, 200.0])  # 200: logits past float32's exp range
+def test_softmax_matches_float64_in_both_forms(rows, scale):
+    from edgernn.runtime import softmax
+
+    logits = (scale * np.random.default_rng(rows).standard_normal((rows, 2, 9))).astype(np.float32)
+    expected = np.exp(logits.astype(np.float64) - logits.max(axis=-1, keepdims=True))
+    expected /= expected.sum(axis=-1, keepdims=True)
+    probs = softmax(logits)
+    assert probs.dtype == np.float32 and probs.shape == logits.shape and np.isfinite(probs).all()
+    np.testing.assert_allclose(probs, expected, atol=2e-7, rtol=1e-5)
+
+
+def test_one_frame_push_equals_the_general_path_and_refuses_nan(model, sequences):
+    seq = sequences[0].astype(np.float32)
+    fast, general = model.stream(), model.stream()
+    for step in range(len(seq)):
+        frame = np.ascontiguousarray(seq[step:step + 1])
+        np.testing.assert_allclose(fast.push(frame), general.push(frame.astype(np.float64)), atol=1e-6)
+    bad = seq[:1].copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        fast.push(bad)
+    huge = np.full((1, seq.shape[1]), 3e19, dtype=np.float32)  # squares overflow: the general path takes it
+    assert np.isfinite(fast.push(huge)).all()
