@@ -154,3 +154,25 @@ def test_full_batch_runs_on_the_stacked_state_without_gathering(quick_runs, samp
     batch.reset(int(ids[3]))
     again = batch.push_array(ids, np.stack(sequences))
     np.testing.assert_allclose(again[3], solo(model, sequences[3]), atol=1e-5)
+
+
+def test_push_array_checks_ids_again_after_streams_open_or_close(quick_runs, sample_test_file):
+    """The checked ids of the last call are reused only while no stream opens or closes."""
+    model = Model(quick_runs["gru"][2]["fp32"].path, threads=1)
+    sequences = [s[:7] for s in read_ts(sample_test_file).sequences[:17]]
+    batch = model.batch()
+    ids = np.array([batch.open() for _ in range(16)])
+    x = np.stack(sequences[:16])[:, :1]
+    batch.push_array(ids, x)
+    batch.push_array(ids, x)  # the same ids again: the kept slots
+    batch.close(int(ids[5]))
+    with pytest.raises(InputError, match=f"no open stream with id {ids[5]}"):
+        batch.push_array(ids, x)
+    newcomer = batch.open()  # takes the freed slot 5
+    ids[5] = newcomer
+    probs = batch.push_array(ids, np.stack(sequences[:5] + [sequences[16]] + sequences[6:16]))
+    np.testing.assert_allclose(probs[5], solo(model, sequences[16])[:7], atol=1e-5)
+    assert batch.steps(newcomer) == 7 and batch.steps(int(ids[0])) == 9
+    ids32 = ids.astype(np.int32)  # equal values, another dtype: checked, and the same slots
+    batch.push_array(ids32, x)
+    assert batch.steps(int(ids[0])) == 10
