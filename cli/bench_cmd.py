@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.options import json_option
+from edgernn.cli.options import device_option, json_option
 
 
 def _stream_counts(ctx, param, value: str) -> tuple[int, ...]:
@@ -30,8 +30,9 @@ def _stream_counts(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True, help="Timed steps per latency figure.")
 @click.option("--precision", "precisions", multiple=True, help="Only these precisions of a run folder (repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON report to this file.")
+@device_option
 @json_option
-def bench_command(path, thread_counts, stream_counts, steps, precisions, out, as_json):
+def bench_command(path, thread_counts, stream_counts, steps, precisions, out, device, as_json):
     """Benchmark PATH: a run folder (every model.<precision>.onnx in it; PyTorch eager from its
     model.pt when torch is installed) or one .onnx file."""
     from edgernn.runtime import InputError
@@ -45,7 +46,7 @@ def bench_command(path, thread_counts, stream_counts, steps, precisions, out, as
     if not models:
         raise InputError(f"{path}: no model.<precision>.onnx files to benchmark")
     report = bench(models, threads=tuple(thread_counts) or (1, None), stream_counts=stream_counts, steps=steps,
-                   eager=_eager_baseline(folder / "model.pt"), log=lambda m: click.echo(m, err=True))
+                   eager=_eager_baseline(folder / "model.pt"), log=lambda m: click.echo(m, err=True), device=device)
     if out:
         write_json_atomic(out, report)
     if as_json:
@@ -78,6 +79,7 @@ def _summary(report: dict) -> str:
             separate = f", {row['batched_vs_separate']}x separate pushes" if "batched_vs_separate" in row else ""
             lines.append(f"{precision} {row['streams']:>5} streams: {row['batched_steps_per_s']:.0f} steps/s batched "
                          f"(bare/batched {row['batched_vs_bare']}{separate})")
-        proc = entry["runtime_process"]
-        lines.append(f"{precision} runtime process: import {proc['import_s']} s, peak RSS {proc['peak_rss_mb']} MB")
+        if "runtime_process" in entry:
+            proc = entry["runtime_process"]
+            lines.append(f"{precision} runtime process: import {proc['import_s']} s, peak RSS {proc['peak_rss_mb']} MB")
     return "\n".join(lines)

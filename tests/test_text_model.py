@@ -335,3 +335,13 @@ def test_a_token_lstm_int8_dynamic_file_stores_its_embedding_as_int8_too():
     storage = weight_storage(quantized)
     assert storage["int8_fraction"] >= 0.99, storage  # the 64,000-parameter table dominates
     assert op_counts(quantized).get("DynamicQuantizeLSTM") == 1
+
+
+def test_text_model_on_two_sessions_agrees_for_predict_stream_and_batch(text_run):
+    from edgernn.runtime.bench import device_parity
+
+    _, artifacts = text_run
+    path = artifacts["fp32"].path
+    checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=8)
+    assert checks["predict_top1_agreement"] == 1.0
+    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
