@@ -51,13 +51,13 @@ def _read_data(data: str | None, texts: tuple[str, ...], strip: tuple[str, ...],
     from pathlib import Path
 
     from edgernn.runtime.datasets import SequenceSet, is_text, read_sequences, read_text
-    from edgernn.runtime.text import clean_text
+    from edgernn.runtime.text import clean_text, read_document
 
     if texts:
         return SequenceSet([clean_text(t, strip) for t in texts], None, [], "text", "--text")
     path = Path(data)
     if path.suffix.lower() == ".txt" and path.is_file():
-        return SequenceSet([clean_text(path.read_text(encoding="utf-8", errors="replace"), strip)], None, [], path.name, str(path))
+        return SequenceSet([clean_text(read_document(path), strip)], None, [], path.name, str(path))
     if is_text(path):
         return read_text(path, strip)
     return read_sequences(path, allow_nonfinite)

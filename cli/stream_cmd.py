@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -86,7 +85,7 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
                                                      min_steps=min_steps))
     policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
     stream, events, last = model.stream(reset=policy), [], None
-    for probs in _pushes(stream, sequence, step):
+    for probs in stream.push_in_pieces(sequence, step):
         if len(probs):
             last = probs[-1]
             events += detector.push(probs)
@@ -111,13 +110,6 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
           + (f"; label {r['label']}" if "label" in r else ""))
 
 
-def _pushes(stream, sequence, step: int):
-    """The probabilities of each push of ``step`` elements, then of the flush (a text's last word)."""
-    for start in range(0, len(sequence), step):
-        yield stream.push(sequence[start:start + step])
-    yield stream.flush()
-
-
 def _echo(row: dict, as_json: bool, text) -> None:
     click.echo(json.dumps(row) if as_json else text(row))
 
@@ -129,7 +121,9 @@ def _read_input(model, data: str, index: int):
     if data.lower().endswith(".txt"):
         if model.frontend.kind != "text":
             raise InputError(f"{data}: a text document needs a text model; {model.path.name} takes {model.frontend.kind} input")
-        return Path(data).read_text(encoding="utf-8", errors="replace"), None
+        from edgernn.runtime.text import read_document
+
+        return read_document(data), None
     if data.lower().endswith(".wav"):
         from edgernn.runtime.wav import read_wav
 

@@ -23,7 +23,7 @@ def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:
     report the answer after its last step."""
     stream = model.stream()
     step = model.frontend.step_length
-    probs = np.concatenate([stream.push(sequence[t:t + step]) for t in range(0, len(sequence), step)] + [stream.flush()])
+    probs = np.concatenate(list(stream.push_in_pieces(sequence, step)))
     if len(probs) == 0:
         return {"steps": 0, "label": label, "predicted": None, "score": None}
     final = int(probs[-1].argmax())

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -315,6 +315,15 @@ class Stream:
                 and chunk.shape == self._frame_shape and math.isfinite(_vdot(chunk, chunk))):
             return self._push_one_frame(chunk)
         return self._advance(self._frontend.push(self._check(chunk, "chunk")))
+
+    def push_in_pieces(self, data: Any, piece: int) -> Iterator[np.ndarray]:
+        """Push ``data`` (anything ``push`` takes, as a whole) ``piece`` elements at a time, then
+        ``flush``: yields each call's float32 [steps, classes] probabilities."""
+        if piece < 1:
+            raise InputError(f"piece must be >= 1 element, got {piece}")
+        for start in range(0, len(data), piece):
+            yield self.push(data[start:start + piece])
+        yield self.flush()
 
     def flush(self) -> np.ndarray:
         """End the input: run the steps the front end still holds back (a text stream's last

@@ -371,6 +371,15 @@ def _document_order(name: str) -> tuple:
     return (1, name)
 
 
+def read_document(path: str | Path) -> str:
+    """One plain-text document (a ``.txt`` file given to ``predict`` or ``stream``), decoded as
+    UTF-8 with undecodable bytes replaced (U+FFFD), line ends as they are."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such text file")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 def read_text_folder(root: str | Path, strip: Iterable[str] | str = ()) -> TextSet:
     """Read a folder with one sub-folder per class and one file per document.
 

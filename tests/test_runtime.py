@@ -213,3 +213,12 @@ def test_one_frame_push_equals_the_general_path_and_refuses_nan(model, sequences
         fast.push(bad)
     huge = np.full((1, seq.shape[1]), 3e19, dtype=np.float32)  # squares overflow: the general path takes it
     assert np.isfinite(fast.push(huge)).all()
+
+
+def test_push_in_pieces_equals_one_push_and_refuses_a_zero_piece(model, sequences):
+    seq = sequences[1]
+    pieces = list(model.stream().push_in_pieces(seq, 5))
+    assert len(pieces) == -(-len(seq) // 5) + 1 and len(pieces[-1]) == 0  # the flush of a feature model is empty
+    np.testing.assert_allclose(np.concatenate(pieces), model.stream().push(seq), atol=1e-5)
+    with pytest.raises(InputError, match="piece must be >= 1 element, got 0"):
+        next(model.stream().push_in_pieces(seq, 0))
