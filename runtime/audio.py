@@ -92,8 +92,12 @@ class LogMel:
 
     def __init__(self, config: LogMelConfig):
         self.config = config
+        self.window, self.hop, self.n_fft = config.window, config.hop, config.n_fft  # samples (the config computes them per call)
         self._window = np.hanning(config.window + 2)[1:-1]  # periodic-like Hann without zero end points
         self._filters = mel_filters(config)  # float64 [n_fft // 2 + 1, mel_bands]
+        # The power spectrum and the filters in one product: the complex spectrum read as
+        # interleaved (re, im) float64 pairs, squared, times the filter rows each repeated twice.
+        self._pair_filters = np.repeat(self._filters, 2, axis=0)  # float64 [2 * (n_fft // 2 + 1), mel_bands]
 
     def frames(self, samples: np.ndarray) -> np.ndarray:
         """float [n] samples -> float32 [frame_count(n), mel_bands] log-mel frames (mean-normalised
@@ -102,15 +106,21 @@ class LogMel:
 
     def _log_mel(self, samples: np.ndarray) -> np.ndarray:
         """float [n] samples -> float64 [frame_count(n), mel_bands], before any normalisation."""
-        cfg = self.config
-        count = cfg.frame_count(len(samples))
+        count = self.config.frame_count(len(samples))
         if count == 0:
-            return np.empty((0, cfg.mel_bands), dtype=np.float64)
-        starts = np.arange(count) * cfg.hop
-        windows = np.asarray(samples, dtype=np.float64)[starts[:, None] + np.arange(cfg.window)]
-        spectrum = np.fft.rfft(windows * self._window, n=cfg.n_fft, axis=1)
-        power = spectrum.real ** 2 + spectrum.imag ** 2
-        return np.log(power @ self._filters + LOG_FLOOR)
+            return np.empty((0, self.config.mel_bands), dtype=np.float64)
+        starts = np.arange(count) * self.hop
+        windows = np.asarray(samples, dtype=np.float64)[starts[:, None] + np.arange(self.window)]
+        return self.log_energy(np.fft.rfft(windows * self._window, n=self.n_fft, axis=1))
+
+    def log_energy(self, spectrum: np.ndarray) -> np.ndarray:
+        """complex128 [..., n_fft // 2 + 1] spectra (C-contiguous; overwritten) -> float64 [..., mel_bands]
+        log filterbank energies."""
+        pairs = spectrum.view(np.float64)
+        np.square(pairs, out=pairs)
+        energy = pairs @ self._pair_filters
+        energy += LOG_FLOOR
+        return np.log(energy, out=energy)
 
     def stream(self) -> "LogMelStream":
         return LogMelStream(self)
@@ -120,24 +130,43 @@ class LogMelStream:
     """Streaming log-mel: ``push(samples)`` of any size returns the frames completed by them.
 
     Keeps at most ``window - 1`` samples (plus the part of a hop not yet reached) between pushes.
+    A push of exactly one hop that completes exactly one frame (the always-on case once the first
+    window is full) takes a path with preallocated buffers and no indexing arrays: the same
+    arithmetic in fewer numpy calls.
     """
 
     def __init__(self, logmel: LogMel):
         self._logmel = logmel
         self._mean = RunningMean(logmel.config.mean_norm_rate)
+        self._hop, self._window, self._n_fft = logmel.hop, logmel.window, logmel.n_fft
+        # the one-hop path's buffers: pending samples and the new hop, at most window - 1 + hop
+        self._joined = np.zeros(logmel.window - 1 + logmel.hop, dtype=np.float64)
+        self._windowed = np.zeros(logmel.window, dtype=np.float64)
         self.reset()
 
     def reset(self) -> None:
-        self._pending = np.empty(0, dtype=np.float64)
+        self._pending = np.empty(0, dtype=np.float64)  # the samples from the next frame's start on
         self._mean.reset()
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """float [n] samples -> float32 [frames completed, mel_bands]."""
-        cfg = self._logmel.config
+        if len(samples) == self._hop and self._window - self._hop <= len(self._pending) < self._window:
+            return self._push_one_hop(samples)
         buffer = np.concatenate([self._pending, np.asarray(samples, dtype=np.float64)])
-        count = cfg.frame_count(len(buffer))
-        self._pending = buffer[count * cfg.hop:]  # the next frame starts here
-        return self._mean.push(self._logmel._log_mel(buffer[: (count - 1) * cfg.hop + cfg.window] if count else buffer[:0]))
+        count = self._logmel.config.frame_count(len(buffer))
+        self._pending = buffer[count * self._hop:]  # the next frame starts here
+        return self._mean.push(self._logmel._log_mel(buffer[: (count - 1) * self._hop + self._window] if count else buffer[:0]))
+
+    def _push_one_hop(self, samples: np.ndarray) -> np.ndarray:
+        """One hop of samples [hop] completing one frame -> float32 [1, mel_bands]."""
+        pending = len(self._pending)
+        joined = self._joined[:pending + self._hop]
+        joined[:pending] = self._pending  # may overlap the view it came from: numpy copies safely
+        joined[pending:] = samples
+        self._pending = joined[self._hop:]  # a view, read by the next push
+        np.multiply(joined[:self._window], self._logmel._window, out=self._windowed)
+        spectrum = np.fft.rfft(self._windowed, n=self._n_fft)
+        return self._mean.push_one(self._logmel.log_energy(spectrum))
 
 
 class RunningMean:
@@ -164,6 +193,20 @@ class RunningMean:
             out[t] = frame - mean
         self._mean, self._seen = mean, self._seen + len(frames)
         return out.astype(np.float32)
+
+    def push_one(self, frame: np.ndarray) -> np.ndarray:
+        """One frame float64 [bands] (overwritten) -> float32 [1, bands]: ``push`` of one frame."""
+        if self.rate == 0:
+            return frame.astype(np.float32)[None]
+        if self._mean is None:
+            self._mean = np.zeros(len(frame))
+        mean = self._mean
+        self._seen += 1
+        step = frame - mean
+        step *= max(1.0 / self._seen, self.rate)
+        mean += step
+        frame -= mean
+        return frame.astype(np.float32)[None]
 
 
 def mel_filters(config: LogMelConfig) -> np.ndarray:
@@ -196,9 +239,12 @@ def check_samples(samples: Any, where: str = "input", allow_nonfinite: bool = Fa
         raise InputTypeError(f"{where}: expected float samples in [-1, 1] or int16 PCM, got dtype {samples.dtype}")
     if samples.ndim != 1:
         raise InputError(f"{where}: expected mono samples of shape [n], got {list(samples.shape)}; mix channels down first")
-    with np.errstate(over="ignore"):
-        samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if not allow_nonfinite and not math.isfinite(float(samples.sum(dtype=np.float64))):
+    if samples.dtype != np.float32 or not samples.flags.c_contiguous:
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: Inf, refused below
+            samples = np.ascontiguousarray(samples, dtype=np.float32)
+    # finite: the samples' dot product with themselves (one BLAS call; NaN or Inf make it
+    # non-finite), element by element only when that fails (squares may overflow float32)
+    if not allow_nonfinite and not math.isfinite(np.vdot(samples, samples)) and not np.isfinite(samples).all():
         bad = int(np.argwhere(~np.isfinite(samples))[0][0])
         raise InputError(f"{where}: NaN/Inf at sample {bad}; audio must be finite")
     return samples

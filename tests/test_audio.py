@@ -33,6 +33,26 @@ def test_stream_in_random_pieces_gives_the_batch_frames(config, seed):
     np.testing.assert_allclose(streamed, whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("config", [
+    LogMelConfig(sample_rate=8000, mean_norm_ms=200),
+    LogMelConfig(sample_rate=16000, window_ms=32, hop_ms=16, mel_bands=64),
+    LogMelConfig(sample_rate=22050, window_ms=20, hop_ms=20, mel_bands=13, fmin=0, fmax=8000),  # hop == window
+])
+@pytest.mark.parametrize("offset", [0, 1, 57, 199])
+def test_hop_by_hop_pushes_give_one_batch_frame_each(config, offset):
+    """The always-on case (a hop per push, from any alignment) takes the stream's one-hop path."""
+    rng = np.random.default_rng(offset)
+    audio = (0.3 * rng.standard_normal(offset + 60 * config.hop)).astype(np.float32)
+    whole = LogMel(config).frames(audio)
+    stream = LogMel(config).stream()
+    pieces = [stream.push(audio[:offset])]
+    for start in range(offset, len(audio), config.hop):
+        pieces.append(stream.push(audio[start:start + config.hop]))
+        if start + config.hop >= config.window:  # once the first window is full, every hop completes one frame
+            assert len(pieces[-1]) == 1
+    np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=0, atol=1e-6)
+
+
 def test_running_mean_is_the_mean_so_far_then_an_exponential_average():
     rng = np.random.default_rng(0)
     audio = (0.3 * rng.standard_normal(8000)).astype(np.float32)
