@@ -222,3 +222,28 @@ def test_push_in_pieces_equals_one_push_and_refuses_a_zero_piece(model, sequence
     np.testing.assert_allclose(np.concatenate(pieces), model.stream().push(seq), atol=1e-5)
     with pytest.raises(InputError, match="piece must be >= 1 element, got 0"):
         next(model.stream().push_in_pieces(seq, 0))
+
+
+def test_bound_runs_fall_back_to_the_public_call_without_onnxruntime_internals(gru_onnx):
+    """Stream calls onnxruntime's compiled session directly where it can; a session object
+    without those internals gets the public run_with_iobinding, with the same answers."""
+
+    class PublicOnly:  # a session's public face, nothing else
+        def __init__(self, session):
+            self.session, self.calls = session, 0
+
+        def io_binding(self):
+            return self.session.io_binding()
+
+        def run_with_iobinding(self, binding):
+            self.calls += 1
+            self.session.run_with_iobinding(binding)
+
+    model = Model(gru_onnx, threads=1)
+    frames = np.random.default_rng(0).standard_normal((5, 1, 12)).astype(np.float32)
+    direct, public = model.stream(), model.stream()
+    public._session = PublicOnly(model.session)
+    public._step_bindings = public._bind_one_step()
+    for frame in frames:
+        np.testing.assert_allclose(direct.push(frame), public.push(frame), atol=1e-6)
+    assert public._session.calls == 5
