@@ -77,7 +77,8 @@ def _summary(report: dict) -> str:
                          f"(push/bare {row['push_vs_bare']}){eager}")
         for row in entry["throughput"]:
             separate = f", {row['batched_vs_separate']}x separate pushes" if "batched_vs_separate" in row else ""
-            lines.append(f"{precision} {row['streams']:>5} streams: {row['batched_steps_per_s']:.0f} steps/s batched "
+            lines.append(f"{precision} threads {row['threads'] or 'default'} {row['streams']:>5} streams: "
+                         f"{row['batched_steps_per_s']:.0f} steps/s batched "
                          f"(bare/batched {row['batched_vs_bare']}{separate})")
         if "runtime_process" in entry:
             proc = entry["runtime_process"]

@@ -273,9 +273,10 @@ def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
 def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
           steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None, device: str = "cpu") -> dict:
     """Latency (push vs bare session.run, and PyTorch eager when ``eager`` is given) at batch 1
-    for every thread setting, interleaved (``compare_latency``); throughput at every stream count
-    (first thread setting); for each model file. On the CPU also the share of a GEMM's MAC rate
-    and the runtime process's import time and memory (both about the host, so not on "cuda").
+    and throughput at every stream count (rows tagged with their ``threads``, 0: the library's
+    default), for every thread setting; for each model file. On the CPU also each throughput's
+    share of a GEMM's MAC rate at those threads and the runtime process's import time and memory
+    (both about the host, so not on "cuda").
     ``eager(threads)``: a context manager yielding a call(i) that runs one PyTorch eager step."""
     import contextlib
 
@@ -295,20 +296,22 @@ def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), 
             entry["latency"][label] = row
             log(f"{path.name} threads {label}: push p50 {row['push']['step_us_p50']} us, bare {row['bare']['step_us_p50']} us"
                 + (f", torch eager {row['torch_eager']['step_us_p50']} us" if "torch_eager" in row else ""))
-        model = Model(path, device=device, threads=threads[0])
-        macs = model.metadata.footprint.get("macs_per_step")
-        peak = peak_mac_rate(threads[0]) if device == "cpu" else None
-        for count in stream_counts:
-            row = throughput(model, count, rounds=max(20, 20000 // count))
-            if macs:
-                row["batched_macs_per_s"] = round(row["batched_steps_per_s"] * macs, 0)
-                if peak:
-                    row["share_of_peak_macs"] = round(row["batched_macs_per_s"] / peak, 4)
-            entry["throughput"].append(row)
-            log(f"{path.name} {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, bare "
-                f"{row['bare_steps_per_s']:.0f}" + (f", separate {row['separate_steps_per_s']:.0f}" if "separate_steps_per_s" in row else ""))
-        if peak:
-            entry["peak_macs_per_s"] = round(peak, 0)
+        for t in threads:
+            model = Model(path, device=device, threads=t)
+            macs = model.metadata.footprint.get("macs_per_step")
+            peak = peak_mac_rate(t) if device == "cpu" else None
+            for count in stream_counts:
+                row = {"threads": model.threads or 0, **throughput(model, count, rounds=max(20, 20000 // count))}
+                if macs:
+                    row["batched_macs_per_s"] = round(row["batched_steps_per_s"] * macs, 0)
+                    if peak:
+                        row["peak_macs_per_s"] = round(peak, 0)
+                        row["share_of_peak_macs"] = round(row["batched_macs_per_s"] / peak, 4)
+                entry["throughput"].append(row)
+                log(f"{path.name} threads {t or 'default'}, {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, "
+                    f"bare {row['bare_steps_per_s']:.0f}"
+                    + (f", separate {row['separate_steps_per_s']:.0f}" if "separate_steps_per_s" in row else ""))
+        if device == "cpu":
             entry["runtime_process"] = runtime_footprint(path)
         report["models"][model.metadata.precision] = entry
     return report
