@@ -15,6 +15,18 @@ from edgernn.samples import sample_dataset
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def assert_two_sessions_agree(path: Path, sequences: int = 8) -> None:
+    """One graph in two CPU sessions (1 and 2 threads) gives the same answers for predict, a
+    stream in random chunks and batched streams (runtime.bench.device_parity, the GPU check's
+    comparison, with the CPU on both sides)."""
+    from edgernn.runtime import Model
+    from edgernn.runtime.bench import device_parity
+
+    checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=sequences)
+    assert checks["predict_top1_agreement"] == 1.0
+    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+
+
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, skipping the test when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from conftest import assert_two_sessions_agree
 from edgernn.runtime import Model
 from edgernn.runtime.bench import break_even, device_parity, random_sequence
 
@@ -34,10 +35,7 @@ def test_break_even_is_the_count_from_which_the_gpu_stays_ahead(cpu, gpu, expect
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_device_parity_of_one_graph_in_two_sessions(quick_runs, cell):
-    path = quick_runs[cell][2]["fp32"].path
-    checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=20)
-    assert checks["predict_top1_agreement"] == 1.0
-    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+    assert_two_sessions_agree(quick_runs[cell][2]["fp32"].path, sequences=20)
 
 
 def test_random_sequences_have_the_steps_asked_for(gru_onnx):

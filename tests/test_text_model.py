@@ -338,10 +338,6 @@ def test_a_token_lstm_int8_dynamic_file_stores_its_embedding_as_int8_too():
 
 
 def test_text_model_on_two_sessions_agrees_for_predict_stream_and_batch(text_run):
-    from edgernn.runtime.bench import device_parity
+    from conftest import assert_two_sessions_agree
 
-    _, artifacts = text_run
-    path = artifacts["fp32"].path
-    checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=8)
-    assert checks["predict_top1_agreement"] == 1.0
-    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+    assert_two_sessions_agree(text_run[1]["fp32"].path)

@@ -209,10 +209,6 @@ def test_audio_stream_resets_after_silence(audio_run):
 
 
 def test_audio_model_on_two_sessions_agrees_for_predict_stream_and_batch(audio_run):
-    from edgernn.runtime import Model
-    from edgernn.runtime.bench import device_parity
+    from conftest import assert_two_sessions_agree
 
-    _, artifact = audio_run
-    checks = device_parity(Model(artifact.path, threads=1), Model(artifact.path, threads=2), sequences=8)
-    assert checks["predict_top1_agreement"] == 1.0
-    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+    assert_two_sessions_agree(audio_run[1].path)
