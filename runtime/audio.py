@@ -93,7 +93,7 @@ class LogMel:
     def __init__(self, config: LogMelConfig):
         self.config = config
         self.window, self.hop, self.n_fft = config.window, config.hop, config.n_fft  # samples (the config computes them per call)
-        self._window = np.hanning(config.window + 2)[1:-1]  # periodic-like Hann without zero end points
+        self._hann = np.hanning(config.window + 2)[1:-1]  # periodic-like Hann without zero end points
         self._filters = mel_filters(config)  # float64 [n_fft // 2 + 1, mel_bands]
         # The power spectrum and the filters in one product: the complex spectrum read as
         # interleaved (re, im) float64 pairs, squared, times the filter rows each repeated twice.
@@ -111,7 +111,7 @@ class LogMel:
             return np.empty((0, self.config.mel_bands), dtype=np.float64)
         starts = np.arange(count) * self.hop
         windows = np.asarray(samples, dtype=np.float64)[starts[:, None] + np.arange(self.window)]
-        return self.log_energy(np.fft.rfft(windows * self._window, n=self.n_fft, axis=1))
+        return self.log_energy(np.fft.rfft(windows * self._hann, n=self.n_fft, axis=1))
 
     def log_energy(self, spectrum: np.ndarray) -> np.ndarray:
         """complex128 [..., n_fft // 2 + 1] spectra (C-contiguous; overwritten) -> float64 [..., mel_bands]
@@ -164,7 +164,7 @@ class LogMelStream:
         joined[:pending] = self._pending  # may overlap the view it came from: numpy copies safely
         joined[pending:] = samples
         self._pending = joined[self._hop:]  # a view, read by the next push
-        np.multiply(joined[:self._window], self._logmel._window, out=self._windowed)
+        np.multiply(joined[:self._window], self._logmel._hann, out=self._windowed)
         spectrum = np.fft.rfft(self._windowed, n=self._n_fft)
         return self._mean.push_one(self._logmel.log_energy(spectrum))
 
