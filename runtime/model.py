@@ -29,27 +29,23 @@ DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
 
 
-EXP_FIRST_MIN_SIZE = 512  # logits elements from which the exp-first softmax is the faster form
+EXP_SAFE_LOGIT = 80.0  # |logit| below this: float32 exp neither overflows nor underflows to 0 (limits ~88.7, ~-103)
+EXP_SAFE_SQUARED = EXP_SAFE_LOGIT ** 2
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis -> a new float32 array of the same shape.
 
-    Small arrays (a few streams' steps) subtract each row's max first: four ufunc calls, ~6 us on
-    [1, 1, 9] here. From EXP_FIRST_MIN_SIZE elements on, exp comes first, without the max pass
-    (the slowest pass over short rows): exact while no logit overflows float32's exp (|logit| <
-    ~88), else the max-subtracted form is redone; its error-state guard costs ~4 us, which only
-    pays off on large arrays.
+    When every logit lies within +-EXP_SAFE_LOGIT (two fast whole-array reductions tell), exp
+    comes first without subtracting each row's max: no row's exp can overflow, and every row's
+    sum is at least exp(-80) > 0. That saves the per-row max, the slowest pass over short rows,
+    and needs no error-state guard (~4 us). Otherwise the max-subtracted form.
     """
-    if logits.size >= EXP_FIRST_MIN_SIZE:
-        with np.errstate(over="ignore", under="ignore"):  # an overflow is caught below and redone
-            exp = np.exp(logits)
-        total = exp.sum(axis=-1, keepdims=True)
-        if np.isfinite(total).all() and total.all():
-            exp /= total
-            return exp
-    exp = _subtract(logits, _maximum_reduce(logits, axis=-1, keepdims=True))
-    _exp(exp, out=exp)
+    if -EXP_SAFE_LOGIT < _minimum_reduce(logits, None) and _maximum_reduce(logits, None) < EXP_SAFE_LOGIT:
+        exp = _exp(logits)
+    else:
+        exp = _subtract(logits, _maximum_reduce(logits, axis=-1, keepdims=True))
+        _exp(exp, out=exp)
     exp /= _add_reduce(exp, axis=-1, keepdims=True)
     return exp
 
@@ -366,14 +362,15 @@ class Stream:
     def _run_bound_step(self) -> np.ndarray:
         """One step on the prepared binding from the frame already in the input buffer -> float32 [1, classes]."""
         self._step_bindings[0 if self._on_cpu else self._current]()
-        # exp first, without subtracting the max: two ufunc calls fewer, and exact as long as no
-        # logit overflows float32's exp (|logit| < ~88); otherwise the max-subtracted form
-        probs = _exp(self._logits_frame)
-        total = float(_vdot(probs, self._ones))
-        if 0.0 < total < math.inf:
-            _multiply(probs, 1.0 / total, out=probs)
+        # exp first, without subtracting the max, when the logits' squares sum below
+        # EXP_SAFE_LOGIT ** 2 (one dot product): then every |logit| is below it, so no exp
+        # overflows (nor warns) and the sum is at least exp(-EXP_SAFE_LOGIT); else softmax()
+        logits = self._logits_frame
+        if _vdot(logits, logits) < EXP_SAFE_SQUARED:
+            probs = _exp(logits)
+            _multiply(probs, 1.0 / float(_vdot(probs, self._ones)), out=probs)
         else:
-            probs = softmax(self._logits_frame)
+            probs = softmax(logits)
         if self._on_cpu:
             for state_in, state_out in self._host:
                 _copyto(state_in, state_out)
@@ -491,4 +488,4 @@ def _direct_run(session: ort.InferenceSession, binding: ort.IOBinding) -> Callab
 # a reduction (add.reduce: ~2.5 us, vdot: ~1 us on 12 floats here)
 FLOAT32 = np.dtype(np.float32)
 _subtract, _multiply, _exp, _copyto, _vdot = np.subtract, np.multiply, np.exp, np.copyto, np.vdot
-_add_reduce, _maximum_reduce = np.add.reduce, np.maximum.reduce
+_add_reduce, _maximum_reduce, _minimum_reduce = np.add.reduce, np.maximum.reduce, np.minimum.reduce

@@ -188,12 +188,15 @@ def test_reset_policies_every_n_steps_and_after_idle(gru_onnx, sample_test_file,
         ResetPolicy(every_steps=0)
 
 
-@pytest.mark.parametrize("rows", [1, 7, 64, 300])  # below and above EXP_FIRST_MIN_SIZE elements of 9 classes
-@pytest.mark.parametrize("scale", [1.0, 30.0, 200.0])  # 200: logits past float32's exp range
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no overflow warnings: the safe form is chosen first
+@pytest.mark.parametrize("rows", [1, 7, 64, 300])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 200.0])  # 30: within EXP_SAFE_LOGIT or past it; 200: past float32's exp range
 def test_softmax_matches_float64_in_both_forms(rows, scale):
     from edgernn.runtime import softmax
 
     logits = (scale * np.random.default_rng(rows).standard_normal((rows, 2, 9))).astype(np.float32)
+    if scale == 1.0:
+        logits[0, 0] -= 150.0  # a row whose exp underflows everywhere unless its max is subtracted
     expected = np.exp(logits.astype(np.float64) - logits.max(axis=-1, keepdims=True))
     expected /= expected.sum(axis=-1, keepdims=True)
     probs = softmax(logits)
@@ -247,3 +250,23 @@ def test_bound_runs_fall_back_to_the_public_call_without_onnxruntime_internals(g
     for frame in frames:
         np.testing.assert_allclose(direct.push(frame), public.push(frame), atol=1e-6)
     assert public._session.calls == 5
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_one_step_softmax_keeps_its_precision_for_extreme_logits(model, sequences):
+    """The bound one-step path's exp-first softmax hands logits past float32's exp range, or so
+    negative that every exp is subnormal, to the max-subtracted form."""
+    from edgernn.runtime import softmax
+
+    stream = model.stream()
+    for shift in (-150.0, 95.0):
+        stream._logits_frame[...] = 0.0
+        original = stream._step_bindings[0]
+
+        def shifted_run():
+            original()
+            stream._logits_frame += np.float32(shift)  # what a model with such logits would write
+        stream._step_bindings[0] = shifted_run
+        probs = stream.push(np.ascontiguousarray(sequences[0][:1], dtype=np.float32))
+        stream._step_bindings[0] = original
+        np.testing.assert_allclose(probs, softmax(stream._logits_frame - np.float32(shift)), rtol=1e-5, atol=1e-7)
