@@ -111,6 +111,14 @@ def push_call(model: Model, seed: int = 0) -> Callable[[int], object]:
     return lambda i: stream.push(inputs[i % 64])
 
 
+def frontend_call(model: Model, seed: int = 0) -> Callable[[int], object]:
+    """call(i): one front-end stream push of one step's raw input (an audio hop), no graph run."""
+    rng = np.random.default_rng(seed)
+    inputs = [example_step(model, rng) for _ in range(64)]
+    frontend = model.frontend.stream()
+    return lambda i: frontend.push(inputs[i % 64])
+
+
 def bare_call(model: Model, seed: int = 0) -> Callable[[int], object]:
     """call(i): the bare ``session.run`` of one step with pre-built, already prepared inputs (state
     fixed): the floor any runtime built on this session pays per step."""
@@ -272,8 +280,8 @@ def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
 
 def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
           steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None, device: str = "cpu") -> dict:
-    """Latency (push vs bare session.run, and PyTorch eager when ``eager`` is given) at batch 1
-    and throughput at every stream count (rows tagged with their ``threads``, 0: the library's
+    """Latency (push vs bare session.run, for an audio model the front end's push of one hop alone,
+    and PyTorch eager when ``eager`` is given) at batch 1 and throughput at every stream count (rows tagged with their ``threads``, 0: the library's
     default), for every thread setting; for each model file. On the CPU also each throughput's
     share of a GEMM's MAC rate at those threads and the runtime process's import time and memory
     (both about the host, so not on "cuda").
@@ -289,15 +297,16 @@ def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), 
             label = str(t) if t else "default"
             with (eager(t) if eager is not None else contextlib.nullcontext()) as eager_call:
                 calls = {"bare": bare_call(model), "push": push_call(model)}
+                if model.frontend.kind == "logmel":  # the audio front end's share of a hop's push
+                    calls["frontend"] = frontend_call(model)
                 if eager_call is not None:
                     calls["torch_eager"] = eager_call
                 row = compare_latency(calls, steps)
             row["threads"] = model.threads or 0
             entry["latency"][label] = row
             log(f"{path.name} threads {label}: push p50 {row['push']['step_us_p50']} us, bare {row['bare']['step_us_p50']} us"
+                + (f", front end {row['frontend']['step_us_p50']} us" if "frontend" in row else "")
                 + (f", torch eager {row['torch_eager']['step_us_p50']} us" if "torch_eager" in row else ""))
-        for t in threads:
-            model = Model(path, device=device, threads=t)
             macs = model.metadata.footprint.get("macs_per_step")
             peak = peak_mac_rate(t) if device == "cpu" else None
             for count in stream_counts:
@@ -308,7 +317,7 @@ def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), 
                         row["peak_macs_per_s"] = round(peak, 0)
                         row["share_of_peak_macs"] = round(row["batched_macs_per_s"] / peak, 4)
                 entry["throughput"].append(row)
-                log(f"{path.name} threads {t or 'default'}, {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, "
+                log(f"{path.name} threads {label}, {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, "
                     f"bare {row['bare_steps_per_s']:.0f}"
                     + (f", separate {row['separate_steps_per_s']:.0f}" if "separate_steps_per_s" in row else ""))
         if device == "cpu":

@@ -212,3 +212,12 @@ def test_audio_model_on_two_sessions_agrees_for_predict_stream_and_batch(audio_r
     from conftest import assert_two_sessions_agree
 
     assert_two_sessions_agree(audio_run[1].path)
+
+
+def test_bench_of_an_audio_model_times_its_front_end_per_hop(audio_run):
+    from edgernn.runtime.bench import bench
+
+    report = bench([audio_run[1].path], threads=(1,), stream_counts=(2,), steps=40)
+    row = report["models"]["fp32"]["latency"]["1"]
+    assert row["frontend"]["steps"] == row["push"]["steps"] == 40
+    assert 0 < row["frontend_vs_bare"] and [t["streams"] for t in report["models"]["fp32"]["throughput"]] == [2]
