@@ -2,10 +2,27 @@
 
 The models are tiny and under-trained on purpose: parity, streaming and error handling do not
 depend on accuracy, and the real-data accuracy floors live in test_accuracy_realdata.py.
+
+Figures that come out of training (an accuracy, an agreement, a number of epochs) differ from
+one CPU and thread count to the next even at one seed: a seed fixes the random draws, not the
+order of floating-point sums, and a long run amplifies that into another model. So:
+- every training in the fast tests runs at one intra-op thread (``threads=1``), and the real-data
+  floor tests run at 1 and at 2 threads (a test parameter);
+- every training takes its seed from ``--train-seed`` (default 0), and every figure a test judges
+  goes through the ``figures`` fixture (tests marked ``floor``), which can append it to a file
+  (``--figures FILE``);
+- ``benchmarks/floor_spread.py`` runs the ``floor`` tests over several seeds and tabulates each
+  figure's spread. The rule for a limit on a trained figure: a floor lies at or below both the
+  lowest value measured minus a margin of max(1 point, 3 cases of the set it rests on) and the
+  mean minus 4 standard deviations; a ceiling mirrors it. Another CPU trains another model as
+  another seed does, and the margin covers what a handful of runs cannot show. The comment
+  beside each limit gives its measured min/mean/max.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +30,65 @@ import pytest
 from edgernn.samples import sample_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("edgernn")
+    group.addoption("--train-seed", type=int, default=0,
+                    help="seed of every training run a test starts (benchmarks/floor_spread.py runs several)")
+    group.addoption("--figures", default=None, metavar="FILE",
+                    help="append every trained figure a test judges to FILE as JSON lines")
+
+
+@pytest.fixture(scope="session")
+def train_seed(request) -> int:
+    return request.config.getoption("--train-seed")
+
+
+class TrainedFigures:
+    """The figures one test judges that come out of training. Each is recorded (and appended to
+    the ``--figures`` file, with the test, the seed and how many cases it rests on) before any is
+    judged, so one miss never hides the others; ``verify`` then fails with every miss."""
+
+    def __init__(self, test: str, seed: int, sink: Path | None):
+        self.test, self.seed, self.sink = test, seed, sink
+        self.misses: list[str] = []
+        self.recorded = 0
+        self.verified = False
+
+    def at_least(self, figure: str, value: float, floor: float, cases: int | None = None) -> None:
+        self._judge(figure, value, ">=", floor, cases)
+
+    def at_most(self, figure: str, value: float, ceiling: float, cases: int | None = None) -> None:
+        self._judge(figure, value, "<=", ceiling, cases)
+
+    def _judge(self, figure: str, value: float, relation: str, limit: float, cases: int | None) -> None:
+        value = float(value)
+        self.recorded += 1
+        if self.sink is not None:
+            row = {"test": self.test, "figure": figure, "value": value, "relation": relation, "limit": limit,
+                   "cases": cases, "seed": self.seed}
+            with open(self.sink, "a", encoding="utf-8") as sink:
+                sink.write(json.dumps(row) + "\n")
+        holds = value >= limit if relation == ">=" else value <= limit
+        if not holds or math.isnan(value):
+            self.misses.append(f"{figure} {value:.6g} (limit {relation} {limit}, seed {self.seed})")
+
+    def verify(self) -> None:
+        self.verified = True
+        if self.misses:
+            raise AssertionError("trained figures below their floors: " + "; ".join(self.misses))
+
+
+@pytest.fixture
+def figures(request, train_seed) -> TrainedFigures:
+    """Records and judges a test's trained figures; the test ends with ``figures.verify()``."""
+    sink = request.config.getoption("--figures")
+    recorder = TrainedFigures(request.node.nodeid, train_seed, Path(sink) if sink else None)
+    yield recorder
+    if recorder.recorded and not recorder.verified:
+        pytest.fail(f"{request.node.nodeid} recorded trained figures but never called figures.verify()")
 
 
 def assert_two_sessions_agree(path: Path, sequences: int = 8) -> None:
@@ -53,7 +129,7 @@ def sample_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def quick_runs(tmp_path_factory, sample_dir):
+def quick_runs(tmp_path_factory, sample_dir, train_seed):
     """{cell: (run_dir, TrainOutcome, {precision: Artifact})} for rnn, lstm (2 layers) and gru."""
     from edgernn.export.exporter import export
     from edgernn.trainer.train import TrainConfig, train
@@ -61,7 +137,7 @@ def quick_runs(tmp_path_factory, sample_dir):
     runs = {}
     for cell, layers in (("rnn", 1), ("lstm", 2), ("gru", 1)):
         run_dir = tmp_path_factory.mktemp(f"run-{cell}")
-        config = TrainConfig(epochs=3, batch_size=32, val_fraction=0.1, seed=0, threads=1)
+        config = TrainConfig(epochs=3, batch_size=32, val_fraction=0.1, seed=train_seed, threads=1)
         outcome = train(sample_dir, run_dir, {"cell": cell, "hidden": 24, "layers": layers}, config, log=lambda m: None)
         artifacts = export(outcome.checkpoint, run_dir, log=lambda m: None)
         runs[cell] = (run_dir, outcome, artifacts)

@@ -73,3 +73,23 @@ def test_gpu_check_dry_run_on_the_cpu_writes_parity_bench_and_break_even(quick_r
     assert entry["parity"]["passed"] and entry["parity"]["predict_top1_agreement"] == 1.0
     assert [row["streams"] for row in entry["checked"]["throughput"]] == [1, 4] == [row["streams"] for row in entry["cpu"]["throughput"]]
     assert entry["break_even_streams"] in (None, 1, 4)
+
+
+def test_floor_spread_applies_the_conftest_rule_to_recorded_figures():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from floor_spread import parse_seeds, summarise
+    finally:
+        sys.path.pop(0)
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    rows = [{"test": "t", "figure": "acc", "value": v, "relation": ">=", "limit": 0.9, "cases": 100, "seed": s}
+            for s, v in enumerate([0.96, 0.97, 0.98])]
+    rows += [{"test": "t", "figure": "drop", "value": v, "relation": "<=", "limit": 0.005, "cases": 1000, "seed": s}
+             for s, v in enumerate([0.0, 0.002])]
+    acc, drop = summarise(rows)
+    # floor: min(lowest - max(1 point, 3 of 100 cases), mean - 4 sd) = min(0.93, 0.97 - 0.04)
+    assert acc["figure"] == "acc" and acc["rule_limit"] == pytest.approx(0.93) and acc["limit_within_rule"]
+    assert (acc["min"], acc["max"], acc["runs"], acc["misses"]) == (0.96, 0.98, 3, 0)
+    # ceiling: max(highest + 1 point, mean + 4 sd) = max(0.012, 0.001 + 4 * 0.00141); the asserted 0.005 is tighter
+    assert drop["rule_limit"] == pytest.approx(0.012)
+    assert not drop["limit_within_rule"]

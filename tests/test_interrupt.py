@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import onnx
-import pytest
 import torch
 
 from edgernn.trainer.config import TrainConfig
@@ -105,10 +104,3 @@ def test_killed_export_leaves_finished_files_whole_and_no_partial_one(tmp_path, 
     onnx.checker.check_model(onnx.load(out / "model.fp32.onnx"), full_check=True)
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
     assert leftovers and all(n.startswith(".model.int8-dynamic.onnx.") and n.endswith(".tmp") for n in leftovers)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    yield
-    torch.set_num_threads(previous)

@@ -69,16 +69,19 @@ def test_weight_only_int8_folds_to_the_fp32_graph_when_a_session_opens(int8_runs
     assert optimized["int8"] == optimized["fp32"]
 
 
+@pytest.mark.floor
 @pytest.mark.parametrize("cell", ["gru", "rnn", "lstm"])
-def test_int8_graph_agrees_with_fp32_through_the_runtime(int8_runs, sample_test_file, cell):
+def test_int8_graph_agrees_with_fp32_through_the_runtime(int8_runs, sample_test_file, figures, cell):
     fp32_art, art = int8_runs[cell]
-    assert art.parity["passed"] and art.parity["top1_agreement"] >= 0.99 and art.parity["accuracy_drop"] <= 0.005
+    figures.at_least("int8_top1_agreement", art.parity["top1_agreement"], 0.99, 370)
+    figures.at_most("int8_accuracy_drop", art.parity["accuracy_drop"], 0.005, 370)
     model = Model(art.path)
-    assert model.metadata.precision == "int8-dynamic"
-    assert model.session_config == {}
     sequences = read_ts(sample_test_file).sequences[:60]
     agree = (model.predict(sequences).argmax(1) == Model(fp32_art.path).predict(sequences).argmax(1)).mean()
-    assert agree >= 0.95
+    figures.at_least("runtime_top1_agreement_60", agree, 0.95, 60)
+    figures.verify()
+    assert art.parity["passed"] and model.metadata.precision == "int8-dynamic"
+    assert model.session_config == {}
     stream = model.stream()
     steps = np.concatenate([stream.push(sequences[0][t:t + 1]) for t in range(len(sequences[0]))])
     np.testing.assert_allclose(steps[-1], model.predict(sequences[:1])[0], atol=0.05)

@@ -41,7 +41,7 @@ def write_posts(root: Path, per_class: int, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def text_run(tmp_path_factory):
+def text_run(tmp_path_factory, train_seed):
     from edgernn.export.exporter import export
     from edgernn.trainer.train import train
 
@@ -49,7 +49,7 @@ def text_run(tmp_path_factory):
     write_posts(base / "posts-train", 24, seed=0)
     write_posts(base / "posts-test", 8, seed=1)
     outcome = train(base / "posts-train", base / "run", {"cell": "gru", "hidden": 24, "embed_dim": 16, "readout": "mean"},
-                    TrainConfig(epochs=8, seed=0, max_tokens=40, min_count=1), log=lambda m: None,
+                    TrainConfig(epochs=8, seed=train_seed, threads=1, max_tokens=40, min_count=1), log=lambda m: None,
                     strip=("headers", "footers", "quotes"))
     artifacts = export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
     return outcome, artifacts
@@ -66,12 +66,15 @@ def test_a_text_folder_finds_its_test_sibling_and_strips_posts(tmp_path):
         load_train_test(Path(__file__).parent, strip=("headers",))
 
 
-def test_text_model_trains_and_its_graphs_pass_the_token_gates(text_run):
+@pytest.mark.floor
+def test_text_model_trains_and_its_graphs_pass_the_token_gates(text_run, figures):
     outcome, artifacts = text_run
-    assert outcome.metrics["accuracy"] >= 0.9
+    cases = len(outcome.test_set)
+    figures.at_least("test_accuracy", outcome.metrics["accuracy"], 0.9, cases)
     fp32, int8 = artifacts["fp32"], artifacts["int8-dynamic"]
+    figures.at_least("int8_top1_agreement", int8.parity["top1_agreement"], 0.99, cases)
+    figures.verify()
     assert fp32.parity["max_abs_diff"] <= 1e-4 and fp32.parity["stream_max_abs_diff"] <= 1e-5
-    assert int8.parity["top1_agreement"] >= 0.99
     weights = int8.footprint["weights"]
     assert weights["int8_fraction"] >= 0.99  # the embedding table is int8 too
 
@@ -217,7 +220,7 @@ def test_train_with_word_vectors_logs_their_coverage(tmp_path):
     vectors.write_text("".join(f"{w} {' '.join(str(float(i + j)) for j in range(8))}\n" for i, w in enumerate(TOPICS["space"])))
     lines = []
     train(tmp_path / "posts-train", tmp_path / "run", {"cell": "gru", "hidden": 8, "embed_dim": 8},
-          TrainConfig(epochs=1, min_count=1, word_vectors=str(vectors), token_dropout=0.1), log=lines.append)
+          TrainConfig(epochs=1, threads=1, min_count=1, word_vectors=str(vectors), token_dropout=0.1), log=lines.append)
     assert any(line.startswith("word vectors: 9 of ") for line in lines), lines
 
 
@@ -294,7 +297,7 @@ def test_pretrained_vectors_start_the_embedding_and_stay_fixed_when_frozen(tmp_p
         initial["embedding"] = model.embedding.weight.detach().clone()
     monkeypatch.setattr(train_module, "pretrain_word_vectors", recording)
     outcome = train_module.train(tmp_path / "posts-train", tmp_path / "run", {"cell": "gru", "hidden": 8, "embed_dim": 8},
-                                 TrainConfig(epochs=2, min_count=1, pretrain_epochs=1, freeze_embedding=True),
+                                 TrainConfig(epochs=2, threads=1, min_count=1, pretrain_epochs=1, freeze_embedding=True),
                                  log=lambda m: None)
     assert torch.equal(outcome.model.embedding.weight.detach(), initial["embedding"])
     from edgernn.trainer.wordvec import read_word_vectors  # the vectors are kept for --word-vectors

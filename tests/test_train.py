@@ -14,6 +14,7 @@ from edgernn.trainer.checkpoint import load_checkpoint, read_checkpoint, save_ch
 from edgernn.trainer.data import encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+from edgernn.trainer.threads import torch_threads
 from edgernn.trainer.train import TrainConfig, evaluate, fit, train
 
 
@@ -36,16 +37,20 @@ def test_run_folder_and_checkpoint_rebuild_the_model(tmp_path, sample_dir):
         torch.testing.assert_close(model(x)[0], outcome.model(x)[0], atol=0, rtol=0)
 
 
-def test_early_stopping_keeps_the_best_validation_weights(sample_dir):
+@pytest.mark.floor
+def test_early_stopping_keeps_the_best_validation_weights(sample_dir, figures, train_seed):
     train_set, _ = load_train_test(sample_dir)
     front = FeatureFrontend.fit(train_set.sequences)
     data = encode(train_set, front, train_set.classes)
     tr, va = stratified_split(data.y.numpy(), 0.3, seed=0)
-    torch.manual_seed(0)
+    torch.manual_seed(train_seed)
     model = RecurrentClassifier(ModelConfig(cell="gru", features=12, hidden=8, classes=9))
-    result = fit(model, data.subset(tr), data.subset(va), TrainConfig(epochs=60, patience=2, lr=1e-2, threads=1),
-                 log=lambda m: None)
-    assert result.stopped_early and len(result.history) < 60
+    with torch_threads(1):
+        result = fit(model, data.subset(tr), data.subset(va), TrainConfig(epochs=60, patience=2, lr=1e-2, seed=train_seed),
+                     log=lambda m: None)
+    figures.at_most("epochs_run", len(result.history), 59)
+    figures.verify()
+    assert result.stopped_early
     best = result.history[result.best_epoch - 1]
     assert best.val_accuracy == max(r.val_accuracy for r in result.history)
     _, pred = evaluate(model, data.subset(va))
@@ -115,3 +120,15 @@ def test_foreign_or_corrupt_checkpoints(tmp_path):
     torch.save(payload, tmp_path / "m.pt")
     with pytest.raises(CheckpointError, match="weights do not fit the model config"):
         load_checkpoint(tmp_path / "m.pt")
+
+
+def test_train_restores_the_callers_thread_count(sample_dir, tmp_path):
+    """A run's --threads holds for that run only: the next training (a test, a tuning trial)
+    gets the process's own setting back, not the last run's."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(sample_dir, tmp_path, {"cell": "gru", "hidden": 8}, TrainConfig(epochs=1, threads=1), log=lambda m: None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

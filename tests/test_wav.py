@@ -129,7 +129,7 @@ def test_a_wav_folder_needs_a_test_split(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def audio_run(tmp_path_factory):
+def audio_run(tmp_path_factory, train_seed):
     """A small GRU trained on tones, exported fp32: (run dir, fp32 artifact, test clips)."""
     from edgernn.export.exporter import export
     from edgernn.trainer.config import TrainConfig
@@ -137,7 +137,7 @@ def audio_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("audio")
     root = make_digit_folder(base / "rec")
-    outcome = train(root, base / "run", {"cell": "gru", "hidden": 16}, TrainConfig(epochs=4, seed=0, mel_bands=16),
+    outcome = train(root, base / "run", {"cell": "gru", "hidden": 16}, TrainConfig(epochs=4, seed=train_seed, threads=1, mel_bands=16),
                     log=lambda m: None, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
     artifacts = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)
     return outcome, artifacts["fp32"]

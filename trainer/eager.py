@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 import torch
 
 from edgernn.trainer.checkpoint import load_checkpoint
+from edgernn.trainer.threads import torch_threads
 
 
 @contextlib.contextmanager
@@ -19,14 +20,10 @@ def eager_step(checkpoint: str | Path, threads: int | None) -> Iterator[Callable
     model, _ = load_checkpoint(checkpoint)
     cfg = model.config
     x = torch.randint(0, cfg.vocab_size, (1, 1)) if cfg.input_kind == "tokens" else torch.randn(1, 1, cfg.features)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or previous)
     state = {"value": model.zero_state(1)}
 
     def step(_: int) -> None:
         with torch.inference_mode():
             _, state["value"] = model(x, state["value"])
-    try:
+    with torch_threads(threads):
         yield step
-    finally:
-        torch.set_num_threads(previous)

@@ -34,6 +34,7 @@ from edgernn.trainer.data import Encoded, encode, stratified_split
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
+from edgernn.trainer.threads import torch_threads
 
 
 def log_to_stderr(message: str) -> None:
@@ -263,12 +264,17 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
     epoch out/train_state.pt holds what ``resume_training`` needs to go on from there after an
     interruption; it is removed once the run is complete. ``resume``: such a state.
     """
-    run_dir = Path(out)
     call = {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
             "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip), "model_config": dict(model_config),
             "train_config": asdict(config)}
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
+        return train_run(Path(out), call, config, log, resume)
+
+
+def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str], None], resume: dict | None) -> TrainOutcome:
+    """The body of ``train``, with the call's arguments as recorded in the training state."""
+    data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
+    label_regex, test_regex = call["label_regex"], call["test_regex"]
     train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip))
     if config.background:
         train_set, test_set = with_background(train_set, test_set, config)
