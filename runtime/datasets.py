@@ -7,6 +7,7 @@ Formats:
 - ``.npz``: ``x`` float [n, time, features] (feature frames) or int [n, time] (token ids),
   ``y`` labels [n] (optional), ``lengths`` [n] int (optional; steps past a sequence's length are
   padding and are dropped), ``vocab_size`` (optional int scalar, token data only).
+- UCR ``.tsv``, Weka ``.arff`` and numeric ``.csv`` tables of series (runtime/tables.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import numpy as np
 
 from edgernn.runtime.errors import DataFormatError, InputError
 
-SEQUENCE_SUFFIXES = (".ts", ".npz")
+# Every suffix read_sequences takes, in the order a folder's training file is chosen by when one
+# data set is stored in several formats (the UCR archive ships .ts, .tsv and .arff side by side).
+SEQUENCE_SUFFIXES = (".ts", ".tsv", ".arff", ".npz", ".csv")
 
 
 @dataclass
@@ -89,16 +92,18 @@ def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_sequences(path: str | Path, allow_nonfinite: bool = False) -> SequenceSet:
-    """Read a ``.ts`` or ``.npz`` file by its suffix. NaN/Inf values are refused (naming the
-    first) unless ``allow_nonfinite``."""
+    """Read a ``.ts``, ``.npz``, ``.tsv``, ``.arff`` or numeric ``.csv`` file by its suffix.
+    NaN/Inf values are refused (naming the first) unless ``allow_nonfinite``."""
+    from edgernn.runtime import tables  # tables.py builds on this module
+
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix == ".ts":
-        return read_ts(path, allow_nonfinite)
-    if suffix == ".npz":
-        return read_npz(path, allow_nonfinite)
+    readers = {".ts": read_ts, ".npz": read_npz, ".tsv": tables.read_tsv, ".arff": tables.read_arff,
+               ".csv": tables.read_numeric_csv}
+    if suffix in readers:
+        return readers[suffix](path, allow_nonfinite)
     raise DataFormatError(
         f"{path}: unknown data format {suffix or '(no suffix)'!r}; expected one of {list(SEQUENCE_SUFFIXES)}"
     )
@@ -140,6 +145,9 @@ def read_ts(path: str | Path, allow_nonfinite: bool = False) -> SequenceSet:
             key = key.lower()
             if key == "data":
                 in_data = True
+            elif key == "targetlabel" and value.split()[:1] and value.split()[0].lower() == "true":
+                raise DataFormatError(f"{where}: @targetlabel true: regression data is not supported: "
+                                      "edgernn trains classifiers (class labels)")
             elif key == "classlabel":
                 parts = value.split()
                 if not parts:
@@ -300,13 +308,17 @@ def _test_sibling(path: Path) -> Path | None:
 
 
 def _train_file_in(folder: Path) -> Path:
+    """The one training file in ``folder``; one data set in several formats (same name, other
+    suffixes) is read from the first suffix of SEQUENCE_SUFFIXES."""
     candidates = sorted(
-        p for p in folder.iterdir()
-        if p.suffix.lower() in SEQUENCE_SUFFIXES and re.search(r"train\.[^.]+$", p.name, flags=re.I)
+        (p for p in folder.iterdir()
+         if p.suffix.lower() in SEQUENCE_SUFFIXES and re.search(r"train\.[^.]+$", p.name, flags=re.I)),
+        key=lambda p: (p.stem.lower(), SEQUENCE_SUFFIXES.index(p.suffix.lower())),
     )
-    if len(candidates) != 1:
+    if len({p.stem.lower() for p in candidates}) != 1:
         raise DataFormatError(
-            f"{folder}: expected exactly one '*TRAIN.ts' or '*train.npz' file, found {[p.name for p in candidates]}"
+            f"{folder}: expected one training file ('*TRAIN' or '*train' with a suffix of {list(SEQUENCE_SUFFIXES)}), "
+            f"found {[p.name for p in candidates]}"
         )
     return candidates[0]
 
@@ -362,10 +374,10 @@ def read_held_out(data: Path, label_regex: str | None = None, test_regex: str | 
 
 
 def is_text(data: Path) -> bool:
-    """A .csv file, or a folder of class folders of text documents (runtime/text.py)."""
-    from edgernn.runtime.text import is_text_folder  # text.py builds on this module
+    """A .csv file with a text column, or a folder of class folders of text documents (runtime/text.py)."""
+    from edgernn.runtime.text import csv_holds_text, is_text_folder  # text.py builds on this module
 
-    return data.suffix.lower() == ".csv" if data.is_file() else is_text_folder(data)
+    return csv_holds_text(data) if data.is_file() else is_text_folder(data)
 
 
 def read_text(path: Path, strip: tuple[str, ...] = ()) -> SequenceSet:

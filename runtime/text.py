@@ -334,7 +334,7 @@ def clean_text(text: str, strip: Iterable[str] | str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Loaders
 
-DATA_SUFFIXES = (".ts", ".npz", ".wav")  # files of the other data formats: not text documents
+DATA_SUFFIXES = (".ts", ".tsv", ".arff", ".npz", ".wav")  # files of the other data formats: not text documents
 
 
 @dataclass(frozen=True)
@@ -481,6 +481,22 @@ def _csv_columns(header: list[str], where: str) -> tuple[int, int]:
                                   f"expected columns '{TEXT_COLUMN}' and '{LABEL_COLUMN}'")
         found.append(names.index(column))
     return found[0], found[1]
+
+
+def csv_holds_text(path: str | Path) -> bool:
+    """Whether ``path`` is a .csv file whose first non-blank row names a ``text`` column (a text
+    data set; a CSV without one holds numeric series, runtime/tables.py)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for row in csv.reader(itertools.islice(handle, 100)):
+                if row and any(field.strip() for field in row):
+                    return TEXT_COLUMN in (field.strip().lower() for field in row)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return True  # unreadable as numbers too: the text reader names what is wrong
+    return True
 
 
 def is_text_folder(path: str | Path, folders: int = 4, files: int = 4) -> bool:

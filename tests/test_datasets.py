@@ -89,8 +89,8 @@ def test_npz_with_pickled_objects_is_refused_unopened(tmp_path):
 
 
 def test_unknown_format_and_missing_file(tmp_path):
-    with pytest.raises(DataFormatError, match=r"unknown data format '.csv'; expected one of \['.ts', '.npz'\]"):
-        read_sequences(write(tmp_path, "data.csv", "a,b\n"))
+    with pytest.raises(DataFormatError, match=r"unknown data format '.xlsx'; expected one of \['.ts', '.tsv', '.arff', '.npz', '.csv'\]"):
+        read_sequences(write(tmp_path, "data.xlsx", "a,b\n"))
     with pytest.raises(DataFormatError, match="no such file"):
         read_sequences(tmp_path / "absent.ts")
 
