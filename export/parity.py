@@ -10,7 +10,13 @@ Gates (DESIGN.md):
 - ``streaming``: the graph fed in chunks of 1, 7 and 16 steps, carrying the state, vs one call
   (fp32: max |difference|; quantized: top-1 agreement, as dynamic int8 quantizes per call).
 - ``quantized_vs_fp32`` (quantized precisions): top-1 agreement with the fp32 graph, test
-  accuracy difference, and logit differences relative to the spread of the fp32 logits.
+  accuracy difference, and logit differences relative to the spread of the fp32 logits. Both
+  counts are judged with the number of cases they rest on (``significance``): agreement fails
+  when more answers changed than a true change rate of 1 - ``min_top1_agreement`` produces with
+  probability ``significance`` (one-sided binomial tail), and the accuracy drop fails when it
+  exceeds ``max_accuracy_drop`` and the answers lost outnumber those gained by more than chance
+  allows (a sign test on the changed answers): one changed answer in 50 passes, 13% changed
+  answers in 1,000 fail.
 - ``long_stream``: held-out sequences laid end to end into one stream (10,000 steps by default)
   carried through the state: drift against PyTorch (fp32; limit 1e-3 per unit of logit scale
   or twice PyTorch's own float32 drift); for a quantized graph, top-1 agreement with the fp32
@@ -28,6 +34,7 @@ through the same rules.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,6 +64,9 @@ class ParityLimits:
     # fp32 limits rise to this many times PyTorch's own float32 error (vs float64) where the model
     # amplifies rounding past them; 0 holds the graph to the limits as given
     float32_error_factor: float = 2.0
+    # one-sided test level for the quantized agreement and accuracy-drop gates: a count fails only
+    # when chance would give it less often than this under the limit; 0 judges the fractions as they are
+    significance: float = 0.05
 
 
 class ParityError(CheckFailed):
@@ -107,6 +117,46 @@ def _as_faithful_as_float32(limit_field: str, scale_key: str, noise_key: str) ->
     return limit
 
 
+def changes_within_chance(cases: int, rate: float, significance: float) -> int:
+    """The most changed answers out of ``cases`` that a true change rate of ``rate`` still gives
+    with probability >= ``significance`` (one-sided binomial tail P(X >= k)); more is evidence of
+    a higher rate."""
+    if rate <= 0 or cases <= 0:
+        return 0
+    if rate >= 1:
+        return cases
+    log_pmf = cases * math.log1p(-rate)  # P(X = 0)
+    below = 0.0  # P(X < k)
+    for k in range(cases + 1):
+        if 1.0 - below < significance:
+            return k - 1
+        below += math.exp(log_pmf)
+        log_pmf += math.log(cases - k) - math.log(k + 1) + math.log(rate) - math.log1p(-rate) if k < cases else 0.0
+    return cases
+
+
+def _agreement_limit(limits: "ParityLimits", summary: dict) -> float:
+    """``min_top1_agreement``, lowered to what ``summary["sequences"]`` cases allow by chance
+    under a true change rate of 1 - min_top1_agreement (never raised)."""
+    cases, rate = summary.get("sequences"), 1 - limits.min_top1_agreement
+    if not cases or rate <= 0 or limits.significance <= 0:
+        return limits.min_top1_agreement
+    allowed = changes_within_chance(cases, rate, limits.significance)
+    return min(limits.min_top1_agreement, 1 - allowed / cases)
+
+
+def _accuracy_drop_limit(limits: "ParityLimits", summary: dict) -> float:
+    """``max_accuracy_drop``, raised to the largest drop that chance gives a graph that loses no
+    accuracy at all: of the m answers that changed correctness, the most lost ones a fair coin
+    gives (sign test), minus the gained ones, over the cases."""
+    lost, gained, cases = summary.get("answers_lost"), summary.get("answers_gained"), summary.get("sequences")
+    if lost is None or gained is None or not cases or limits.significance <= 0:
+        return limits.max_accuracy_drop
+    changed = lost + gained
+    most_lost = changes_within_chance(changed, 0.5, limits.significance)
+    return max(limits.max_accuracy_drop, (2 * most_lost - changed) / cases)
+
+
 def _long_stream_agreement_limit(limits: "ParityLimits", summary: dict) -> float | None:
     """The step-by-step agreement limit, or None (not judged) for a model whose own float32 and
     float64 runs agree on fewer steps than the limit: its long streams are not reproducible at
@@ -129,9 +179,9 @@ FP32_GATES = (
 # Dynamic int8 quantizes activations per call, so chunking moves a quantized graph's logits a
 # little; what must hold is the answer: the same top-1 in chunks as in one call.
 QUANTIZED_GATES = (
-    GateRule("top1_agreement", "top1_agreement", ">=", "min_top1_agreement"),
-    GateRule("accuracy_drop", "accuracy_drop", "<=", "max_accuracy_drop"),
-    GateRule("streaming_top1_agreement", "stream_top1_agreement", ">=", "min_top1_agreement"),
+    GateRule("top1_agreement", "top1_agreement", ">=", _agreement_limit),
+    GateRule("accuracy_drop", "accuracy_drop", "<=", _accuracy_drop_limit),
+    GateRule("streaming_top1_agreement", "stream_top1_agreement", ">=", _agreement_limit),
     GateRule("long_stream_top1_agreement", "long_stream.top1_agreement", ">=", _long_stream_agreement_limit),
     GateRule("long_stream_class_shift", "long_stream.class_shift", "<=", "long_stream_max_class_shift"),
     FINITE,
@@ -297,6 +347,9 @@ def quantized_measurements(session: ort.InferenceSession, fp32_session: ort.Infe
         summary["fp32_test_accuracy"] = float((reference.argmax(1) == labels).mean())
         summary["test_accuracy"] = float((quantized.argmax(1) == labels).mean())
         summary["accuracy_drop"] = summary["fp32_test_accuracy"] - summary["test_accuracy"]
+        right, right_before = quantized.argmax(1) == labels, reference.argmax(1) == labels
+        summary["answers_lost"] = int((right_before & ~right).sum())
+        summary["answers_gained"] = int((right & ~right_before).sum())
     stream = streaming_vs_whole(session, sequences, zero_state, limits.chunks)
     summary.update(stream, stream_max_rel_diff=stream["stream_max_abs_diff"] / spread, chunks=list(limits.chunks))
     return summary

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, judge, long_stream_drift, run_graph, with_verdict,
+    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, changes_within_chance, judge, long_stream_drift, run_graph,
+    with_verdict,
 )
 from edgernn.runtime import Model
 
@@ -75,3 +76,36 @@ def test_long_stream_horizon_is_where_float32_and_float64_part(gru_onnx):
     assert drift["max_abs_logit_diff"] == 0.0 and drift["top1_agreement"] == 1.0 and drift["finite"]
     assert drift["horizon_steps"] == 67  # 1.5e-5 * 67 > 1e-3 first at step 67
     assert drift["float32_drift"] == pytest.approx(299 * 1.5e-5)
+
+
+def quantized_summary(cases: int, changed: int, lost: int = 0, gained: int = 0) -> dict:
+    """A quantized graph's counts as quantized_measurements reports them, fp32 accuracy 0.9."""
+    return {"sequences": cases, "top1_agreement": 1 - changed / cases, "stream_top1_agreement": 1.0,
+            "accuracy_drop": (lost - gained) / cases, "answers_lost": lost, "answers_gained": gained}
+
+
+@pytest.mark.parametrize("cases, changed, lost, gained, passed", [
+    (50, 1, 1, 0, True),         # one flip in 50 (2 points of accuracy) says nothing about a 1% rate or 0.5 points
+    (50, 2, 2, 0, True),         # two in 50: a true 1% rate gives >= 2 in 9% of test sets
+    (50, 3, 0, 0, False),        # three in 50: under 2% of test sets at a 1% rate
+    (1000, 130, 90, 40, False),  # 13% changed answers in 1,000: far beyond a 1% rate
+    (1000, 15, 5, 5, True),      # 1.5% of 1,000 changed, none of it accuracy: still within chance of 1%
+    (1000, 16, 0, 0, False),
+    (370, 6, 6, 0, False),       # six answers lost and none gained: a drop of 1.6 points, no coin gives that
+    (370, 4, 3, 1, True),        # a net 2 lost of 4 changed (0.54 points): chance
+])
+def test_agreement_and_accuracy_drop_are_judged_on_the_number_of_cases(cases, changed, lost, gained, passed):
+    summary = quantized_summary(cases, changed, lost, gained)
+    verdict = with_verdict(summary, judge(summary, QUANTIZED_GATES, ParityLimits()))
+    assert verdict["passed"] is passed, verdict["failures"]
+
+
+def test_the_count_aware_limits_never_tighten_the_plain_ones_and_significance_0_turns_them_off():
+    small = by_name(judge(quantized_summary(5, 0), QUANTIZED_GATES, ParityLimits()))
+    assert small["top1_agreement"].limit == 0.99 and small["accuracy_drop"].limit == 0.005
+    plain = by_name(judge(quantized_summary(50, 1, 1, 0), QUANTIZED_GATES, ParityLimits(significance=0)))
+    assert plain["top1_agreement"].limit == 0.99 and not plain["top1_agreement"].passed
+    assert plain["accuracy_drop"].limit == 0.005 and not plain["accuracy_drop"].passed
+    # 1,000 cases at 1%: 15 changes still happen in >= 5% of test sets, 16 in fewer
+    assert changes_within_chance(1000, 0.01, 0.05) == 15 and changes_within_chance(50, 0.01, 0.05) == 2
+    assert changes_within_chance(2, 0.5, 0.05) == 2 and changes_within_chance(5, 0.5, 0.05) == 4
