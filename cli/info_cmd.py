@@ -24,7 +24,7 @@ def info_command(model_path, as_json):
         "inputs": {i.name: [i.type, i.shape] for i in model.session.get_inputs()},
         "outputs": {o.name: [o.type, o.shape] for o in model.session.get_outputs()},
         "state": [s.to_json() for s in meta.state], "parity": meta.parity, "source": meta.source,
-        "producer": meta.producer, "runtime": meta.runtime, "footprint": meta.footprint,
+        "producer": meta.producer, "runtime": meta.runtime, "footprint": meta.footprint, "dataset": meta.dataset,
     }
 
     def human():
@@ -37,6 +37,12 @@ def info_command(model_path, as_json):
                      f"({cfg.window} / {cfg.hop} samples), {cfg.mel_bands} bands; push raw samples")
         click.echo(f"input: {meta.input_kind} ({size}); front end: {front}")
         click.echo(f"labels ({len(meta.labels)}): {', '.join(meta.labels)}")
+        if meta.dataset:
+            split = meta.dataset.get("test_split")
+            held = (f"{split['fraction']:g} of each class held out with seed {split['seed']}" if isinstance(split, dict)
+                    else "the data's own")
+            click.echo(f"trained on {meta.dataset.get('name')}: {meta.dataset.get('train')} train / "
+                       f"{meta.dataset.get('test')} test cases (test split: {held})")
         for name, (dtype, shape) in {**payload["inputs"], **payload["outputs"]}.items():
             click.echo(f"  {name}: {dtype} {shape}")
         if meta.parity:

@@ -114,6 +114,10 @@ train_options = _stack(
     click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.val_fraction,
                  show_default=True, help="Stratified share of the training split held out for early stopping "
                  "(0: no early stopping; the last weights are kept)."),
+    click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                 default=TrainConfig.test_fraction, show_default=True,
+                 help="Data without a test split (no --test, no TEST sibling, no --test-regex): the stratified share "
+                 "of each class held out as the test split, drawn with --seed and recorded in the report."),
     click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience, show_default=True,
                  help="Early stopping: epochs without a better validation score."),
     click.option("--input-noise", type=click.FloatRange(min=0), default=TrainConfig.input_noise, show_default=True,
@@ -160,6 +164,7 @@ def model_config(options: dict) -> dict:
 def train_config(options: dict, threads: int | None) -> TrainConfig:
     return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
                        patience=options["patience"], val_fraction=options["val_fraction"],
+                       test_fraction=options["test_fraction"],
                        input_noise=options["input_noise"], class_weights=options["class_weights"],
                        seed=options["seed"], threads=threads, window_ms=options["window_ms"],
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],

@@ -72,10 +72,15 @@ def recorded_split(checkpoint_payload: dict, which: str) -> SequenceSet | None:
     load = dataset.get("load")
     if load and Path(load["data"]).exists() and (load.get("test") is None or Path(load["test"]).exists()):
         train_set, test_set = load_train_test(load["data"], load.get("test"), load.get("label_regex"), load.get("test_regex"),
-                                              tuple(load.get("strip") or ()))
+                                              tuple(load.get("strip") or ()), load.get("test_fraction"), load.get("seed", 0))
         return train_set if which == "train" else test_set
     recorded = dataset.get(f"{which}_path")  # checkpoints written before "load" was recorded
     return read_sequences(recorded) if recorded and Path(recorded).is_file() else None
+
+
+def dataset_summary(dataset: dict) -> dict:
+    """What the graph's ``dataset`` metadata keeps of a checkpoint's data set record (no paths)."""
+    return {k: dataset[k] for k in ("name", "train", "validation", "test", "classes", "test_split") if k in dataset}
 
 
 def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> SequenceSet:
@@ -247,7 +252,8 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
         """The file's bytes with its metadata written in, and its footprint."""
         foot = graph_footprint(proto, model, precision, runtime)
         meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact(metadata_parity(parity)), compact(runtime), foot, payload.get("background"))
+                              compact(metadata_parity(parity)), compact(runtime), foot, payload.get("background"),
+                              dataset_summary(payload.get("dataset", {})))
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString(), foot
 

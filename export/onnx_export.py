@@ -101,7 +101,7 @@ def producer_versions() -> dict:
 def graph_metadata(model: RecurrentClassifier, contract: ExportContract, labels: list[str], frontend: dict,
                    precision: str, source_sha256: str, parity: dict | None = None,
                    runtime: dict | None = None, footprint: dict | None = None,
-                   background: str | None = None) -> GraphMetadata:
+                   background: str | None = None, dataset: dict | None = None) -> GraphMetadata:
     cfg = model.config
     return GraphMetadata(
         cell=cfg.cell, layers=cfg.layers, hidden=cfg.hidden, input_kind=cfg.input_kind,
@@ -109,7 +109,7 @@ def graph_metadata(model: RecurrentClassifier, contract: ExportContract, labels:
         vocab_size=cfg.vocab_size if cfg.input_kind == "tokens" else None,
         labels=list(labels), frontend=frontend, precision=precision, state=contract.state_specs(model),
         parity=parity or {}, source=source_sha256, producer=producer_versions(), runtime=runtime or {},
-        footprint=footprint or {}, background=background,
+        footprint=footprint or {}, background=background, dataset=dataset or {},
     )
 
 

@@ -32,7 +32,7 @@ def build_report(outcome: TrainOutcome, artifacts: dict[str, Artifact], failed: 
             entry["step_latency_vs_fp32"] = round(latency[precision]["step_us_p50"] / fp32_p50, 3)
         footprint[precision] = entry
     return {
-        "dataset": {k: outcome.dataset[k] for k in ("name", "train", "validation", "test", "classes", "features")},
+        "dataset": {k: outcome.dataset[k] for k in ("name", "train", "validation", "test", "classes", "features", "test_split")},
         "model": {"cell": cfg.cell, "layers": cfg.layers, "hidden": cfg.hidden, "dropout": cfg.dropout,
                   "parameters": outcome.model.parameter_count()},
         "metrics": {"test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],

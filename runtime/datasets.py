@@ -45,6 +45,8 @@ class SequenceSet:
     source: str
     vocab_size: int | None = None  # token data: ids lie in [0, vocab_size)
     sample_rate: int | None = None  # audio data: samples per second
+    # Set on both halves of a split this package made (split_off_test): {"fraction", "seed"}.
+    held_out: dict | None = None
     lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +71,12 @@ class SequenceSet:
         first = self.sequences[0]
         return int(first.shape[1]) if not isinstance(first, str) and first.ndim == 2 else 1
 
+    def take(self, index: np.ndarray, source: str) -> "SequenceSet":
+        """The cases at ``index`` (int [k]) as a set of their own, with every class kept."""
+        labels = None if self.labels is None else [self.labels[i] for i in index]
+        return SequenceSet([self.sequences[i] for i in index], labels, list(self.classes), self.name, source,
+                           vocab_size=self.vocab_size, sample_rate=self.sample_rate)
+
     def label_ids(self, classes: list[str]) -> np.ndarray:
         """Labels as int64 indices into ``classes``; an unknown label raises DataFormatError."""
         if self.labels is None:
@@ -80,6 +88,39 @@ class SequenceSet:
                 f"{self.source}: labels {unknown} are not among the model's classes {classes}"
             )
         return np.array([index[label] for label in self.labels], dtype=np.int64)
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): about ``fraction`` of every class goes to validation.
+
+    A class with a single case stays in training. fraction 0 gives an empty validation set.
+    """
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_val = 0 if fraction <= 0 or len(members) < 2 else min(len(members) - 1, max(1, round(fraction * len(members))))
+        val_idx.extend(members[:n_val])
+        train_idx.extend(members[n_val:])
+    return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
+
+
+def split_off_test(data: SequenceSet, fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:
+    """Hold out a stratified, seeded ``fraction`` of every class of ``data`` as its test split
+    (a class with one case stays in training). Raises DataFormatError when nothing is held out."""
+    if data.labels is None:
+        raise DataFormatError(f"{data.source}: the data has no labels")
+    if not 0 < fraction < 1:
+        raise InputError(f"the test fraction must lie in (0, 1), got {fraction}")
+    y = data.label_ids(data.classes)
+    train_idx, test_idx = stratified_split(y, fraction, seed)
+    if len(test_idx) == 0:
+        raise DataFormatError(f"{data.source}: too few cases to hold out a test split (every class has one case)")
+    where = f"{fraction:g} of each class, seed {seed}"
+    train_set = data.take(train_idx, f"{data.source} [train: all but a held-out {where}]")
+    test_set = data.take(test_idx, f"{data.source} [test: {where}]")
+    train_set.held_out = test_set.held_out = {"fraction": fraction, "seed": seed}
+    return train_set, test_set
 
 
 def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +369,8 @@ def holds_wav(folder: Path) -> bool:
 
 
 def load_train_test(data: str | Path, test: str | Path | None = None, label_regex: str | None = None,
-                    test_regex: str | None = None, strip: tuple[str, ...] = ()) -> tuple[SequenceSet, SequenceSet]:
+                    test_regex: str | None = None, strip: tuple[str, ...] = (), test_fraction: float | None = None,
+                    seed: int = 0) -> tuple[SequenceSet, SequenceSet]:
     """Find and read the training and test splits.
 
     ``data`` is a training file (``X_TRAIN.ts``, ``x_train.npz``, ...) or a folder holding one;
@@ -339,6 +381,9 @@ def load_train_test(data: str | Path, test: str | Path | None = None, label_rege
     file (columns text, label); the test split is ``test``, else the sibling with test for train
     in its name (``20news-bydate-train`` -> ``20news-bydate-test``). ``strip``: parts of Usenet
     posts to remove (some of headers, footers, quotes).
+    Data that comes without a test split (no ``test``, no sibling, a WAV folder without
+    ``test_regex``) gives up a stratified ``test_fraction`` of each class, drawn with ``seed``
+    (``split_off_test``); with ``test_fraction`` None it is refused.
     Raises DataFormatError when no test split is found or the two splits disagree.
     """
     data = Path(data)
@@ -347,17 +392,21 @@ def load_train_test(data: str | Path, test: str | Path | None = None, label_rege
     if strip and not is_text(data):
         raise InputError(f"--strip applies to text data; {data} is not a folder of text documents or a .csv file")
     if is_text(data):
-        return _load_text_splits(data, test, strip)
-    if holds_wav(data):
-        return _load_wav_splits(data, test, label_regex, test_regex)
-    train_path = _train_file_in(data) if data.is_dir() else data
-    train_set = read_sequences(train_path)
-    test_path = Path(test) if test is not None else _test_sibling(train_path)
+        train_set, test_path = read_text(data, strip), Path(test) if test is not None else _text_test_sibling(data)
+        read_test, missing = (lambda path: read_text(path, strip)), "a folder or file with test for train in its name"
+    elif holds_wav(data):
+        return _load_wav_splits(data, test, label_regex, test_regex, test_fraction, seed)
+    else:
+        train_path = _train_file_in(data) if data.is_dir() else data
+        train_set, test_path = read_sequences(train_path), Path(test) if test is not None else _test_sibling(train_path)
+        read_test, missing = read_sequences, "a file with TEST for TRAIN in its name"
     if test_path is None:
-        raise DataFormatError(
-            f"{train_path}: found no test split beside it (a file with TEST for TRAIN in its name); pass --test PATH"
-        )
-    test_set = read_sequences(test_path)
+        if test_fraction is None:
+            raise DataFormatError(f"{data}: found no test split beside it ({missing}); pass --test PATH or --test-fraction F")
+        return split_off_test(train_set, test_fraction, seed)
+    if not test_path.exists():
+        raise DataFormatError(f"{test_path}: no such file or folder")
+    test_set = read_test(test_path)
     check_compatible(train_set, test_set)
     return train_set, test_set
 
@@ -388,20 +437,6 @@ def read_text(path: Path, strip: tuple[str, ...] = ()) -> SequenceSet:
     return SequenceSet(list(texts.texts), list(texts.labels), list(texts.classes), texts.name, texts.source)
 
 
-def _load_text_splits(data: Path, test: str | Path | None, strip: tuple[str, ...]) -> tuple[SequenceSet, SequenceSet]:
-    if test is None:
-        test = _text_test_sibling(data)
-        if test is None:
-            raise DataFormatError(f"{data}: found no test split beside it (a folder or file with test for train in its "
-                                  "name); pass --test PATH")
-    test = Path(test)
-    if not test.exists():
-        raise DataFormatError(f"{test}: no such file or folder")
-    train_set, test_set = read_text(data, strip), read_text(test, strip)
-    check_compatible(train_set, test_set)
-    return train_set, test_set
-
-
 def _text_test_sibling(path: Path) -> Path | None:
     match = list(re.finditer(r"train", path.name, flags=re.I))
     if not match:
@@ -412,14 +447,17 @@ def _text_test_sibling(path: Path) -> Path | None:
     return sibling if sibling.exists() else None
 
 
-def _load_wav_splits(data: Path, test: str | Path | None, label_regex: str | None,
-                     test_regex: str | None) -> tuple[SequenceSet, SequenceSet]:
+def _load_wav_splits(data: Path, test: str | Path | None, label_regex: str | None, test_regex: str | None,
+                     test_fraction: float | None, seed: int) -> tuple[SequenceSet, SequenceSet]:
     from edgernn.runtime.wav import read_wav_folder  # wav.py builds on this module
 
     if test is not None and test_regex is not None:
         raise InputError("pass either --test (a second folder) or --test-regex (a split of DATA), not both")
     if test is None and test_regex is None:
-        raise DataFormatError(f"{data}: a folder of WAV files needs a test split: --test FOLDER or --test-regex PATTERN")
+        if test_fraction is None:
+            raise DataFormatError(f"{data}: a folder of WAV files needs a test split: --test FOLDER, --test-regex PATTERN "
+                                  "or --test-fraction F")
+        return split_off_test(read_wav_folder(data, label_regex)[0], test_fraction, seed)
     train_set, test_set = read_wav_folder(data, label_regex, test_regex)
     if test is not None:
         test_set, _ = read_wav_folder(test, label_regex)

@@ -71,6 +71,9 @@ class GraphMetadata:
     # Optional: the label of the class that means "nothing to report" (silence, noise, speech
     # that is no keyword) in a model trained for continuous streams; detection ignores it.
     background: str | None = None
+    # Optional: what the model was trained and checked on: {"name", "train", "test", "classes",
+    # "test_split"}, test_split "given" or {"fraction", "seed"} when edgernn held it out.
+    dataset: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -95,6 +98,8 @@ class GraphMetadata:
             props["footprint"] = json.dumps(self.footprint)
         if self.background is not None:
             props["background"] = self.background
+        if self.dataset:
+            props["dataset"] = json.dumps(self.dataset)
         if self.input_kind == "features":
             props["features"] = self.features
         else:
@@ -145,6 +150,7 @@ class GraphMetadata:
             runtime=_runtime(own),
             footprint=_json(own, "footprint", dict) if "footprint" in own else {},
             background=background,
+            dataset=_json(own, "dataset", dict) if "dataset" in own else {},
         )
 
 

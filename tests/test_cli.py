@@ -96,11 +96,11 @@ def test_export_gate_failure_exits_1_and_names_the_gate(quick_runs, tmp_path):
 
 @pytest.mark.parametrize("make_args, message", [
     (lambda d, m, t: ("predict", d / "broken.onnx", t), "cannot load it as an ONNX graph"),
-    (lambda d, m, t: ("predict", m, d / "data.csv"), "no 'text' column in the header"),
+    (lambda d, m, t: ("predict", m, d / "data.csv"), "expected shape [time, 12], got [1, 1]"),  # a numeric CSV
     (lambda d, m, t: ("stream", m, t, "--index", 999), "--index 999 is out of range: "),
     (lambda d, m, t: ("stream", m, t, "--class-threshold", "1:0.5"), "expected LABEL=PROBABILITY, got '1:0.5'"),
     (lambda d, m, t: ("stream", m, t, "--ignore", "cat"), "labels ['cat'] are not among the model's classes"),
-    (lambda d, m, t: ("train", d / "data.csv", "--out", d / "run"), "data.csv: found no test split beside it"),
+    (lambda d, m, t: ("train", d / "data.csv", "--out", d / "run"), "data.csv: too few cases to hold out a test split"),
     (lambda d, m, t: ("export", d / "data.csv", "--out", d / "run"), "not a readable torch checkpoint"),
     (lambda d, m, t: ("train", t, "--cell", "cnn"), "Invalid value for '--cell'"),
     (lambda d, m, t: ("predict", m, d / "absent.ts"), "does not exist"),

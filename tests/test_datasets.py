@@ -131,3 +131,15 @@ def test_unlabelled_ts_reads_for_prediction(tmp_path):
     assert data.labels is None and len(data) == 2
     with pytest.raises(DataFormatError, match="the data has no labels"):
         data.label_ids(["a"])
+
+
+def test_a_file_without_a_test_sibling_is_split_only_when_asked(tmp_path, sample_dir):
+    lone = tmp_path / "Vowels_TRAIN.ts"
+    lone.write_bytes((sample_dir / "JapaneseVowels_TRAIN.ts").read_bytes())
+    with pytest.raises(DataFormatError, match="found no test split beside it .*; pass --test PATH or --test-fraction F"):
+        load_train_test(lone)
+    train, test = load_train_test(lone, test_fraction=0.2, seed=0)
+    assert (len(train), len(test)) == (216, 54) and train.classes == test.classes  # 30 cases per speaker, 6 held out
+    assert all(test.labels.count(c) == 6 for c in test.classes) and test.held_out == {"fraction": 0.2, "seed": 0}
+    train_given, test_given = load_train_test(sample_dir, test_fraction=0.2)  # a split of its own is kept
+    assert (len(train_given), len(test_given)) == (270, 370) and test_given.held_out is None

@@ -11,7 +11,8 @@ from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import load_train_test
 from edgernn.runtime.frontend import FeatureFrontend
 from edgernn.trainer.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from edgernn.trainer.data import encode, stratified_split
+from edgernn.runtime.datasets import stratified_split
+from edgernn.trainer.data import encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier
 from edgernn.trainer.threads import torch_threads

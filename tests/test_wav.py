@@ -6,6 +6,8 @@ import struct
 import wave
 from pathlib import Path
 
+import json
+
 import numpy as np
 import pytest
 
@@ -119,10 +121,22 @@ def test_bad_wav_folders_name_the_problem(tmp_path, setup, kwargs, error, messag
         read_wav_folder(root, **kwargs)
 
 
-def test_a_wav_folder_needs_a_test_split(tmp_path):
+def test_a_wav_folder_without_a_test_split_gives_up_a_stratified_seeded_share(tmp_path):
     root = make_digit_folder(tmp_path / "rec")
-    with pytest.raises(DataFormatError, match="needs a test split: --test FOLDER or --test-regex PATTERN"):
+    with pytest.raises(DataFormatError, match="needs a test split: --test FOLDER, --test-regex PATTERN or --test-fraction F"):
         load_train_test(root, label_regex=r"^([a-z]+)_")
+    train_set, test_set = load_train_test(root, label_regex=r"^([a-z]+)_", test_fraction=0.25, seed=3)
+    whole, _ = read_wav_folder(root, r"^([a-z]+)_")
+    per_class = {label: whole.labels.count(label) for label in whole.classes}
+    assert {label: test_set.labels.count(label) for label in whole.classes} == {
+        label: round(0.25 * n) for label, n in per_class.items()}
+    assert len(train_set) + len(test_set) == len(whole) and test_set.sample_rate == whole.sample_rate
+    assert sorted(s.tobytes() for s in train_set.sequences + test_set.sequences) == sorted(s.tobytes() for s in whole.sequences)
+    assert test_set.held_out == train_set.held_out == {"fraction": 0.25, "seed": 3} and "[test: 0.25" in test_set.source
+    again = load_train_test(root, label_regex=r"^([a-z]+)_", test_fraction=0.25, seed=3)[1]
+    other = load_train_test(root, label_regex=r"^([a-z]+)_", test_fraction=0.25, seed=4)[1]
+    assert [s.tobytes() for s in again.sequences] == [s.tobytes() for s in test_set.sequences]
+    assert [s.tobytes() for s in other.sequences] != [s.tobytes() for s in test_set.sequences]
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataFormatError, match="no .wav files"):
         read_wav_folder(tmp_path / "empty")
@@ -221,3 +235,25 @@ def test_bench_of_an_audio_model_times_its_front_end_per_hop(audio_run):
     row = report["models"]["fp32"]["latency"]["1"]
     assert row["frontend"]["steps"] == row["push"]["steps"] == 40
     assert 0 < row["frontend_vs_bare"] and [t["streams"] for t in report["models"]["fp32"]["throughput"]] == [2]
+
+
+def test_pipeline_on_a_wav_folder_without_a_test_split_records_the_split_it_made(tmp_path):
+    from click.testing import CliRunner
+
+    from edgernn.cli.main import cli
+    from edgernn.runtime import Model
+
+    root = make_digit_folder(tmp_path / "rec")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["pipeline", str(root), "--label-regex", r"^([a-z]+)_", "--test-fraction", "0.25",
+                                      "--epochs", "2", "--hidden", "8", "--mel-bands", "16", "--precision", "fp32",
+                                      "--seed", "5", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    split = {"fraction": 0.25, "seed": 5}
+    assert report["dataset"]["test_split"] == split and (report["dataset"]["train"], report["dataset"]["test"]) == (18, 6)
+    metadata = Model(out / "model.fp32.onnx").metadata
+    assert metadata.dataset == {"name": report["dataset"]["name"], "train": 18, "validation": 0, "test": 6, "classes": 2,
+                                "test_split": split}
+    # export checked the graph on the same held-out clips that training was tested on
+    assert report["parity"]["fp32"]["test_accuracy"] == pytest.approx(report["metrics"]["test_accuracy"], abs=1 / 6)

@@ -76,6 +76,10 @@ class TrainConfig:
     # dozen cases saturates within ~10 epochs and then picks an under-trained epoch, so early
     # stopping pays off only with a few hundred validation cases.
     val_fraction: float = 0.0
+    # Share of every class held out as the test split (stratified, drawn with ``seed``) when the
+    # data comes without one: a WAV or text folder with no test folder or --test-regex, a file
+    # with no TEST sibling. Data with its own test split keeps it.
+    test_fraction: float = 0.2
     patience: int = 20            # epochs without a better validation score before stopping
     input_noise: float = 0.2      # std of Gaussian noise added to standardised features while training
     class_weights: bool = False   # weight the loss by inverse class frequency (imbalanced data)
@@ -103,6 +107,7 @@ class TrainConfig:
         checks = {
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
             "clip_norm": self.clip_norm > 0, "val_fraction": 0 <= self.val_fraction < 1,
+            "test_fraction": 0 < self.test_fraction < 1,
             "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,

@@ -39,18 +39,3 @@ def encode(data: SequenceSet, frontend: Frontend, classes: list[str]) -> Encoded
                               "an audio clip must be at least one frame long")
     x, lengths = pad_sequences(prepared)
     return Encoded(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.label_ids(classes)))
-
-
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): about ``fraction`` of every class goes to validation.
-
-    A class with a single case stays in training. fraction 0 gives an empty validation set.
-    """
-    rng = np.random.default_rng(seed)
-    train_idx, val_idx = [], []
-    for label in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == label))
-        n_val = 0 if fraction <= 0 or len(members) < 2 else min(len(members) - 1, max(1, round(fraction * len(members))))
-        val_idx.extend(members[:n_val])
-        train_idx.extend(members[n_val:])
-    return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))

@@ -23,14 +23,14 @@ from torch import nn
 
 from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import CheckpointError, InputError
-from edgernn.runtime.datasets import SequenceSet, load_train_test
+from edgernn.runtime.datasets import SequenceSet, load_train_test, stratified_split
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
 from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
 from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
-from edgernn.trainer.data import Encoded, encode, stratified_split
+from edgernn.trainer.data import Encoded, encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
@@ -265,8 +265,9 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
     interruption; it is removed once the run is complete. ``resume``: such a state.
     """
     call = {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
-            "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip), "model_config": dict(model_config),
-            "train_config": asdict(config)}
+            "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip),
+            "test_fraction": config.test_fraction, "seed": config.seed,
+            "model_config": dict(model_config), "train_config": asdict(config)}
     with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
         return train_run(Path(out), call, config, log, resume)
 
@@ -275,7 +276,7 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     """The body of ``train``, with the call's arguments as recorded in the training state."""
     data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
     label_regex, test_regex = call["label_regex"], call["test_regex"]
-    train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip))
+    train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip), config.test_fraction, config.seed)
     if config.background:
         train_set, test_set = with_background(train_set, test_set, config)
     labels = train_set.classes
@@ -290,9 +291,11 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     train_idx, val_idx = stratified_split(full.y.numpy(), config.val_fraction, config.seed)
     dataset = {"name": train_set.name, "train": len(train_idx), "validation": len(val_idx), "test": len(test_set),
                "classes": len(labels), "features": model_cfg.features or 1,
+               # "given" (the data's own test split) or {"fraction", "seed"} (held out here)
+               "test_split": test_set.held_out or "given",
                "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve()),
                # how to read the splits again (export's calibration and held-out data)
-               "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex", "strip")}}
+               "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex", "strip", "test_fraction", "seed")}}
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     torch.manual_seed(config.seed)
