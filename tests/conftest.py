@@ -75,6 +75,16 @@ class TrainedFigures:
         if not holds or math.isnan(value):
             self.misses.append(f"{figure} {value:.6g} (limit {relation} {limit}, seed {self.seed})")
 
+    def gates(self, parity: dict[str, dict], cases: int) -> None:
+        """Every parity gate judged for each precision (``{precision: parity summary}``), held to
+        the gate's own limit: a share of ``cases`` for agreements, accuracies and class shifts,
+        an absolute value otherwise."""
+        for precision, summary in parity.items():
+            for gate in summary["gates"]:
+                share = any(word in gate["gate"] for word in ("agreement", "accuracy", "shift"))
+                self._judge(f"{precision}:{gate['gate']}", gate["value"], gate["relation"], gate["limit"],
+                            cases if share else None)
+
     def verify(self) -> None:
         self.verified = True
         if self.misses:

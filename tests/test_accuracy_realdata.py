@@ -8,9 +8,9 @@ thread count as well as the seed. The rule (conftest.py): each test runs at 1 an
 threads; every limit on a trained figure lies below the worst case measured by
 `python benchmarks/floor_spread.py --seeds 0-5` (6 seeds x both thread counts) by at least
 max(1 point, 3 test cases) and at or below the mean minus 4 standard deviations; the comment
-beside each limit gives the measured min / mean / max. A limit that is a gate of the product
-(int8 agreement and accuracy drop, fp32 parity) is the gate's own, and its measured spread is
-recorded all the same.
+beside each limit gives the measured min / mean / max. Every parity gate export judged is a
+figure too, held to the gate's own limit (the product's rule, export/parity.py), so a gate
+that passes only on some CPUs shows in the measured spread.
 """
 
 from __future__ import annotations
@@ -46,12 +46,6 @@ def export_parity(checkpoint, precisions: tuple[str, ...]) -> tuple[dict, dict]:
     return artifacts, {**{p: a.parity for p, a in artifacts.items()}, **failed}
 
 
-def judge_int8(figures, parity: dict, cases: int) -> None:
-    """The int8-dynamic graph's gates as trained figures: agreement and accuracy drop vs fp32."""
-    figures.at_least("int8_top1_agreement", parity["top1_agreement"], 0.99, cases)
-    figures.at_most("int8_accuracy_drop", parity["accuracy_drop"], 0.005, cases)
-
-
 @pytest.mark.parametrize("threads", THREADS, ids=[f"threads{t}" for t in THREADS])
 @pytest.mark.parametrize("dataset, cell, overrides, floor", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_accuracy_floor_and_graph_parity(tmp_path, sample_dir, figures, train_seed, dataset, cell, overrides, floor,
@@ -62,10 +56,7 @@ def test_accuracy_floor_and_graph_parity(tmp_path, sample_dir, figures, train_se
     cases = len(outcome.test_set)
     figures.at_least("test_accuracy", outcome.metrics["accuracy"], floor, cases)
     artifacts, parity = export_parity(outcome.checkpoint, ("fp32", "int8-dynamic"))
-    figures.at_most("fp32_max_abs_diff", parity["fp32"]["max_abs_diff"], 1e-4, cases)
-    figures.at_most("fp32_stream_max_abs_diff", parity["fp32"]["stream_max_abs_diff"], 1e-5, cases)
-    if "int8-dynamic" in parity:
-        judge_int8(figures, parity["int8-dynamic"], cases)
+    figures.gates(parity, cases)
     figures.verify()
     assert set(artifacts) == {"fp32", "int8-dynamic"}
     fp32, int8 = artifacts["fp32"], artifacts["int8-dynamic"]
@@ -88,9 +79,7 @@ def test_fsdd_official_split_from_wav_to_int8_stream(tmp_path, figures, train_se
     assert outcome.dataset["train"] == 2700 and outcome.dataset["test"] == 300
     figures.at_least("test_accuracy", outcome.metrics["accuracy"], 0.97, 300)
     artifacts, parity = export_parity(outcome.checkpoint, ("fp32", "int8-dynamic"))
-    figures.at_least("fp32_passed", parity["fp32"]["passed"], 1, 300)
-    if "int8-dynamic" in parity:
-        judge_int8(figures, parity["int8-dynamic"], 300)
+    figures.gates(parity, 300)
     figures.verify()
     model = Model(artifacts["int8-dynamic"].path, threads=1)
     samples, rate = read_wav(recordings / "7_theo_3.wav")

@@ -75,8 +75,7 @@ def test_weight_only_int8_folds_to_the_fp32_graph_when_a_session_opens(int8_runs
 @pytest.mark.parametrize("cell", ["gru", "rnn", "lstm"])
 def test_int8_graph_agrees_with_fp32_through_the_runtime(int8_runs, sample_test_file, figures, cell):
     fp32_art, art = int8_runs[cell]
-    figures.at_least("int8_top1_agreement", art.parity["top1_agreement"], 0.99, 370)
-    figures.at_most("int8_accuracy_drop", art.parity["accuracy_drop"], 0.005, 370)
+    figures.gates({"int8-dynamic": art.parity}, 370)
     model = Model(art.path)
     sequences = read_ts(sample_test_file).sequences[:60]
     agree = (model.predict(sequences).argmax(1) == Model(fp32_art.path).predict(sequences).argmax(1)).mean()
