@@ -137,8 +137,8 @@ def test_a_background_model_carries_its_label_and_resets_on_it(background_model,
         run = 0 if run == 3 else run
     whole = model.stream(reset=ResetPolicy(background_steps=3))
     whole.push(audio)  # a push of many steps is judged after it: at most one reset
-    figures.at_least("hop_by_hop_resets", stream.resets, 1)  # the model says background after the tone
-    figures.at_least("one_push_resets", whole.resets, 1)
+    figures.at_least("hop_by_hop_resets", stream.resets, 1)  # seeds 0-4: 7 / 13 / 18 resets
+    figures.at_least("one_push_resets", whole.resets, 1)  # seeds 0-4: 1 every time (the audio ends in 0.5 s of silence)
     figures.verify()
     assert stream.resets == sum(expected) and zeroed == expected and whole.resets == 1
 

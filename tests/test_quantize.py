@@ -79,7 +79,8 @@ def test_int8_graph_agrees_with_fp32_through_the_runtime(int8_runs, sample_test_
     model = Model(art.path)
     sequences = read_ts(sample_test_file).sequences[:60]
     agree = (model.predict(sequences).argmax(1) == Model(fp32_art.path).predict(sequences).argmax(1)).mean()
-    figures.at_least("runtime_top1_agreement_60", agree, 0.95, 60)
+    # seeds 0-4, all cells: 0.9833 / 0.9989 / 1.0 of 60 cases; rule: <= 0.9333
+    figures.at_least("runtime_top1_agreement_60", agree, 0.93, 60)
     figures.verify()
     assert art.parity["passed"] and model.metadata.precision == "int8-dynamic"
     assert model.session_config == {}

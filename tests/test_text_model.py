@@ -70,7 +70,8 @@ def test_a_text_folder_finds_its_test_sibling_and_strips_posts(tmp_path):
 def test_text_model_trains_and_its_graphs_pass_the_token_gates(text_run, figures):
     outcome, artifacts = text_run
     cases = len(outcome.test_set)
-    figures.at_least("test_accuracy", outcome.metrics["accuracy"], 0.9, cases)
+    # seeds 0-4: 0.9583 / 0.9667 / 1.0 of 24 cases; rule: <= 0.8333
+    figures.at_least("test_accuracy", outcome.metrics["accuracy"], 0.83, cases)
     fp32, int8 = artifacts["fp32"], artifacts["int8-dynamic"]
     figures.gates({"fp32": fp32.parity, "int8-dynamic": int8.parity}, cases)
     figures.verify()

@@ -49,7 +49,7 @@ def test_early_stopping_keeps_the_best_validation_weights(sample_dir, figures, t
     with torch_threads(1):
         result = fit(model, data.subset(tr), data.subset(va), TrainConfig(epochs=60, patience=2, lr=1e-2, seed=train_seed),
                      log=lambda m: None)
-    figures.at_most("epochs_run", len(result.history), 59)
+    figures.at_most("epochs_run", len(result.history), 59)  # seeds 0-4: 5 / 12.4 / 18; rule: >= 32.5
     figures.verify()
     assert result.stopped_early
     best = result.history[result.best_epoch - 1]
