@@ -132,7 +132,8 @@ class StreamBatch:
         [n, steps, features] or token ids int64 [n, steps], row i for stream ids[i].
 
         Returns float32 [n, steps, classes]. Feature and token models only (audio streams keep
-        per-stream sample buffers: use ``push``). Checked as a whole before any stream advances.
+        per-stream sample buffers, and a framing model each stream's unfinished frame: use ``push``).
+        Checked as a whole before any stream advances.
         """
         model = self.model
         kind = model.frontend.kind

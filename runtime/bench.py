@@ -31,6 +31,8 @@ def example_step(model: Model, rng: np.random.Generator) -> np.ndarray:
     meta = model.metadata
     if model.frontend.kind == "logmel":
         return (0.1 * rng.standard_normal(model.frontend.step_length)).astype(np.float32)
+    if model.frontend.kind == "framed_features":  # the raw steps of one frame
+        return rng.standard_normal((model.frontend.frame, model.frontend.raw_features)).astype(np.float32)
     if meta.input_kind == "features":
         return rng.standard_normal((1, meta.features)).astype(np.float32)
     return rng.integers(0, meta.vocab_size, size=1, dtype=np.int64)
@@ -194,7 +196,7 @@ def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
         for name, value in zip(state_names, outputs[1:]):
             feeds[name] = value
     calls["bare"] = bare
-    if model.frontend.kind == "logmel":
+    if model.frontend.kind in ("logmel", "framed_features"):  # streams that buffer raw input: the dict path
         calls["batched"] = lambda r: batch.push(chunks[r % 4])
     else:
         id_array = np.array(ids)

@@ -47,6 +47,9 @@ class SequenceSet:
     sample_rate: int | None = None  # audio data: samples per second
     # Set on both halves of a split this package made (split_off_test): {"fraction", "seed"}.
     held_out: dict | None = None
+    # The cases the data itself marks for validation (int64 indices; Speech Commands'
+    # validation_list.txt): the trainer validates on them instead of drawing a split.
+    validation: np.ndarray | None = None
     lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -454,10 +457,13 @@ def _load_wav_splits(data: Path, test: str | Path | None, label_regex: str | Non
     if test is not None and test_regex is not None:
         raise InputError("pass either --test (a second folder) or --test-regex (a split of DATA), not both")
     if test is None and test_regex is None:
+        train_set, listed_test = read_wav_folder(data, label_regex)
+        if listed_test is not None:  # the Speech Commands layout: its own testing_list.txt
+            return train_set, listed_test
         if test_fraction is None:
             raise DataFormatError(f"{data}: a folder of WAV files needs a test split: --test FOLDER, --test-regex PATTERN "
                                   "or --test-fraction F")
-        return split_off_test(read_wav_folder(data, label_regex)[0], test_fraction, seed)
+        return split_off_test(train_set, test_fraction, seed)
     train_set, test_set = read_wav_folder(data, label_regex, test_regex)
     if test is not None:
         test_set, _ = read_wav_folder(test, label_regex)

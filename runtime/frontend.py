@@ -5,6 +5,8 @@ The trainer fits and applies the same objects, and their parameters travel in th
 
 - ``FeatureFrontend`` ("features"): float frames [time, features] -> per-channel standardised
   float32 frames, ``(x - mean) / std`` with mean/std fitted on the training split.
+- ``FramedFrontend`` ("framed_features"): the same standardisation, then every ``frame`` steps
+  stacked into one graph step: long series in fewer recurrent steps.
 - ``TokenFrontend`` ("token_ids"): int token ids [time] -> int64 ids, range-checked.
 - ``LogMelFrontend`` ("logmel"): raw mono audio samples [n] -> standardised log-mel frames
   [frames, mel_bands] (runtime/audio.py), per-band mean/std fitted on the training split.
@@ -14,8 +16,8 @@ The trainer fits and applies the same objects, and their parameters travel in th
 Every front end has ``check`` (validate one raw input), ``__call__`` (a whole checked input ->
 the graph's x) and ``stream()`` (an object whose ``push`` turns consecutive checked pieces of one
 input into the x steps they complete, and ``reset``). Only audio keeps anything between pieces
-(samples of a frame not yet complete), and text (the letters of a word not yet complete); the
-others are their own stream.
+(samples of a frame not yet complete), framing (the steps of a frame not yet complete), and text
+(the letters of a word not yet complete); the others are their own stream.
 """
 
 from __future__ import annotations
@@ -159,6 +161,74 @@ class TokenFrontend(OwnStream):
         return {"kind": self.kind, "vocab_size": self.vocab_size}
 
 
+class FramedFrontend:
+    """Float frames [time, features] -> standardised per channel, then every ``frame`` consecutive
+    steps stacked into one graph step: float32 [time // frame, frame * features], row j holding
+    steps j*frame .. j*frame + frame - 1 one after another. A long series reaches the recurrent
+    cell in ``frame`` times fewer steps (the first layer's input weights act as a strided
+    convolution of kernel and stride ``frame``). In a stream the steps of an unfinished frame wait
+    for the next piece; a whole input's last ``time % frame`` steps complete no frame, so they are
+    not read, exactly as a stream holding them has not yet answered for them.
+
+    norm: the per-channel standardisation of the raw steps (mean/std float32 [features]).
+    """
+
+    kind = "framed_features"
+
+    def __init__(self, norm: FeatureFrontend, frame: int):
+        if not isinstance(frame, int) or frame < 2:
+            raise MetadataError(f"frontend: 'frame' must be an integer >= 2 steps, got {frame!r}")
+        self.norm, self.frame = norm, frame
+
+    @property
+    def features(self) -> int:
+        """Graph inputs per step: frame x raw features."""
+        return self.frame * self.norm.features
+
+    @property
+    def raw_features(self) -> int:
+        return self.norm.features
+
+    @property
+    def step_length(self) -> int:
+        """Raw steps per graph step."""
+        return self.frame
+
+    def check(self, frames: Any, where: str = "input", allow_nonfinite: bool = False) -> np.ndarray:
+        """Validate raw float frames [time, raw_features] (FeatureFrontend.check)."""
+        return self.norm.check(frames, where, allow_nonfinite)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Checked float32 [time, raw_features] -> float32 [time // frame, frame * raw_features]."""
+        steps = len(frames) // self.frame
+        return self.norm(frames[: steps * self.frame]).reshape(steps, self.features)
+
+    def stream(self) -> "FramedFrontendStream":
+        return FramedFrontendStream(self)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "features": self.features, "frame": self.frame, "raw_features": self.raw_features,
+                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std)}
+
+
+class FramedFrontendStream:
+    """One stream's framing: ``push(frames)`` -> the graph steps they complete; the raw steps of an
+    unfinished frame (fewer than ``frame``) wait here for the next push."""
+
+    def __init__(self, frontend: FramedFrontend):
+        self._frontend = frontend
+        self.reset()
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        waiting = np.concatenate([self._waiting, frames]) if len(self._waiting) else frames
+        steps = len(waiting) // self._frontend.frame
+        self._waiting = waiting[steps * self._frontend.frame:].copy()
+        return self._frontend(waiting[: steps * self._frontend.frame])
+
+    def reset(self) -> None:
+        self._waiting = np.zeros((0, self._frontend.raw_features), dtype=np.float32)
+
+
 class LogMelFrontend:
     """Raw mono audio -> log-mel frames standardised per band.
 
@@ -279,8 +349,8 @@ class TextFrontendStream:
         return self._vocabulary.ids(self._words.flush())
 
 
-Frontend = FeatureFrontend | TokenFrontend | LogMelFrontend | TextFrontend
-FRONTEND_KINDS = ("features", "token_ids", "logmel", "text")
+Frontend = FeatureFrontend | FramedFrontend | TokenFrontend | LogMelFrontend | TextFrontend
+FRONTEND_KINDS = ("features", "framed_features", "token_ids", "logmel", "text")
 
 
 def frontend_from_json(spec: Any) -> Frontend:
@@ -291,6 +361,11 @@ def frontend_from_json(spec: Any) -> Frontend:
     try:
         if kind == FeatureFrontend.kind:
             return _normalisation_from_json(spec)
+        if kind == FramedFrontend.kind:
+            frontend = FramedFrontend(_normalisation_from_json({**spec, "features": spec["raw_features"]}), spec["frame"])
+            if frontend.features != spec["features"]:
+                raise MetadataError(f"frontend: 'features' {spec['features']!r} must be 'frame' x 'raw_features' = {frontend.features}")
+            return frontend
         if kind == LogMelFrontend.kind:
             if not isinstance(spec.get("logmel"), dict):
                 raise MetadataError("frontend: a 'logmel' front end needs a 'logmel' object of filterbank parameters")

@@ -212,3 +212,11 @@ def _states(own: dict[str, str]) -> list[StateSpec]:
     if not specs:
         raise MetadataError(f"{PREFIX}state lists no state; a recurrent graph has at least one")
     return specs
+
+
+def baselines_line(measured: dict, where: str = "on the same split") -> str:
+    """One line: the baselines' test accuracies, {"majority": {"label", "accuracy"}, "linear":
+    {"model", "accuracy"}} as trainer/baselines.py measures them and ``dataset`` metadata keeps them."""
+    majority, linear = measured["majority"], measured["linear"]
+    return (f"baselines {where}: always {majority['label']!r} {majority['accuracy']:.4f}; "
+            f"{linear['model']} {linear['accuracy']:.4f}")

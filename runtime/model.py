@@ -156,7 +156,7 @@ class Model:
         for spec in meta.state:
             if spec.name not in inputs or spec.output not in outputs:
                 problems.append(f"state {spec.name!r}->{spec.output!r} is not an input/output pair of the graph")
-        expected_kinds = ("features", "logmel") if meta.input_kind == "features" else ("token_ids", "text")
+        expected_kinds = ("features", "framed_features", "logmel") if meta.input_kind == "features" else ("token_ids", "text")
         if self.frontend.kind not in expected_kinds:
             problems.append(f"frontend kind {self.frontend.kind!r} does not fit input_kind {meta.input_kind!r}")
         if problems:

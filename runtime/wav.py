@@ -9,6 +9,12 @@ Folder layouts (``read_wav_folder``):
 - any files under ``root`` with the label taken from each file name by ``label_regex`` (its
   first group, else the whole match), e.g. ``'^(\\d)_'`` for the Free Spoken Digit Dataset.
 ``test_regex`` (searched in the file name) moves matching files to the test split.
+
+The Speech Commands layout (one sub-folder per word, ``testing_list.txt`` and
+``validation_list.txt`` beside them naming files relative to ``root``) is honoured when no
+pattern is given: the files of the testing list are the test split, those of the validation list
+the validation cases (``SequenceSet.validation``), and ``_background_noise_`` (long noise
+recordings, no class) is left out.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from edgernn.runtime.datasets import SequenceSet, sorted_labels
 from edgernn.runtime.errors import DataFormatError, InputError
 
 WAV_SUFFIX = ".wav"
+TESTING_LIST, VALIDATION_LIST = "testing_list.txt", "validation_list.txt"
+NOISE_FOLDER = "_background_noise_"  # Speech Commands: noise recordings, not a class
 _PCM_DTYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
 
 
@@ -84,10 +92,15 @@ def read_wav_folder(root: str | Path, label_regex: str | None = None,
     """
     root = Path(root)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() == WAV_SUFFIX and p.is_file())
+    listed = speech_commands_lists(root) if label_regex is None and test_regex is None else None
+    if listed is not None:
+        files = [p for p in files if p.relative_to(root).parts[0] != NOISE_FOLDER]
     if not files:
         raise DataFormatError(f"{root}: no .wav files in this folder")
     label_pattern, test_pattern = _compile(label_regex, "--label-regex"), _compile(test_regex, "--test-regex")
+    validation_files: set[str] = set()
     splits: dict[bool, tuple[list, list]] = {False: ([], []), True: ([], [])}
+    train_names: list[str] = []
     first_rate: tuple[int, Path] | None = None
     for path in files:
         samples, rate = read_wav(path)
@@ -97,9 +110,17 @@ def read_wav_folder(root: str | Path, label_regex: str | None = None,
             raise DataFormatError(f"{path}: {rate} Hz, but {first_rate[1].name} is {first_rate[0]} Hz; "
                                   "every file of a data set must share one sample rate (resample them first)")
         label = _label_of(path, root, label_pattern)
-        is_test = bool(test_pattern and test_pattern.search(path.name))
+        relative = path.relative_to(root).as_posix()
+        if listed is not None:
+            is_test = relative in listed[0]
+            if relative in listed[1] and not is_test:
+                validation_files.add(relative)
+        else:
+            is_test = bool(test_pattern and test_pattern.search(path.name))
         splits[is_test][0].append(samples)
         splits[is_test][1].append(label)
+        if not is_test:
+            train_names.append(relative)
     rate = first_rate[0]
     name = root.resolve().name
 
@@ -109,9 +130,33 @@ def read_wav_folder(root: str | Path, label_regex: str | None = None,
             raise DataFormatError(f"{root}: the {suffix} split is empty (check --test-regex {test_regex!r})")
         return SequenceSet(sequences, labels, sorted_labels(set(labels)), name, str(root), sample_rate=rate)
 
+    if listed is not None:
+        train_set = split(False, "training")
+        train_set.validation = np.array([i for i, n in enumerate(train_names) if n in validation_files], dtype=np.int64)
+        return train_set, split(True, f"test ({TESTING_LIST})")
     if test_pattern is None:
         return split(False, "training"), None
     return split(False, "training"), split(True, "test")
+
+
+def speech_commands_lists(root: Path) -> tuple[set[str], set[str]] | None:
+    """(files of testing_list.txt, files of validation_list.txt), paths relative to ``root`` with
+    forward slashes; None when ``root`` holds no testing_list.txt. A listed file that is not
+    there raises DataFormatError naming it and the list."""
+    if not (root / TESTING_LIST).is_file():
+        return None
+    lists = []
+    for name in (TESTING_LIST, VALIDATION_LIST):
+        path = root / name
+        entries = {line.strip().replace("\\", "/") for line in path.read_text(errors="replace").splitlines()
+                   if line.strip()} if path.is_file() else set()
+        missing = sorted(e for e in entries if not (root / e).is_file())
+        if missing:
+            raise DataFormatError(f"{path}: lists {len(missing)} file(s) not under {root}, e.g. {missing[0]!r}")
+        lists.append(entries)
+    if not lists[0]:
+        raise DataFormatError(f"{root / TESTING_LIST}: lists no files")
+    return lists[0], lists[1]
 
 
 def _compile(pattern: str | None, option: str) -> re.Pattern | None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgernn.runtime.errors import InputError, InputTypeError, MetadataError
-from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
+from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, TokenFrontend, frontend_from_json
 
 
 def test_fit_standardises_every_channel_over_all_frames():
@@ -65,8 +65,51 @@ def test_token_ids_are_range_checked():
     ({"kind": "features", "features": 2, "mean": [0.0], "std": [1.0]}, "lists of length 'features'"),
     ({"kind": "features", "features": 1, "mean": [0.0], "std": [0.0]}, "'std' finite and > 0"),
     ({"kind": "features", "features": 1, "std": [1.0]}, "malformed 'features' front end"),
+    ({"kind": "framed_features", "features": 2, "frame": 1, "raw_features": 2, "mean": [0, 0], "std": [1, 1]},
+     "'frame' must be an integer >= 2"),
+    ({"kind": "framed_features", "features": 5, "frame": 2, "raw_features": 2, "mean": [0, 0], "std": [1, 1]},
+     "'features' 5 must be 'frame' x 'raw_features' = 4"),
+    ({"kind": "framed_features", "features": 4, "frame": 2, "mean": [0, 0], "std": [1, 1]},
+     "malformed 'framed_features' front end"),
     ([1, 2], "JSON object with a 'kind'"),
 ])
 def test_malformed_frontend_metadata(spec, message):
     with pytest.raises(MetadataError, match=message):
         frontend_from_json(spec)
+
+
+def framed(frame: int = 3) -> FramedFrontend:
+    return FramedFrontend(FeatureFrontend(np.array([1.0, -2.0], np.float32), np.array([2.0, 0.5], np.float32)), frame)
+
+
+def test_framing_stacks_standardised_steps_in_time_order_and_leaves_an_unfinished_frame_unread():
+    front = framed(3)
+    x = np.arange(16, dtype=np.float32).reshape(8, 2)
+    got = front(x)
+    standard = (x - front.norm.mean) / front.norm.std
+    assert got.shape == (2, 6) and front.features == 6 and front.step_length == 3
+    np.testing.assert_array_equal(got[0], standard[0:3].reshape(-1))  # steps 0, 1, 2, each step's features together
+    np.testing.assert_array_equal(got[1], standard[3:6].reshape(-1))  # steps 6 and 7 complete no frame
+    assert front(x[:2]).shape == (0, 6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_framing_stream_in_any_pieces_equals_the_whole_input(seed):
+    rng = np.random.default_rng(seed)
+    front = framed(int(rng.integers(2, 6)))
+    x = rng.standard_normal((int(rng.integers(0, 60)), 2)).astype(np.float32)
+    stream = front.stream()
+    cuts = np.sort(rng.integers(0, len(x) + 1, size=int(rng.integers(0, 8))))
+    pieces = [stream.push(piece) for piece in np.split(x, cuts)]
+    np.testing.assert_array_equal(np.concatenate(pieces), front(x))
+    stream.reset()
+    np.testing.assert_array_equal(stream.push(x), front(x))  # nothing waiting after a reset
+
+
+def test_framing_checks_raw_steps_and_roundtrips_through_json():
+    front = framed(4)
+    with pytest.raises(InputError, match=r"expected shape \[time, 2\], got \[3, 8\]"):
+        front.check(np.zeros((3, 8), np.float32))  # a frame's worth of features is not a raw step
+    again = frontend_from_json(front.to_json())
+    assert isinstance(again, FramedFrontend) and again.frame == 4 and again.features == 8
+    np.testing.assert_array_equal(again.norm.std, front.norm.std)
