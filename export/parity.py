@@ -4,9 +4,13 @@ Gates (DESIGN.md):
 - ``fp32_vs_torch``: the graph vs PyTorch, max |difference| of logits at every step and of the
   final states, at batch 1 (every sequence alone, from zero state) and batch 3 (padded groups,
   from a random non-zero state, so the state inputs are exercised too). The limit is 1e-4 per
-  unit of logit scale (the largest |logit|, at least 1), or twice PyTorch's own float32 error
-  (PyTorch float32 vs the same model in float64) where the model amplifies rounding more than
-  that: the graph must be as faithful as float32 allows.
+  unit of logit scale (the largest |logit|, at least 1), or ten times PyTorch's own float32
+  error (PyTorch float32 vs the same model in float64) where the model amplifies rounding more
+  than that over the sequences' length: the graph must be as faithful as float32 allows.
+  onnxruntime's CPU kernels take sigmoid and tanh from polynomial approximations, so over long
+  sequences the graph lies further from the exact (float64) model than PyTorch float32 does:
+  on 1,460-step series (5 epochs of training) 2.2x (SimpleRNN), 4.4x (LSTM) and 4.9x (GRU)
+  further; the factor of ten holds twice the worst. ``graph_float64_error`` reports it.
 - ``streaming``: the graph fed in chunks of 1, 7 and 16 steps, carrying the state, vs one call
   (fp32: max |difference|, limit 1e-5 per unit of logit scale; quantized: top-1 agreement, as
   dynamic int8 quantizes per call).
@@ -20,7 +24,7 @@ Gates (DESIGN.md):
   answers in 1,000 fail.
 - ``long_stream``: held-out sequences laid end to end into one stream (10,000 steps by default)
   carried through the state: drift against PyTorch (fp32; limit 1e-3 per unit of logit scale
-  or twice PyTorch's own float32 drift); for a quantized graph, top-1 agreement with the fp32
+  or ten times PyTorch's own float32 drift); for a quantized graph, top-1 agreement with the fp32
   graph step by step (>= 0.97; not judged for a model whose own float32 and float64 runs agree
   less than that) and how far the share of steps given to each class moves (total variation
   <= 0.05); and whether logits and state stay finite. A model whose state amplifies rounding
@@ -63,8 +67,9 @@ class ParityLimits:
     # class is the top-1 answer (catches a state that collapses onto one class)
     long_stream_max_class_shift: float = 0.05
     # fp32 limits rise to this many times PyTorch's own float32 error (vs float64) where the model
-    # amplifies rounding past them; 0 holds the graph to the limits as given
-    float32_error_factor: float = 2.0
+    # amplifies rounding past them (onnxruntime's approximate sigmoid/tanh measured up to 4.9x
+    # further from float64 than PyTorch over 1,460 steps); 0 holds the graph to the limits as given
+    float32_error_factor: float = 10.0
     # one-sided test level for the quantized agreement and accuracy-drop gates: a count fails only
     # when chance would give it less often than this under the limit; 0 judges the fractions as they are
     significance: float = 0.05
@@ -275,21 +280,22 @@ def fp32_vs_torch(session: ort.InferenceSession, model: RecurrentClassifier, seq
     rng = np.random.default_rng(seed)
     zero = [s.numpy() for s in model.zero_state(1)]
     run64 = float64_runner(model)
-    batch1 = batch3 = error32 = scale = 0.0
+    batch1 = batch3 = error32 = graph_error = scale = 0.0
     cases = [(seq[None], zero, 1) for seq in sequences]
     for start in range(0, len(sequences), 3):
         group = sequences[start:start + 3]
         cases.append((pad_sequences(group)[0], random_state(model, len(group), rng), 3))
     for x, state, batch in cases:
-        torch32 = run_torch(model, x, state)
+        torch32, graph, exact = run_torch(model, x, state), run_graph(session, x, state), run64(x, state)
         scale = max(scale, float(np.abs(torch32[0]).max()))
-        diff = _max_diff(run_graph(session, x, state), torch32)
+        diff = _max_diff(graph, torch32)
         batch1, batch3 = (max(batch1, diff), batch3) if batch == 1 else (batch1, max(batch3, diff))
-        error32 = max(error32, _max_diff(torch32, run64(x, state)))
+        error32 = max(error32, _max_diff(torch32, exact))
+        graph_error = max(graph_error, _max_diff(graph, exact))
     lengths = [len(s) for s in sequences]
     return {"max_abs_diff": max(batch1, batch3), "max_abs_diff_batch1": batch1, "max_abs_diff_batch3": batch3,
-            "float32_error": error32, "logit_scale": scale, "sequences": len(sequences),
-            "lengths": [min(lengths), max(lengths)]}
+            "float32_error": error32, "graph_float64_error": graph_error, "logit_scale": scale,
+            "sequences": len(sequences), "lengths": [min(lengths), max(lengths)]}
 
 
 def run_in_chunks(session: ort.InferenceSession, seq: np.ndarray, zero_state: list[np.ndarray], size: int) -> list[np.ndarray]:
@@ -347,16 +353,21 @@ def quantized_measurements(session: ort.InferenceSession, fp32_session: ort.Infe
         "logit_max_rel_diff": float(diff.max() / spread), "sequences": len(sequences),
     }
     if labels is not None:
-        labels = labels[: len(sequences)]
-        summary["fp32_test_accuracy"] = float((reference.argmax(1) == labels).mean())
-        summary["test_accuracy"] = float((quantized.argmax(1) == labels).mean())
-        summary["accuracy_drop"] = summary["fp32_test_accuracy"] - summary["test_accuracy"]
-        right, right_before = quantized.argmax(1) == labels, reference.argmax(1) == labels
-        summary["answers_lost"] = int((right_before & ~right).sum())
-        summary["answers_gained"] = int((right & ~right_before).sum())
+        summary.update(accuracy_change(reference.argmax(1), quantized.argmax(1), labels[: len(sequences)]))
     stream = streaming_vs_whole(session, sequences, zero_state, limits.chunks)
     summary.update(stream, stream_max_rel_diff=stream["stream_max_abs_diff"] / spread, chunks=list(limits.chunks))
     return summary
+
+
+def accuracy_change(reference_top1: np.ndarray, top1: np.ndarray, labels: np.ndarray) -> dict:
+    """Test accuracy of the reference (fp32) and of the graph, the answers the graph lost and
+    gained, and the accuracy drop from those counts: (lost - gained) / cases, so one answer lost
+    in 100 is exactly 0.01, as its limit is (0.72 - 0.71 in floating point is 0.010000000000000009).
+    Arguments: int [cases] each."""
+    right, right_before = top1 == labels, reference_top1 == labels
+    lost, gained = int((right_before & ~right).sum()), int((right & ~right_before).sum())
+    return {"fp32_test_accuracy": float(right_before.mean()), "test_accuracy": float(right.mean()),
+            "accuracy_drop": (lost - gained) / len(labels), "answers_lost": lost, "answers_gained": gained}
 
 
 def long_stream_input(sequences: list[np.ndarray], steps: int) -> np.ndarray:
