@@ -23,11 +23,14 @@ from edgernn.cli.options import data_options, json_option, limit_options, parity
 @json_option
 def check_command(model_path, data, checkpoint, reference, label_regex, test_regex, strip, as_json, **limits):
     """Run every parity gate that applies to MODEL on held-out DATA; exit 1 naming each failed gate."""
-    from edgernn.export.check import check, format_table
+    from edgernn.export.check import baseline_lines, check, format_table
     from edgernn.export.parity import ParityError
 
     result = check(model_path, data, checkpoint=checkpoint, reference=reference, limits=parity_limits(limits),
                    label_regex=label_regex, test_regex=test_regex, strip=strip)
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else f"{model_path} ({result.precision})\n{format_table(result)}")
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo("\n".join([f"{model_path} ({result.precision})", format_table(result), *baseline_lines(result)]))
     if not result.passed:
         raise ParityError(result.failures)

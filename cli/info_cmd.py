@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import emit, json_option, parity_line
+from edgernn.runtime.metadata import baselines_line
 
 
 @click.command("info")
@@ -35,6 +36,9 @@ def info_command(model_path, as_json):
             cfg = model.frontend.config
             front = (f"log-mel, {cfg.sample_rate} Hz audio, {cfg.window_ms:g} ms windows every {cfg.hop_ms:g} ms "
                      f"({cfg.window} / {cfg.hop} samples), {cfg.mel_bands} bands; push raw samples")
+        if front == "framed_features":
+            front = (f"{model.frontend.frame} raw steps of {model.frontend.raw_features} features stacked per step, "
+                     "standardised; push raw steps")
         click.echo(f"input: {meta.input_kind} ({size}); front end: {front}")
         click.echo(f"labels ({len(meta.labels)}): {', '.join(meta.labels)}")
         if meta.dataset:
@@ -43,6 +47,8 @@ def info_command(model_path, as_json):
                     else "the data's own")
             click.echo(f"trained on {meta.dataset.get('name')}: {meta.dataset.get('train')} train / "
                        f"{meta.dataset.get('test')} test cases (test split: {held})")
+            if meta.dataset.get("baselines"):
+                click.echo(baselines_line(meta.dataset["baselines"], "on that test split"))
         for name, (dtype, shape) in {**payload["inputs"], **payload["outputs"]}.items():
             click.echo(f"  {name}: {dtype} {shape}")
         if meta.parity:

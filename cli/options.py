@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import click
 
+from edgernn.trainer import defaults as auto
 from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -25,6 +26,9 @@ def _stack(*decorators: Callable) -> Callable:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
                               help="Intra-op threads (default: the library's own choice).")
+training_threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help=f"Intra-op threads for training (default: {TrainConfig.threads}; a resumed run: the run's own).")
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
                              help="Where onnxruntime runs the graph.")
 allow_nonfinite_option = click.option("--allow-nonfinite", is_flag=True,
@@ -101,25 +105,34 @@ model_options = _stack(
                  help="Dropout between layers and before the head (training only)."),
     click.option("--embed-dim", type=click.IntRange(min=1), default=ModelConfig.embed_dim, show_default=True,
                  help="Embedding width for token-id data."),
-    click.option("--readout", type=click.Choice(["last", "mean", "attention"]), default=ModelConfig.readout,
-                 show_default=True, help="What the head reads: the last step's output, or the mean or the "
-                 "attention-weighted mean of every step's so far (carried as extra state; suits documents)."),
+    click.option("--readout", type=click.Choice(["last", "mean", "attention"]), default=None,
+                 help="What the head reads: the last step's output, or the mean or the attention-weighted mean of "
+                 "every step's so far (carried as extra state; suits documents). Default: mean for text, else last."),
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True),
-    click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True),
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True,
-                 help="AdamW's initial learning rate (cosine decay)."),
-    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.val_fraction,
-                 show_default=True, help="Stratified share of the training split held out for early stopping "
-                 "(0: no early stopping; the last weights are kept)."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None,
+                 help=f"Passes over the training split (default: enough for ~{auto.UPDATES:,} updates, {auto.MIN_EPOCHS} to {auto.MAX_EPOCHS})."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                 help="Cases per update (default: 16 below 2,000 training cases, 32 below 20,000, else 64)."),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help=f"AdamW's learning rate after a linear warm-up over {TrainConfig.warmup_share:.0%} of the updates, then a cosine decay "
+                      f"(default: {auto.LEARNING_RATE:g})."),
+    click.option("--warmup", "warmup_share", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.warmup_share,
+                 show_default=True, help="Share of the updates over which the learning rate rises linearly to --lr."),
+    click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
+                 help="Stratified share of the training split held out to choose the kept weights and stop early "
+                      f"(default: {auto.VALIDATION_SHARE:g} from {auto.VALIDATION_FROM:,} training cases, else 0: the last weights are kept)."),
     click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                  default=TrainConfig.test_fraction, show_default=True,
                  help="Data without a test split (no --test, no TEST sibling, no --test-regex): the stratified share "
                  "of each class held out as the test split, drawn with --seed and recorded in the report."),
-    click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience, show_default=True,
-                 help="Early stopping: epochs without a better validation score."),
+    click.option("--patience", type=click.IntRange(min=1), default=None,
+                 help="Early stopping: epochs without a better validation score (default: a quarter of the epochs, "
+                      "at least 5)."),
+    click.option("--frame", type=click.IntRange(min=1), default=None,
+                 help=f"Feature series: raw steps stacked into one recurrent step (default: a median case in at most "
+                      f"~{auto.FRAME_STEPS} steps; 1: no framing)."),
     click.option("--input-noise", type=click.FloatRange(min=0), default=TrainConfig.input_noise, show_default=True,
                  help="Std of Gaussian noise added to standardised features while training."),
     click.option("--class-weights", is_flag=True, help="Weight the loss by inverse class frequency."),
@@ -141,7 +154,7 @@ limit_options = _stack(
     click.option("--long-min-agreement", type=click.FloatRange(0, 1), default=0.97, show_default=True,
                  help="Gate: quantized vs fp32 over the long stream, minimum share of steps with the same top-1 class "
                       "(lowered to the model's own float32-vs-float64 agreement less 0.02 when that is lower)."),
-    click.option("--float32-factor", type=click.FloatRange(min=0), default=2.0, show_default=True,
+    click.option("--float32-factor", type=click.FloatRange(min=0), default=10.0, show_default=True,
                  help="fp32 gates: allow this many times PyTorch's own float32 error (vs float64) when it exceeds "
                       "--max-diff / the long-stream limit; 0 holds the graph to those limits as given."),
 )
@@ -163,10 +176,11 @@ def model_config(options: dict) -> dict:
 
 def train_config(options: dict, threads: int | None) -> TrainConfig:
     return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
+                       warmup_share=options["warmup_share"],
                        patience=options["patience"], val_fraction=options["val_fraction"],
                        test_fraction=options["test_fraction"],
-                       input_noise=options["input_noise"], class_weights=options["class_weights"],
-                       seed=options["seed"], threads=threads, window_ms=options["window_ms"],
+                       frame=options["frame"], input_noise=options["input_noise"], class_weights=options["class_weights"],
+                       seed=options["seed"], threads=threads or TrainConfig.threads, window_ms=options["window_ms"],
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
                        background=options["background"], max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],

@@ -6,7 +6,7 @@ import click
 
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
-    train_config, train_options,
+    train_config, train_options, training_threads_option,
 )
 
 
@@ -19,18 +19,19 @@ from edgernn.cli.options import (
 @model_options
 @train_options
 @precision_option
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Threads for training and for the latency measurement.")
+@training_threads_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
 def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, out, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
     from edgernn.export.pipeline import pipeline
+    from edgernn.runtime.metadata import baselines_line
 
     out = out or default_run_dir(options["cell"])
-    report = pipeline(data, out, model_config(options), train_config(options, threads),
-                      precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=threads,
+    config = train_config(options, threads)
+    report = pipeline(data, out, model_config(options), config,
+                      precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=config.threads,
                       label_regex=label_regex, test_regex=test_regex, strip=strip)
 
     def human():
@@ -38,6 +39,7 @@ def pipeline_command(data, test, label_regex, test_regex, strip, precisions, thr
         click.echo(f"{d['name']}: {d['train']} train / {d['test']} test, {d['classes']} classes; "
                    f"{m['cell']} {m['layers']}x{m['hidden']}, {m['parameters']} parameters")
         click.echo(f"test accuracy {report['metrics']['test_accuracy']:.4f}")
+        click.echo(baselines_line(report["baselines"]))
         for p, art in report["artifacts"].items():
             par, lat = report["parity"][p], report["latency"][p]
             foot = report["footprint"][p]
@@ -48,5 +50,7 @@ def pipeline_command(data, test, label_regex, test_regex, strip, precisions, thr
         demo = report["stream_demo"]
         click.echo(f"streamed one test sequence ({demo['steps']} steps): predicted {demo['predicted']} "
                    f"({demo['score']:.3f}), label {demo['label']}")
+        for warning in report["warnings"]:
+            click.echo(f"warning: {warning}")
         click.echo(f"report: {out}/report.json")
     emit(report, as_json, human)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, threads_option,
+    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, training_threads_option,
     train_config, train_options,
 )
 
@@ -18,15 +18,16 @@ from edgernn.cli.options import (
 @text_options
 @model_options
 @train_options
-@threads_option
+@training_threads_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Continue the interrupted run in this folder from its last completed epoch (no DATA: "
+              help="Continue the interrupted run in this folder from its last saved epoch (no DATA: "
                    "data and settings come from the run).")
 @json_option
 def train_command(data, test, label_regex, test_regex, strip, threads, out, resume_dir, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
+    from edgernn.runtime.metadata import baselines_line
     from edgernn.trainer.train import resume_training, train
 
     if resume_dir is not None:
@@ -41,6 +42,14 @@ def train_command(data, test, label_regex, test_regex, strip, threads, out, resu
                         label_regex=label_regex, test_regex=test_regex, strip=strip)
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
                "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
-               "best_epoch": outcome.metrics["best_epoch"], "dataset": outcome.dataset}
-    emit(payload, as_json, lambda: click.echo(
-        f"test accuracy {outcome.metrics['accuracy']:.4f} on {outcome.dataset['test']} cases; wrote {outcome.checkpoint}"))
+               "best_epoch": outcome.metrics["best_epoch"], "kept": outcome.metrics["kept"],
+               "settings": outcome.metrics["settings"], "divergence_guard": outcome.metrics["divergence_guard"],
+               "dataset": outcome.dataset}
+    payload["warnings"] = outcome.metrics["warnings"]
+
+    def human():
+        click.echo(f"test accuracy {outcome.metrics['accuracy']:.4f} on {outcome.dataset['test']} cases; wrote {outcome.checkpoint}")
+        click.echo(baselines_line(outcome.dataset["baselines"]))
+        for warning in outcome.metrics["warnings"]:
+            click.echo(f"warning: {warning}")
+    emit(payload, as_json, human)

@@ -15,13 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, long_stream_drift, long_stream_input,
-    long_stream_vs_torch, quantized_measurements, run_graph, streaming_vs_whole,
+    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, last_step_logits, long_stream_drift,
+    long_stream_input, long_stream_vs_torch, quantized_measurements, run_graph, streaming_vs_whole,
 )
 from edgernn.runtime.datasets import read_held_out
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.model import Model
+from edgernn.trainer.baselines import baseline_warnings
 
 
 @dataclass
@@ -81,7 +85,19 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
         if isinstance(own, (int, float)):  # how often the model agrees with itself in float64 (fp32 export)
             summary["long_stream"]["float32_top1_agreement"] = float(own)
         rules = QUANTIZED_GATES
-    return CheckResult(str(model_path), model.metadata.precision, judge(summary, rules, limits), summary)
+    result = CheckResult(str(model_path), model.metadata.precision, judge(summary, rules, limits), summary)
+    if labels is not None:
+        result.details["baselines"] = against_baselines(model, sequences, labels, zero)
+    return result
+
+
+def against_baselines(model: Model, sequences: list[np.ndarray], labels: np.ndarray, zero: list[np.ndarray]) -> dict:
+    """The file's accuracy on the checked cases, and the baselines its training run measured on its
+    test split (the graph's ``dataset`` metadata), with a warning for each one it does not beat."""
+    accuracy = float((last_step_logits(model.session, sequences, zero).argmax(1) == labels).mean())
+    recorded = model.metadata.dataset.get("baselines") or {}
+    return {"accuracy": accuracy, "cases": len(sequences), "recorded": recorded,
+            "warnings": baseline_warnings(accuracy, recorded)}
 
 
 def format_table(result: CheckResult) -> str:
@@ -89,3 +105,15 @@ def format_table(result: CheckResult) -> str:
     rows += [(g.name, f"{g.value:.4g}", f"{g.relation} {g.limit:g}", "pass" if g.passed else "FAIL") for g in result.gates]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def baseline_lines(result: CheckResult) -> list[str]:
+    """The accuracy on the checked cases beside the recorded baselines, and any warning, in words."""
+    entry = result.details.get("baselines")
+    if not entry:
+        return []
+    lines = [f"accuracy {entry['accuracy']:.4f} on {entry['cases']} cases"]
+    recorded = entry["recorded"]
+    if recorded:
+        lines.append(baselines_line(recorded, "on the training run's test split"))
+    return lines + [f"warning: {w}" for w in entry["warnings"]]

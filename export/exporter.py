@@ -80,7 +80,7 @@ def recorded_split(checkpoint_payload: dict, which: str) -> SequenceSet | None:
 
 def dataset_summary(dataset: dict) -> dict:
     """What the graph's ``dataset`` metadata keeps of a checkpoint's data set record (no paths)."""
-    return {k: dataset[k] for k in ("name", "train", "validation", "test", "classes", "test_split") if k in dataset}
+    return {k: dataset[k] for k in ("name", "train", "validation", "test", "classes", "test_split", "baselines") if k in dataset}
 
 
 def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> SequenceSet:

@@ -36,7 +36,13 @@ def build_report(outcome: TrainOutcome, artifacts: dict[str, Artifact], failed: 
         "model": {"cell": cfg.cell, "layers": cfg.layers, "hidden": cfg.hidden, "dropout": cfg.dropout,
                   "parameters": outcome.model.parameter_count()},
         "metrics": {"test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
-                    "best_epoch": outcome.metrics["best_epoch"], "epochs_run": outcome.metrics["epochs_run"]},
+                    "best_epoch": outcome.metrics["best_epoch"], "epochs_run": outcome.metrics["epochs_run"],
+                    "kept": outcome.metrics["kept"], "divergence_guard": outcome.metrics["divergence_guard"]},
+        # each training setting's value and whether it was given or decided from the data (trainer/defaults.py)
+        "settings": outcome.metrics["settings"],
+        # the same test split answered by the majority class and a linear model (trainer/baselines.py)
+        "baselines": outcome.dataset["baselines"],
+        "warnings": outcome.metrics["warnings"],
         "artifacts": {p: a.to_report(run_dir) for p, a in artifacts.items()},
         "parity": parity,
         "latency": latency,

@@ -23,13 +23,13 @@ from edgernn.runtime import Model
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.train import train
 
-from conftest import shared_data
+from conftest import MEASURED_SETTINGS, shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.floor]
 
 THREADS = (1, 2)
 
-# (data set, cell, TrainConfig overrides of the defaults, test accuracy floor). Measured over seeds
+# (data set, cell, TrainConfig overrides of MEASURED_SETTINGS, test accuracy floor). Measured over seeds
 # 0-5 at 1 and 2 threads (12 runs; benchmarks/floor_spread.py), min / mean / max:
 CASES = [
     ("japanese_vowels", "gru", {}, 0.96),               # 0.9784 / 0.9833 / 0.9919; rule: <= 0.9633
@@ -60,7 +60,7 @@ def export_parity(checkpoint, precisions: tuple[str, ...]) -> tuple[dict, dict]:
 def test_accuracy_floor_and_graph_parity(tmp_path, sample_dir, figures, train_seed, dataset, cell, overrides, floor,
                                          threads):
     data = sample_dir if dataset == "japanese_vowels" else shared_data("uea", "BasicMotions_TRAIN.ts")
-    outcome = train(data, tmp_path, {"cell": cell}, TrainConfig(seed=train_seed, threads=threads, **overrides),
+    outcome = train(data, tmp_path, {"cell": cell}, TrainConfig(**{**MEASURED_SETTINGS, **overrides}, seed=train_seed, threads=threads),
                     log=lambda m: None)
     cases = len(outcome.test_set)
     figures.at_least("test_accuracy", outcome.metrics["accuracy"], floor, cases)
@@ -83,7 +83,7 @@ def test_fsdd_official_split_from_wav_to_int8_stream(tmp_path, figures, train_se
     from edgernn.runtime.wav import read_wav
 
     recordings = shared_data("fsdd", "recordings")
-    outcome = train(recordings, tmp_path, {"cell": "gru"}, TrainConfig(seed=train_seed, epochs=15, threads=threads),
+    outcome = train(recordings, tmp_path, {"cell": "gru"}, TrainConfig(**{**MEASURED_SETTINGS, "epochs": 15}, seed=train_seed, threads=threads),
                     log=lambda m: None, label_regex=r"^(\d)_", test_regex=r"_[0-4]\.wav$")
     assert outcome.dataset["train"] == 2700 and outcome.dataset["test"] == 300
     # seeds 0-5 at 1 thread, 0-4 at 2: 0.9767 / 0.9827 / 0.9900 of 300 cases; rule: <= 0.9661

@@ -16,6 +16,8 @@ from edgernn.runtime.metadata import GraphMetadata
 from edgernn.trainer.background import BackgroundMix, add_background, frame_rms, noise_floor, quiet_stretches
 from test_wav import make_digit_folder, tone, write_wav
 
+from conftest import MEASURED_SETTINGS
+
 RATE = 8000
 
 
@@ -111,7 +113,7 @@ def background_model(tmp_path_factory, train_seed):
     base = tmp_path_factory.mktemp("bg")
     root = make_digit_folder(base / "rec")
     outcome = train(root, base / "run", {"cell": "gru", "hidden": 16},
-                    TrainConfig(epochs=6, seed=train_seed, threads=1, mel_bands=16, background="_bg_"),
+                    TrainConfig(**{**MEASURED_SETTINGS, "epochs": 6}, seed=train_seed, threads=1, mel_bands=16, background="_bg_"),
                     log=lambda m: None, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
     artifacts = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)
     return outcome, Model(artifacts["fp32"].path)

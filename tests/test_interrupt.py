@@ -52,6 +52,7 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path, sample_d
         from edgernn.trainer.config import TrainConfig
         import edgernn.trainer.train as t
         t.write_bytes_atomic = write_then_die  # train.py imported the name before the patch
+        t.STATE_EVERY_S = 0.0  # a state after every epoch, as a slow run writes them
         train({str(sample_dir)!r}, {str(killed)!r}, {SETTINGS!r}, TrainConfig(**{CONFIG!r}), log=lambda m: None)
     """)
     assert result.returncode == -9, result.stderr

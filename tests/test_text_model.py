@@ -20,6 +20,8 @@ from edgernn.runtime.text import PAD_ID, Vocabulary, tokenize
 from edgernn.trainer.config import ModelConfig, TrainConfig
 from edgernn.trainer.model import RecurrentClassifier
 
+from conftest import MEASURED_SETTINGS
+
 TOPICS = {
     "cars": "engine wheel brake fuel drive speed tire gear motor".split(),
     "space": "orbit rocket nasa moon launch planet star shuttle mission".split(),
@@ -49,7 +51,7 @@ def text_run(tmp_path_factory, train_seed):
     write_posts(base / "posts-train", 24, seed=0)
     write_posts(base / "posts-test", 8, seed=1)
     outcome = train(base / "posts-train", base / "run", {"cell": "gru", "hidden": 24, "embed_dim": 16, "readout": "mean"},
-                    TrainConfig(epochs=8, seed=train_seed, threads=1, max_tokens=40, min_count=1), log=lambda m: None,
+                    TrainConfig(**{**MEASURED_SETTINGS, "epochs": 8}, seed=train_seed, threads=1, max_tokens=40, min_count=1), log=lambda m: None,
                     strip=("headers", "footers", "quotes"))
     artifacts = export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
     return outcome, artifacts

@@ -18,6 +18,8 @@ from edgernn.trainer.model import ModelConfig, RecurrentClassifier
 from edgernn.trainer.threads import torch_threads
 from edgernn.trainer.train import TrainConfig, evaluate, fit, train
 
+from conftest import MEASURED_SETTINGS
+
 
 def test_same_seed_same_weights(tmp_path, sample_dir):
     config = TrainConfig(epochs=2, seed=7, threads=1, input_noise=0.1)
@@ -47,7 +49,7 @@ def test_early_stopping_keeps_the_best_validation_weights(sample_dir, figures, t
     torch.manual_seed(train_seed)
     model = RecurrentClassifier(ModelConfig(cell="gru", features=12, hidden=8, classes=9))
     with torch_threads(1):
-        result = fit(model, data.subset(tr), data.subset(va), TrainConfig(epochs=60, patience=2, lr=1e-2, seed=train_seed),
+        result = fit(model, data.subset(tr), data.subset(va), TrainConfig(**{**MEASURED_SETTINGS, "patience": 2}, seed=train_seed),
                      log=lambda m: None)
     figures.at_most("epochs_run", len(result.history), 59)  # seeds 0-4: 5 / 12.4 / 18; rule: >= 32.5
     figures.verify()

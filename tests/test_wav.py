@@ -257,3 +257,45 @@ def test_pipeline_on_a_wav_folder_without_a_test_split_records_the_split_it_made
                                 "test_split": split}
     # export checked the graph on the same held-out clips that training was tested on
     assert report["parity"]["fp32"]["test_accuracy"] == pytest.approx(report["metrics"]["test_accuracy"], abs=1 / 6)
+
+
+def make_speech_commands(root: Path) -> Path:
+    """Speech Commands' layout: one folder per word, the two lists, and _background_noise_."""
+    for label, freq in (("yes", 400.0), ("no", 1200.0)):
+        for index in range(6):
+            write_wav(root / label / f"spk{index}_nohash_0.wav", tone(freq * (1 + 0.03 * index), 0.2, seed=index))
+    write_wav(root / "_background_noise_" / "white_noise.wav", 0.1 * np.random.default_rng(0).standard_normal(8000))
+    (root / "testing_list.txt").write_text("yes/spk0_nohash_0.wav\nno/spk0_nohash_0.wav\n")
+    (root / "validation_list.txt").write_text("yes\\spk1_nohash_0.wav\r\nno/spk1_nohash_0.wav\n\n")  # Windows separators too
+    return root
+
+
+def test_the_speech_commands_lists_give_the_test_and_validation_cases(tmp_path):
+    root = make_speech_commands(tmp_path / "sc")
+    train_set, test_set = load_train_test(root)
+    assert train_set.classes == ["no", "yes"] and len(train_set) == 10 and len(test_set) == 2  # no noise class
+    assert sorted(test_set.labels) == ["no", "yes"]
+    assert [train_set.labels[i] for i in train_set.validation] == ["no", "yes"] and len(train_set.validation) == 2
+    assert test_set.validation is None
+
+
+def test_a_speech_commands_list_naming_a_missing_file_is_refused(tmp_path):
+    root = make_speech_commands(tmp_path / "sc")
+    (root / "testing_list.txt").write_text("yes/spk0_nohash_0.wav\nmaybe/gone.wav\n")
+    with pytest.raises(DataFormatError, match=r"testing_list.txt: lists 1 file\(s\) not under .*'maybe/gone.wav'"):
+        load_train_test(root)
+    (root / "testing_list.txt").write_text("\n")
+    with pytest.raises(DataFormatError, match="testing_list.txt: lists no files"):
+        load_train_test(root)
+
+
+def test_training_validates_on_the_listed_cases(tmp_path):
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    root = make_speech_commands(tmp_path / "sc")
+    outcome = train(root, tmp_path / "run", {"cell": "gru", "hidden": 4}, TrainConfig(epochs=1, threads=1, mel_bands=8),
+                    log=lambda m: None)
+    assert (outcome.dataset["train"], outcome.dataset["validation"], outcome.dataset["test"]) == (8, 2, 2)
+    assert outcome.metrics["settings"]["val_fraction"] == {"value": 0.2, "chosen": "data", "cases": "the data's own list"}
+    assert outcome.history[0].val_accuracy is not None

@@ -65,27 +65,33 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 60
-    batch_size: int = 16
-    lr: float = 1e-2              # AdamW's initial learning rate, decayed by a cosine to lr * min_lr_ratio
+    # None (the default): decided from the data's size by trainer/defaults.py (README, "Defaults").
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None        # AdamW's learning rate after warm-up, decayed by a cosine to lr * min_lr_ratio
     min_lr_ratio: float = 0.05
-    weight_decay: float = 0.0     # decoupled (AdamW) weight decay
-    clip_norm: float = 1.0        # max global gradient L2 norm per update
-    # Stratified share of the training split held out for early stopping. 0 (the default): train
-    # the whole schedule on all training data and keep the last weights. A validation set of a few
-    # dozen cases saturates within ~10 epochs and then picks an under-trained epoch, so early
-    # stopping pays off only with a few hundred validation cases.
-    val_fraction: float = 0.0
-    # Share of every class held out as the test split (stratified, drawn with ``seed``) when the
-    # data comes without one: a WAV or text folder with no test folder or --test-regex, a file
-    # with no TEST sibling. Data with its own test split keeps it.
+    warmup_share: float = 0.05     # share of the optimiser steps over which the rate rises linearly from ~0 to lr
+    weight_decay: float = 0.0      # decoupled (AdamW) weight decay
+    clip_norm: float = 1.0         # max global gradient L2 norm per update
+    # Stratified share of the training split held out to choose the kept weights (the best
+    # validation epoch's) and to stop early; 0: train the whole schedule on all training data and
+    # keep the last weights. A validation set of a few dozen cases saturates within ~10 epochs and
+    # then picks an under-trained epoch, so the data rule holds one out only from 1,000 cases.
+    val_fraction: float | None = None
     test_fraction: float = 0.2
-    patience: int = 20            # epochs without a better validation score before stopping
+    patience: int | None = None   # epochs without a better validation score before stopping
+    # Feature series: raw steps stacked into one recurrent step (runtime/frontend.py FramedFrontend);
+    # None: decided from the data (a median case in at most ~100 steps), 1: every step as it is.
+    frame: int | None = None
     input_noise: float = 0.2      # std of Gaussian noise added to standardised features while training
     class_weights: bool = False   # weight the loss by inverse class frequency (imbalanced data)
     normalize: bool = True        # per-channel standardisation fitted on the training split
     seed: int = 0
-    threads: int | None = None    # torch intra-op threads (None: torch's default)
+    # torch intra-op threads; None: the process's setting. One by default for `train`, `pipeline`
+    # and tune's trials: a small recurrent model gains little from more, a shared CPU loses much
+    # (227 s at torch's default against 19 s at one thread beside one other job), and a seed
+    # gives the same model on any machine only at the same thread count.
+    threads: int | None = 1
     # Audio data (runtime/audio.py): the log-mel front end's frames; the sample rate is the data's.
     window_ms: float = 25.0       # milliseconds of audio per frame
     hop_ms: float = 10.0          # milliseconds between frame starts (one recurrent step)
@@ -104,11 +110,13 @@ class TrainConfig:
     freeze_embedding: bool = False  # keep the initial word vectors fixed (with word_vectors / pretrain_epochs)
 
     def __post_init__(self) -> None:
+        unset_or = lambda value, ok: value is None or ok(value)  # noqa: E731 (None: decided from the data)
         checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "clip_norm": self.clip_norm > 0, "val_fraction": 0 <= self.val_fraction < 1,
-            "test_fraction": 0 < self.test_fraction < 1,
-            "patience": self.patience >= 1, "input_noise": self.input_noise >= 0,
+            "epochs": unset_or(self.epochs, lambda v: v >= 1), "batch_size": unset_or(self.batch_size, lambda v: v >= 1),
+            "lr": unset_or(self.lr, lambda v: v > 0), "val_fraction": unset_or(self.val_fraction, lambda v: 0 <= v < 1),
+            "patience": unset_or(self.patience, lambda v: v >= 1), "frame": unset_or(self.frame, lambda v: v >= 1),
+            "clip_norm": self.clip_norm > 0, "warmup_share": 0 <= self.warmup_share < 1,
+            "test_fraction": 0 < self.test_fraction < 1, "input_noise": self.input_noise >= 0,
             "weight_decay": self.weight_decay >= 0, "min_lr_ratio": 0 < self.min_lr_ratio <= 1,
             "hop_ms": 0 < self.hop_ms <= self.window_ms, "mel_bands": 1 <= self.mel_bands <= 256,
             "mean_norm_ms": self.mean_norm_ms >= 0, "max_vocab": self.max_vocab >= 3, "min_count": self.min_count >= 1,

@@ -13,7 +13,7 @@ import io
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,11 +25,14 @@ from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test, stratified_split
 from edgernn.runtime.audio import LogMelConfig
-from edgernn.runtime.frontend import FeatureFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
+from edgernn.runtime.metadata import baselines_line
+from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
 from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
 from edgernn.trainer.background import BackgroundMix, add_background
+from edgernn.trainer.baselines import baseline_warnings, baselines
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
+from edgernn.trainer.defaults import resolve, resolve_frame, settings_line
 from edgernn.trainer.data import Encoded, encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
@@ -58,6 +61,7 @@ class FitResult:
     history: list[EpochRecord]
     best_epoch: int
     stopped_early: bool
+    guard_events: list[dict] = field(default_factory=list)  # DivergenceGuard's restorations
 
 
 def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, weight: torch.Tensor | None = None) -> tuple[float, np.ndarray]:
@@ -79,6 +83,7 @@ def shuffled_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Ge
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+STATE_EVERY_S = 5.0  # seconds between training states handed to on_epoch (1,000 short epochs: not 1,000 writes)
 BUCKET_BATCHES = 50  # batches drawn together and sorted by length before they are cut
 
 
@@ -98,15 +103,79 @@ def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: t
     return [batches[i] for i in shuffle]
 
 
+def learning_rate_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """The share of the learning rate at optimiser step ``step`` (0-based) of ``total``: a linear
+    rise over the first ``warmup`` steps, then a cosine from 1 down to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class DivergenceGuard:
+    """Watches the loss it is judged on (validation loss with a validation split, else training
+    loss) once per epoch. A non-finite loss, or a loss above max(RISE x best, best + MARGIN) for
+    STRIKES epochs in a row, means the run is diverging: the weights of the best epoch so far come
+    back, the optimiser's moments are cleared and the learning rate is halved for the rest of the
+    schedule. Every such event is logged and reported."""
+
+    # A loss that doubles and grows by half a nat is no fluctuation: on a few dozen cases the
+    # training loss of an epoch near 0.01 jumps to 0.1-0.3 under input noise and dropout alone.
+    RISE = 2.0
+    MARGIN = 0.5
+    STRIKES = 2
+
+    scale: float = 1.0              # multiplies the scheduled learning rate
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    strikes: int = 0
+    events: list[dict] = field(default_factory=list)
+    state: dict | None = field(default=None, repr=False)  # the best epoch's weights
+
+    def observe(self, epoch: int, loss: float, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict | None:
+        """Judge one epoch's loss; on divergence restore, lower the rate and return the event."""
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.strikes = loss, epoch, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return None
+        self.strikes = self.strikes + 1 if self.diverged(loss) else 0
+        if self.strikes < self.STRIKES and math.isfinite(loss) or self.state is None:
+            return None
+        model.load_state_dict(self.state)
+        optimizer.state.clear()
+        self.scale *= 0.5
+        self.strikes = 0
+        event = {"epoch": epoch, "loss": loss if math.isfinite(loss) else str(loss), "best_loss": self.best_loss,
+                 "restored_epoch": self.best_epoch, "lr_scale": self.scale}
+        self.events.append(event)
+        return event
+
+    def diverged(self, loss: float) -> bool:
+        """Whether ``loss`` is non-finite or far above the best so far."""
+        return self.state is not None and (
+            not math.isfinite(loss) or loss > max(self.RISE * self.best_loss, self.best_loss + self.MARGIN))
+
+    def to_state(self) -> dict:
+        return {"scale": self.scale, "best_loss": self.best_loss, "best_epoch": self.best_epoch, "strikes": self.strikes,
+                "events": list(self.events), "state": self.state}
+
+
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """Train ``model`` in place; returns it holding the best validation weights.
+        on_epoch: Callable[[dict], None] | None = None,
+        epoch_hook: Callable[[EpochRecord], None] | None = None) -> FitResult:
+    """Train ``model`` in place; returns it holding the kept weights (the best validation epoch's,
+    or the last epoch's without validation data).
 
-    on_epoch(state): called after every completed epoch with everything needed to go on
-    (``training_state``); ``resume``: such a state, to continue after its epoch exactly as the
+    config: settings left unset are decided from ``train``'s size (trainer/defaults.py).
+    on_epoch(state): called after a completed epoch, at most every STATE_EVERY_S seconds, with
+    everything needed to go on (``training_state``); ``resume``: such a state, to continue after its epoch exactly as the
     uninterrupted run would have (same batches, noise, dropout masks and updates).
+    epoch_hook(record): called with every epoch's record once it is logged; an exception it raises
+    ends the run there (`edgernn tune` prunes hopeless trials so).
     """
+    config, _ = resolve(config, len(train) + (len(val) if val is not None else 0))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     weight = None
@@ -116,10 +185,10 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
+    warmup_steps = max(1, round(config.warmup_share * total_steps)) if config.warmup_share > 0 else 0
+    guard = DivergenceGuard()
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * step / total_steps)),
-    )
+        optimizer, lambda step: guard.scale * learning_rate_factor(step, total_steps, warmup_steps, config.min_lr_ratio))
     history: list[EpochRecord] = []
     best = (-1.0, math.inf)
     best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
@@ -133,7 +202,9 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         history = [EpochRecord(**r) for r in resume["history"]]
         best, best_state = tuple(resume["best"]), resume["best_state"]
         best_epoch, stale, first_epoch = resume["best_epoch"], resume["stale"], resume["epoch"] + 1
+        guard = DivergenceGuard(**resume["guard"])
         log(f"resuming after epoch {resume['epoch']} of {config.epochs}")
+    last_state = -math.inf  # when on_epoch last ran (the first epoch always hands its state over)
     add_noise = config.input_noise > 0 and model.config.input_kind == "features"
     drop_tokens = config.token_dropout > 0 and model.config.input_kind == "tokens"
     for epoch in range(first_epoch, config.epochs + 1):
@@ -152,11 +223,13 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
             logits = last_step(model(x)[0], batch.lengths)
             loss = nn.functional.cross_entropy(logits, batch.y, weight=weight)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
+            loss_value = loss.item()
+            if math.isfinite(loss_value):  # a non-finite loss updates nothing; the guard sees it below
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+                optimizer.step()
             schedule.step()
-            total_loss += loss.item() * len(batch)
+            total_loss += loss_value * len(batch)
             correct += int((logits.argmax(dim=1) == batch.y).sum())
         record = EpochRecord(epoch, total_loss / len(train), correct / len(train), None, None,
                              optimizer.param_groups[0]["lr"], 0.0)
@@ -170,21 +243,37 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
                 stale += 1
         else:
             best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
+        event = guard.observe(epoch, record.loss if record.val_loss is None else record.val_loss, model, optimizer)
+        if event is not None:
+            which = "training" if record.val_loss is None else "validation"
+            log(f"divergence guard: {which} loss {event['loss']} at epoch {epoch} against the best {event['best_loss']:.4f}: "
+                f"restored epoch {event['restored_epoch']}'s weights, learning rate now x{event['lr_scale']:g} of the schedule")
+            if record.val_loss is None:
+                best_state, best_epoch = copy.deepcopy(model.state_dict()), event["restored_epoch"]
         record.seconds = round(time.perf_counter() - started, 3)
         history.append(record)
-        if on_epoch is not None:
+        if on_epoch is not None and time.perf_counter() - last_state >= STATE_EVERY_S:
+            last_state = time.perf_counter()
             on_epoch({"epoch": epoch, "model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
                       "schedule": schedule.state_dict(), "generator": generator.get_state(),
                       "torch_rng": torch.get_rng_state(), "history": [asdict(r) for r in history],
-                      "best": list(best), "best_state": best_state, "best_epoch": best_epoch, "stale": stale})
+                      "best": list(best), "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
+                      "guard": guard.to_state()})
         val_text = "" if record.val_accuracy is None else f" val_loss {record.val_loss:.4f} val_acc {record.val_accuracy:.4f}"
         log(f"epoch {epoch}/{config.epochs} loss {record.loss:.4f} acc {record.train_accuracy:.4f}{val_text} ({record.seconds:.1f}s)")
+        if epoch_hook is not None:
+            epoch_hook(record)
         if stale >= config.patience:
             log(f"early stop: no better validation score for {config.patience} epochs; best epoch {best_epoch}")
             break
+    if history and history[-1].val_loss is None and guard.diverged(history[-1].loss):
+        # no validation split, and the run ended well above its best training loss: keep the best
+        best_state, best_epoch = guard.state, guard.best_epoch
+        log(f"divergence guard: the last epoch's loss {history[-1].loss:.4f} is far above the best {guard.best_loss:.4f}; "
+            f"keeping epoch {best_epoch}'s weights")
     model.load_state_dict(best_state)
     model.eval()
-    return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience)
+    return FitResult(model, history, best_epoch, stopped_early=stale >= config.patience, guard_events=guard.events)
 
 
 def load_word_vectors(model: RecurrentClassifier, frontend: Frontend, path: str, log: Callable[[str], None]) -> None:
@@ -222,12 +311,14 @@ def with_background(train_set: SequenceSet, test_set: SequenceSet, config: Train
 
 
 def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> Frontend:
-    """Feature data: per-channel mean/std of the training split. Audio: log-mel frames at the
+    """Feature data: per-channel mean/std of the training split, then ``config.frame`` steps per
+    recurrent step when it is above 1. Audio: log-mel frames at the
     data's sample rate, per-band mean/std of the training split. Text: a vocabulary of the
     training split's words. Token data: the declared vocabulary size, else one past the largest
     id in either split."""
     if train_set.input_kind == "features":
-        return FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
+        norm = FeatureFrontend.fit(train_set.sequences, normalize=config.normalize)
+        return FramedFrontend(norm, config.frame) if config.frame and config.frame > 1 else norm
     if train_set.input_kind == "audio":
         logmel = LogMelConfig(sample_rate=train_set.sample_rate, window_ms=config.window_ms, hop_ms=config.hop_ms,
                               mel_bands=config.mel_bands, mean_norm_ms=config.mean_norm_ms)
@@ -254,25 +345,30 @@ class TrainOutcome:
 def train(data: str | Path, out: str | Path, model_config: dict, config: TrainConfig,
           test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
           label_regex: str | None = None, test_regex: str | None = None, resume: dict | None = None,
-          strip: tuple[str, ...] = ()) -> TrainOutcome:
+          strip: tuple[str, ...] = (), evaluate_test: bool = True,
+          epoch_hook: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
     """Read the data, fit, evaluate on the test split and write the run folder.
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
     label_regex/test_regex: for a folder of WAV files (see runtime/wav.py). strip: for text data,
     the parts of Usenet posts to remove (runtime/text.py).
-    Writes out/model.pt, out/history.json and out/metrics.json, each atomically. After every
-    epoch out/train_state.pt holds what ``resume_training`` needs to go on from there after an
-    interruption; it is removed once the run is complete. ``resume``: such a state.
+    Writes out/model.pt, out/history.json and out/metrics.json, each atomically. After the first
+    epoch and then every STATE_EVERY_S seconds, out/train_state.pt holds what ``resume_training``
+    needs to go on from that epoch after an interruption; it is removed once the run is complete. ``resume``: such a state.
+    evaluate_test False: the test split is not answered (no test metrics, no baselines; metrics
+    hold the kept epoch's ``validation_accuracy``), as a search must judge on validation alone.
+    epoch_hook: see ``fit``.
     """
     call = {"data": str(Path(data).resolve()), "test": str(Path(test).resolve()) if test else None,
             "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip),
             "test_fraction": config.test_fraction, "seed": config.seed,
             "model_config": dict(model_config), "train_config": asdict(config)}
     with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
-        return train_run(Path(out), call, config, log, resume)
+        return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook)
 
 
-def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str], None], resume: dict | None) -> TrainOutcome:
+def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str], None], resume: dict | None,
+              evaluate_test: bool = True, epoch_hook: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
     """The body of ``train``, with the call's arguments as recorded in the training state."""
     data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
     label_regex, test_regex = call["label_regex"], call["test_regex"]
@@ -280,15 +376,28 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     if config.background:
         train_set, test_set = with_background(train_set, test_set, config)
     labels = train_set.classes
+    config, frame_setting = resolve_frame(config, [len(s) for s in train_set.sequences] if train_set.input_kind == "features" else None)
     frontend = fit_frontend(train_set, test_set, config)
     if train_set.input_kind in ("tokens", "text"):
         sizes = {"input_kind": "tokens", "vocab_size": frontend.vocab_size}
     else:  # audio reaches the graph as log-mel feature frames
         sizes = {"input_kind": "features", "features": frontend.features}
-    model_cfg = ModelConfig(**{**model_config, **sizes, "classes": len(labels)})
+    readout = model_config.get("readout") or ("mean" if train_set.input_kind == "text" else "last")
+    settings_readout = {"readout": {"value": readout, "chosen": "given" if model_config.get("readout") else "data"}}
+    model_cfg = ModelConfig(**{**model_config, **sizes, "classes": len(labels), "readout": readout})
     full = encode(train_set, frontend, labels)
     test_enc = encode(test_set, frontend, labels)
-    train_idx, val_idx = stratified_split(full.y.numpy(), config.val_fraction, config.seed)
+    listed_validation = train_set.validation if config.val_fraction is None else None
+    config, settings = resolve(config, len(full))
+    settings.update(frame_setting)
+    settings.update(settings_readout)
+    if listed_validation is not None:  # the data's own validation cases (Speech Commands' validation_list.txt)
+        val_idx = np.sort(listed_validation)
+        train_idx = np.setdiff1d(np.arange(len(full)), val_idx)
+        config = replace(config, val_fraction=len(val_idx) / len(full))
+        settings["val_fraction"] = {"value": round(config.val_fraction, 4), "chosen": "data", "cases": "the data's own list"}
+    else:
+        train_idx, val_idx = stratified_split(full.y.numpy(), config.val_fraction, config.seed)
     dataset = {"name": train_set.name, "train": len(train_idx), "validation": len(val_idx), "test": len(test_set),
                "classes": len(labels), "features": model_cfg.features or 1,
                # "given" (the data's own test split) or {"fraction", "seed"} (held out here)
@@ -298,6 +407,7 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
                "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex", "strip", "test_fraction", "seed")}}
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
+    log(settings_line(settings))
     torch.manual_seed(config.seed)
     model = RecurrentClassifier(model_cfg)
     if config.word_vectors and config.pretrain_epochs:
@@ -312,18 +422,57 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
         model.embedding.weight.requires_grad_(False)  # AdamW skips a parameter without a gradient
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
-                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state))
+                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook)
+    if not evaluate_test:
+        return validation_outcome(run_dir, model, labels, frontend, config, dataset, result, test_set)
     _, test_pred = evaluate(model, test_enc)
     metrics = classification_metrics(test_enc.y.numpy(), test_pred, labels)
     metrics.update({"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                    "parameters": model.parameter_count()})
-    log(f"test accuracy {metrics['accuracy']:.4f} ({len(test_set)} cases), best epoch {result.best_epoch}")
+                    "parameters": model.parameter_count(), "settings": settings, "kept": kept_weights(result),
+                    "divergence_guard": result.guard_events})
+    log(f"test accuracy {metrics['accuracy']:.4f} ({len(test_set)} cases); kept {metrics['kept']}")
+    dataset["baselines"] = baselines(full.subset(train_idx), test_enc, labels, model_cfg.vocab_size, config.seed)
+    metrics["warnings"] = baseline_warnings(metrics["accuracy"], dataset["baselines"])
+    log(baselines_line(dataset["baselines"]))
+    for warning in metrics["warnings"]:
+        log(f"warning: {warning}")
     checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(),
                                  train_config=asdict(config), dataset=dataset, background=config.background or None,
                                  metrics={"test_accuracy": metrics["accuracy"]})
     write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
     write_json_atomic(run_dir / "metrics.json", {"test": metrics, "dataset": dataset})
     state_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
+    return TrainOutcome(run_dir, checkpoint, model, labels, metrics, result.history, dataset, test_set)
+
+
+def kept_weights(result: FitResult) -> str:
+    """Which epoch's weights the run kept, and why, in words."""
+    restored = f"; the divergence guard restored earlier weights {len(result.guard_events)}x" if result.guard_events else ""
+    last = result.history[-1]
+    if last.val_accuracy is None and result.best_epoch == last.epoch:
+        return f"the weights of epoch {result.best_epoch}, the last (no validation split){restored}"
+    if last.val_accuracy is None:
+        return (f"the weights of epoch {result.best_epoch}, the lowest training loss (no validation split; the last "
+                f"epoch's loss was far above it){restored}")
+    why = "early stop: " if result.stopped_early else ""
+    best = result.history[result.best_epoch - 1] if result.best_epoch else last
+    return (f"the weights of epoch {result.best_epoch} of {len(result.history)}, the best validation accuracy "
+            f"{best.val_accuracy:.4f} (loss {best.val_loss:.4f}; {why}{last.epoch - result.best_epoch} epochs after it){restored}")
+
+
+def validation_outcome(run_dir: Path, model: RecurrentClassifier, labels: list[str], frontend: Frontend, config: TrainConfig,
+                       dataset: dict, result: FitResult, test_set: SequenceSet) -> TrainOutcome:
+    """The run folder of a run judged on validation alone: the checkpoint and history, and metrics
+    with the kept epoch's validation accuracy and no test figure."""
+    kept = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
+    metrics = {"validation_accuracy": kept.val_accuracy, "best_epoch": result.best_epoch,
+               "epochs_run": len(result.history), "kept": kept_weights(result), "divergence_guard": result.guard_events}
+    checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(), train_config=asdict(config),
+                                 dataset=dataset, background=config.background or None,
+                                 metrics={"validation_accuracy": kept.val_accuracy})
+    write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
+    write_json_atomic(run_dir / "metrics.json", {"validation": metrics, "dataset": dataset})
+    (run_dir / TRAIN_STATE).unlink(missing_ok=True)
     return TrainOutcome(run_dir, checkpoint, model, labels, metrics, result.history, dataset, test_set)
 
 

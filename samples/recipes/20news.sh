@@ -18,5 +18,5 @@ fi
 for cell in $cells; do
   edgernn pipeline "$data/20news-bydate-train" --test "$data/20news-bydate-test" --strip headers,footers,quotes \
     --cell "$cell" --readout mean --hidden 128 --embed-dim 128 --max-tokens 400 --token-dropout 0.1 \
-    --pretrain-epochs 2 --dropout 0.5 --lr 3e-3 --batch-size 32 --epochs 10 --threads 2 --out "$out-$cell"
+    --pretrain-epochs 2 --dropout 0.5 --lr 3e-3 --batch-size 32 --epochs 10 --val-fraction 0 --warmup 0 --threads 2 --out "$out-$cell"
 done
