@@ -20,6 +20,7 @@ COMMANDS = {
     "bench": "edgernn.cli.bench_cmd:bench_command",
     "info": "edgernn.cli.info_cmd:info_command",
     "pipeline": "edgernn.cli.pipeline_cmd:pipeline_command",
+    "tune": "edgernn.cli.tune_cmd:tune_command",
 }
 
 
@@ -46,7 +47,7 @@ class LazyGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
         except ModuleNotFoundError as exc:
-            if exc.name not in ("torch", "onnx"):
+            if exc.name not in ("torch", "onnx", "optuna", "sklearn"):
                 raise
             click.echo(f"Error: this command needs {exc.name}, which is not installed: "
                        "pip install 'edgernn[train]' (with -c constraints.txt for the CPU build of torch)", err=True)

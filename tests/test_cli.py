@@ -14,7 +14,7 @@ from edgernn.cli.main import COMMANDS, cli
 from edgernn.export.parity import changes_within_chance
 from edgernn.runtime.datasets import read_ts
 
-VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline"]
+VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline", "tune"]
 
 
 def run(*args):
@@ -38,7 +38,8 @@ def test_every_verb_has_help(verb):
 
 @pytest.mark.floor
 def test_pipeline_on_the_bundled_sample_writes_the_report(tmp_path, figures, train_seed):
-    result = run("pipeline", "--epochs", 2, "--hidden", 16, "--precision", "fp32", "--precision", "int8-dynamic",
+    result = run("pipeline", "--epochs", 2, "--lr", 0.01, "--batch-size", 16, "--hidden", 16, "--precision", "fp32",
+                 "--precision", "int8-dynamic",
                  "--seed", train_seed, "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -1,0 +1,77 @@
+"""`edgernn tune DATA --budget 20m`: a budgeted search judged on validation, then a normal run
+folder for the winner (trainer/tune.py)."""
+
+from __future__ import annotations
+
+import click
+
+from edgernn.cli.options import data_options, emit, json_option, test_option
+
+
+class Duration(click.ParamType):
+    """'20m', '90s', '1.5h' or plain seconds."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        from edgernn.runtime.errors import InputError
+        from edgernn.trainer.tune import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command("tune")
+@click.argument("data", type=click.Path(exists=True))
+@test_option
+@data_options
+@click.option("--budget", type=Duration(), default="20m", show_default=True,
+              help="Wall time for the search (20m, 90s, 1.5h); the winner's final run comes after it.")
+@click.option("--trials", type=click.IntRange(min=1), default=None, help="At most this many trials (default: until the budget is spent).")
+@click.option("--precision", type=click.Choice(["fp32", "int8-dynamic", "fp16"]), default="int8-dynamic", show_default=True,
+              help="The graph the device runs: measured and constrained on every trial.")
+@click.option("--max-step-us", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Per-step latency limit, microseconds (p50 at one thread on this machine).")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="File size limit of the graph at --precision.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials at once, each in its own process at one thread.")
+@click.option("--storage", default=None, metavar="URL",
+              help="A database URL (e.g. postgresql://host/db) several machines share one study through "
+                   "(default: a journal file in the run folder).")
+@click.option("--study-name", default=None, help="The study's name in --storage (machines joining one study give the same).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Validation share of the training split (default: 0.25 below 1,000 cases, else 0.1).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/tune-<time>).")
+@json_option
+def tune_command(data, test, label_regex, test_regex, strip, budget, trials, precision, max_step_us, max_bytes, jobs,
+                 storage, study_name, val_fraction, seed, out, as_json):
+    """Search cell, width, depth, learning rate, dropout, noise, framing and read-out for DATA
+    within --budget (Optuna: TPE, pruning), judged on a validation split; every trial's graph is
+    exported through the gates and measured. Then train the winner into a normal run folder and
+    write report.json with the trial table and the accuracy/bytes/latency Pareto front."""
+    from edgernn.cli.options import default_run_dir
+    from edgernn.trainer.tune import DataSpec, TuneConfig, tune
+
+    out = out or default_run_dir("tune")
+    spec = DataSpec(str(data), str(test) if test else None, label_regex, test_regex, tuple(strip))
+    config = TuneConfig(budget_s=budget, trials=trials, precision=precision, max_step_us=max_step_us, max_bytes=max_bytes,
+                        jobs=jobs, storage=storage, study_name=study_name, seed=seed, val_fraction=val_fraction)
+    report = tune(spec, out, config)
+
+    def human():
+        t, winner = report["tune"], next(r for r in report["tune"]["trials"] if r["number"] == report["tune"]["winner"])
+        states = {s: sum(r["state"] == s for r in t["trials"]) for s in ("complete", "pruned", "fail")}
+        click.echo(f"{len(t['trials'])} trials in {t['search_s']:.0f} s ({states['complete']} complete, "
+                   f"{states['pruned']} pruned, {states['fail']} failed); Pareto front: trials {t['pareto_front']}")
+        click.echo(f"winner: trial {winner['number']} {winner['params']}: validation accuracy "
+                   f"{winner['validation_accuracy']:.4f}, {winner['bytes']} bytes at {t['precision']}, step p50 {winner['step_us']} us")
+        click.echo(f"test accuracy {report['metrics']['test_accuracy']:.4f} (read once, for the winner)")
+        for warning in report["warnings"]:
+            click.echo(f"warning: {warning}")
+        click.echo(f"report: {out}/report.json")
+    emit(report, as_json, human)
