@@ -37,7 +37,8 @@ def info_command(model_path, as_json):
             front = (f"log-mel, {cfg.sample_rate} Hz audio, {cfg.window_ms:g} ms windows every {cfg.hop_ms:g} ms "
                      f"({cfg.window} / {cfg.hop} samples), {cfg.mel_bands} bands; push raw samples")
         if front == "framed_features":
-            front = (f"{model.frontend.frame} raw steps of {model.frontend.raw_features} features stacked per step, "
+            raw = model.frontend.raw_features
+            front = (f"{model.frontend.frame} raw steps of {raw} feature{'s' if raw != 1 else ''} stacked per step, "
                      "standardised; push raw steps")
         click.echo(f"input: {meta.input_kind} ({size}); front end: {front}")
         click.echo(f"labels ({len(meta.labels)}): {', '.join(meta.labels)}")

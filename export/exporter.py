@@ -79,8 +79,13 @@ def recorded_split(checkpoint_payload: dict, which: str) -> SequenceSet | None:
 
 
 def dataset_summary(dataset: dict) -> dict:
-    """What the graph's ``dataset`` metadata keeps of a checkpoint's data set record (no paths)."""
-    return {k: dataset[k] for k in ("name", "train", "validation", "test", "classes", "test_split", "baselines") if k in dataset}
+    """What the graph's ``dataset`` metadata keeps of a checkpoint's data set record: no paths, the
+    baselines' accuracies to 4 digits and without their timing (a small graph is a few tens of kB)."""
+    summary = {k: dataset[k] for k in ("name", "train", "validation", "test", "classes", "test_split") if k in dataset}
+    if "baselines" in dataset:
+        summary["baselines"] = compact({name: {k: v for k, v in entry.items() if k != "seconds"}
+                                        for name, entry in dataset["baselines"].items()})
+    return summary
 
 
 def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> SequenceSet:

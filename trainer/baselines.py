@@ -21,9 +21,9 @@ import numpy as np
 from edgernn.trainer.data import Encoded
 
 SUMMARY_STATISTICS = ("mean", "std", "min", "max", "first", "last", "trend")
-LINEAR_MODELS = {
-    "features": "logistic regression on per-channel summary statistics (" + ", ".join(SUMMARY_STATISTICS) + ")",
-    "tokens": "logistic regression on tf-idf weighted word counts",
+LINEAR_MODELS = {  # what reports and the graph's metadata call them (the module docstring says more)
+    "features": "logistic regression on summary statistics",
+    "tokens": "logistic regression on tf-idf words",
 }
 
 
