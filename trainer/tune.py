@@ -164,7 +164,7 @@ def constraint_values(measured: dict, tune: TuneConfig) -> list[float]:
     return [failed, float(over_bytes), float(over_us)]
 
 
-def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool):
+def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_epochs: int = 5):
     import optuna
 
     if "://" in storage_url_or_file:
@@ -173,7 +173,9 @@ def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
         storage = JournalStorage(JournalFileBackend(storage_url_or_file))
     sampler = optuna.samplers.TPESampler(seed=tune.seed)  # it reads each trial's constraints (set_constraint)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+    # a trial is judged against the median only after a quarter of its epochs: on a few dozen
+    # validation cases the first epochs say little (seen: most trials pruned within 6 epochs of 1,000)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_epochs)
     name = tune.study_name or "edgernn-tune"
     if create:
         return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
@@ -188,10 +190,10 @@ def search_worker(spec: DataSpec, tune: TuneConfig, data_facts: dict, storage: s
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(replace(tune, seed=tune.seed + worker), storage, create=False)
+    study = open_study(replace(tune, seed=tune.seed + worker), storage, create=False, warmup_epochs=data_facts["warmup_epochs"])
     before = len(study.trials)
     catch = (InputError,)  # a configuration the data refuses (e.g. a frame longer than a case) fails alone
-    callbacks = []
+    callbacks = [log_trial]
     if tune.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(tune.trials, states=None))
     study.optimize(lambda trial: run_trial(trial, spec, tune, data_facts, Path(trials_dir), deadline),
@@ -199,17 +201,28 @@ def search_worker(spec: DataSpec, tune: TuneConfig, data_facts: dict, storage: s
     return len(study.trials) - before
 
 
+def log_trial(study, trial) -> None:
+    """Progress on stderr: one line per finished trial."""
+    attrs = trial.user_attrs
+    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    print(f"tune: trial {trial.number} {trial.state.name.lower()}: validation accuracy {value}, {attrs.get('bytes')} bytes, "
+          f"step p50 {attrs.get('step_us')} us; {attrs.get('params', trial.params)}", file=sys.stderr, flush=True)
+
+
 def data_facts_of(spec: DataSpec, tune: TuneConfig) -> dict:
     """Input kind, the data's own frame and the validation share, read once from the training split."""
     from edgernn.runtime.datasets import load_train_test
-    from edgernn.trainer.defaults import frame_for
+    from edgernn.trainer.defaults import frame_for, resolve
 
     train_set, _ = load_train_test(spec.data, spec.test, spec.label_regex, spec.test_regex, spec.strip,
                                    spec.base.get("test_fraction", TrainConfig.test_fraction), tune.seed)
     cases = len(train_set)
     val_fraction = tune.val_fraction if tune.val_fraction is not None else (0.25 if cases < SMALL_SET else 0.1)
     frame = frame_for([len(s) for s in train_set.sequences]) if train_set.input_kind == "features" else 1
-    return {"input_kind": train_set.input_kind, "frame": frame, "val_fraction": val_fraction, "cases": cases}
+    base = TrainConfig(**{**spec.base, "val_fraction": val_fraction})
+    epochs = resolve(base, cases)[0].epochs
+    return {"input_kind": train_set.input_kind, "frame": frame, "val_fraction": val_fraction, "cases": cases,
+            "warmup_epochs": max(5, epochs // 4)}
 
 
 def trial_rows(study) -> list[dict]:
@@ -264,7 +277,7 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
     deadline = started + tune_config.budget_s
     facts = data_facts_of(spec, tune_config)
     storage = tune_config.storage or str(out / "tune.journal")
-    study = open_study(tune_config, storage, create=True)
+    study = open_study(tune_config, storage, create=True, warmup_epochs=facts["warmup_epochs"])
     trials_dir = out / "trials"
     log(f"tune: {facts['cases']} training cases ({facts['input_kind']}), {facts['val_fraction']:g} held out for "
         f"validation; {tune_config.jobs} process(es) until {time.strftime('%H:%M:%S', time.localtime(deadline))}; "
@@ -278,7 +291,7 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
             for future in [pool.submit(search_worker, *args, worker) for worker in range(tune_config.jobs)]:
                 future.result()
     shutil.rmtree(trials_dir, ignore_errors=True)
-    study = open_study(tune_config, storage, create=False)
+    study = open_study(tune_config, storage, create=False, warmup_epochs=facts["warmup_epochs"])
     rows = trial_rows(study)
     best = winner_of(rows)
     searched = time.time() - started
