@@ -436,13 +436,21 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     log(baselines_line(dataset["baselines"]))
     for warning in metrics["warnings"]:
         log(f"warning: {warning}")
-    checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(),
-                                 train_config=asdict(config), dataset=dataset, background=config.background or None,
-                                 metrics={"test_accuracy": metrics["accuracy"]})
-    write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
-    write_json_atomic(run_dir / "metrics.json", {"test": metrics, "dataset": dataset})
-    state_path.unlink(missing_ok=True)  # the run is complete: nothing left to resume
+    checkpoint = write_run_folder(run_dir, model, labels, frontend, config, dataset, result,
+                                  "test", metrics, {"test_accuracy": metrics["accuracy"]})
     return TrainOutcome(run_dir, checkpoint, model, labels, metrics, result.history, dataset, test_set)
+
+
+def write_run_folder(run_dir: Path, model: RecurrentClassifier, labels: list[str], frontend: Frontend, config: TrainConfig,
+                     dataset: dict, result: FitResult, split: str, metrics: dict, headline: dict) -> Path:
+    """model.pt (with ``headline`` as its metrics), history.json and metrics.json ({split: metrics,
+    "dataset"}), each atomically; the training state goes, as nothing is left to resume."""
+    checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(), train_config=asdict(config),
+                                 dataset=dataset, background=config.background or None, metrics=headline)
+    write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
+    write_json_atomic(run_dir / "metrics.json", {split: metrics, "dataset": dataset})
+    (run_dir / TRAIN_STATE).unlink(missing_ok=True)
+    return checkpoint
 
 
 def kept_weights(result: FitResult) -> str:
@@ -467,12 +475,8 @@ def validation_outcome(run_dir: Path, model: RecurrentClassifier, labels: list[s
     kept = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
     metrics = {"validation_accuracy": kept.val_accuracy, "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "kept": kept_weights(result), "divergence_guard": result.guard_events}
-    checkpoint = save_checkpoint(run_dir / "model.pt", model, labels, frontend.to_json(), train_config=asdict(config),
-                                 dataset=dataset, background=config.background or None,
-                                 metrics={"validation_accuracy": kept.val_accuracy})
-    write_json_atomic(run_dir / "history.json", [asdict(r) for r in result.history])
-    write_json_atomic(run_dir / "metrics.json", {"validation": metrics, "dataset": dataset})
-    (run_dir / TRAIN_STATE).unlink(missing_ok=True)
+    checkpoint = write_run_folder(run_dir, model, labels, frontend, config, dataset, result,
+                                  "validation", metrics, {"validation_accuracy": kept.val_accuracy})
     return TrainOutcome(run_dir, checkpoint, model, labels, metrics, result.history, dataset, test_set)
 
 
