@@ -94,6 +94,19 @@ def markdown(table: dict) -> str:
     return "\n".join(rows)
 
 
+def present_sets(parser: argparse.ArgumentParser, sets: str, data: Path) -> list[str]:
+    """The names in comma-separated ``sets`` whose files are under ``data`` (the others are
+    skipped with a line on stderr); an unknown name ends the script with a usage error."""
+    names = [n for n in sets.split(",") if n]
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        parser.error(f"unknown sets {unknown}; known: {list(SETS)}")
+    present = [n for n in names if (data / SETS[n][0]).exists()]
+    for missing in sorted(set(names) - set(present)):
+        print(f"skipped {missing}: {data / SETS[missing][0]} is absent", file=sys.stderr)
+    return present
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
@@ -103,13 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/defaults_table-<time>.json)")
     parser.add_argument("extra", nargs="*", help="after --: more edgernn pipeline options for every run")
     args = parser.parse_args(argv)
-    names = [n for n in args.sets.split(",") if n]
-    unknown = [n for n in names if n not in SETS]
-    if unknown:
-        parser.error(f"unknown sets {unknown}; known: {list(SETS)}")
-    present = [n for n in names if (args.data / SETS[n][0]).exists()]
-    for missing in sorted(set(names) - set(present)):
-        print(f"skipped {missing}: {args.data / SETS[missing][0]} is absent", file=sys.stderr)
+    present = present_sets(parser, args.sets, args.data)
     with tempfile.TemporaryDirectory() as scratch:
         with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
             runs = list(pool.map(lambda ns: pipeline_once(*ns, args.data, args.extra, Path(scratch)),

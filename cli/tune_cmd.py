@@ -44,7 +44,8 @@ class Duration(click.ParamType):
                    "(default: a journal file in the run folder).")
 @click.option("--study-name", default=None, help="The study's name in --storage (machines joining one study give the same).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="Validation share of the training split (default: 0.25 below 1,000 cases, else 0.1).")
+              help="Judge every trial on this held-out share of the training split (default: 4-fold "
+                   "cross-validation below 1,000 training cases, else a held-out 0.1).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/tune-<time>).")
 @json_option

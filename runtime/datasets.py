@@ -108,6 +108,23 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
 
 
+def stratified_fold(y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) of fold ``fold`` of ``folds`` stratified folds: every class's
+    cases, shuffled by ``seed``, are dealt round-robin to the folds, so over all folds each case
+    is validated exactly once. A class with a single case stays in training in every fold.
+    """
+    if folds < 2 or not 0 <= fold < folds:
+        raise InputError(f"a fold index in [0, {folds}) of at least 2 folds, got fold {fold} of {folds}")
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        held = members[fold::folds] if len(members) >= 2 else members[:0]
+        val_idx.extend(held)
+        train_idx.extend(np.setdiff1d(members, held))
+    return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
+
+
 def split_off_test(data: SequenceSet, fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:
     """Hold out a stratified, seeded ``fraction`` of every class of ``data`` as its test split
     (a class with one case stays in training). Raises DataFormatError when nothing is held out."""

@@ -92,15 +92,18 @@ def test_a_noisy_small_loss_is_no_divergence():
 
 @pytest.mark.floor
 @pytest.mark.parametrize("threads", (1, 2))
-def test_a_diverging_run_is_caught_restored_and_reported(tmp_path, sample_dir, train_seed, threads):
+@pytest.mark.parametrize("val_fraction", (0.0, 0.25))
+def test_a_diverging_run_is_caught_restored_and_reported(tmp_path, sample_dir, train_seed, threads, val_fraction):
     """A learning rate warming up to 30 sends the loss up within a few epochs: the guard restores
-    the best epoch's weights and lowers the rate, and the run says so. Seeds 0-5 at 1 and 2
-    threads: 4 restorations in every one of the 12 runs."""
+    the best epoch's weights and lowers the rate, and the run says so. It judges the training
+    loss, also beside a validation split of fewer than GUARD_VALIDATION_CASES cases (68 here).
+    Seeds 0-5 at 1 and 2 threads: 4 restorations in every one of the 12 runs without validation."""
     from edgernn.trainer.train import train
 
     lines: list[str] = []
     outcome = train(sample_dir, tmp_path, {"cell": "gru", "hidden": 16},
-                    TrainConfig(epochs=10, lr=30.0, warmup_share=0.9, seed=train_seed, threads=threads), log=lines.append)
+                    TrainConfig(epochs=10, lr=30.0, warmup_share=0.9, seed=train_seed, threads=threads,
+                                val_fraction=val_fraction), log=lines.append)
     events = outcome.metrics["divergence_guard"]
     assert events and all(e["lr_scale"] < 1 for e in events)
     assert any(line.startswith("divergence guard: training loss") for line in lines)

@@ -11,7 +11,7 @@ from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import load_train_test
 from edgernn.runtime.frontend import FeatureFrontend
 from edgernn.trainer.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from edgernn.runtime.datasets import stratified_split
+from edgernn.runtime.datasets import stratified_fold, stratified_split
 from edgernn.trainer.data import encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier
@@ -135,3 +135,16 @@ def test_train_restores_the_callers_thread_count(sample_dir, tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_stratified_folds_validate_every_case_once():
+    y = np.repeat(np.arange(3), [9, 20, 1])
+    folds = [stratified_fold(y, 4, fold, seed=3) for fold in range(4)]
+    validated = np.concatenate([va for _, va in folds])
+    assert sorted(validated.tolist()) == [i for i in range(len(y)) if y[i] != 2]  # a single-case class stays in training
+    for tr, va in folds:
+        assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(y)
+        assert np.bincount(y[va], minlength=3).tolist()[1] == 5 and np.bincount(y[va], minlength=3)[0] in (2, 3)
+    assert np.array_equal(stratified_fold(y, 4, 1, seed=3)[1], folds[1][1])  # seeded
+    with pytest.raises(InputError, match=r"a fold index in \[0, 4\) of at least 2 folds, got fold 4 of 4"):
+        stratified_fold(y, 4, 4, seed=0)

@@ -11,7 +11,7 @@ import pytest
 from edgernn.runtime.errors import InputError
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.tune import (
-    DataSpec, TuneConfig, TuneError, constraint_values, parse_duration, pareto_front, tune, winner_of,
+    DataSpec, TuneConfig, TuneError, constraint_values, defaults_trial, parse_duration, pareto_front, tune, winner_of,
 )
 
 
@@ -102,7 +102,7 @@ def waves(tmp_path_factory):
 
 
 def test_a_search_ends_in_a_normal_run_folder_with_its_trials(tmp_path, waves):
-    spec = DataSpec(str(waves), base={"epochs": 2})
+    spec = DataSpec(str(waves), base={"epochs": 20})
     report = tune(spec, tmp_path, TuneConfig(budget_s=600, trials=3, max_bytes=10**7, seed=0), log=lambda m: None)
     t = report["tune"]
     assert len(t["trials"]) == 3 and t["winner"] in t["pareto_front"]
@@ -116,3 +116,23 @@ def test_a_search_ends_in_a_normal_run_folder_with_its_trials(tmp_path, waves):
                                                     "report.json", "tune.journal"}
     assert not (tmp_path / "trials").exists()
     assert json.loads((tmp_path / "report.json").read_text())["tune"]["winner"] == t["winner"]
+    # 40 training cases: every trial judged by 4-fold cross-validation, the first with the
+    # defaults; the winner trained on every training case
+    defaults = defaults_trial("features", 3)
+    assert defaults.pop("frame_factor") == 1.0
+    assert t["folds"] == 4 and t["trials"][0]["params"] == {**defaults, "frame": 3}
+    for r in t["trials"]:
+        if r["state"] == "complete":
+            assert len(r["fold_accuracies"]) == 4 and r["validation_accuracy"] == pytest.approx(np.mean(r["fold_accuracies"]))
+    assert report["settings"]["val_fraction"] == {"value": 0.0, "chosen": "data"}
+    assert report["dataset"]["train"] == 40 and report["dataset"]["validation"] == 0
+
+
+def test_a_search_on_a_held_out_share_repeats_the_winners_split(tmp_path, waves):
+    spec = DataSpec(str(waves), base={"epochs": 5})
+    report = tune(spec, tmp_path, TuneConfig(budget_s=600, trials=2, seed=1, val_fraction=0.25, precision="fp32"),
+                  log=lambda m: None)
+    t = report["tune"]
+    assert t["folds"] == 0 and t["validation_fraction"] == 0.25
+    assert all(r["fold_accuracies"] is None for r in t["trials"])
+    assert report["settings"]["val_fraction"] == {"value": 0.25, "chosen": "given"} and report["dataset"]["validation"] == 10

@@ -78,6 +78,10 @@ class TrainConfig:
     # keep the last weights. A validation set of a few dozen cases saturates within ~10 epochs and
     # then picks an under-trained epoch, so the data rule holds one out only from 1,000 cases.
     val_fraction: float | None = None
+    # Cross-validation (`edgernn tune` on small sets): hold out fold ``val_fold`` of ``val_folds``
+    # stratified folds instead of a val_fraction share; 0: no folds.
+    val_folds: int = 0
+    val_fold: int = 0
     test_fraction: float = 0.2
     patience: int | None = None   # epochs without a better validation score before stopping
     # Feature series: raw steps stacked into one recurrent step (runtime/frontend.py FramedFrontend);
@@ -122,6 +126,8 @@ class TrainConfig:
             "mean_norm_ms": self.mean_norm_ms >= 0, "max_vocab": self.max_vocab >= 3, "min_count": self.min_count >= 1,
             "max_tokens": self.max_tokens >= 1, "token_dropout": 0 <= self.token_dropout < 1,
             "pretrain_epochs": self.pretrain_epochs >= 0,
+            "val_folds": self.val_folds == 0 or self.val_folds >= 2,
+            "val_fold": 0 <= self.val_fold < max(1, self.val_folds),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

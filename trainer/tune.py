@@ -2,17 +2,22 @@
 device, with Optuna (>= 5: TPE sampler, median pruning, trial constraints), judged on validation only.
 
 Every trial trains one configuration (cell, width, depth, learning rate, dropout, input noise,
-framing, read-out; ``SEARCH`` declares the space as data) on the training split less a stratified
-validation share, reports its validation accuracy after every epoch (hopeless trials are pruned
-against the median of earlier ones), and has its graph exported at the chosen precision through
+framing, read-out; the constants below declare the space as data), the first trial the
+defaults' own. Below VALIDATION_FROM training cases it is judged by FOLDS-fold stratified
+cross-validation (the mean of each fold's last-epoch validation accuracy, reported after every
+fold); from there on, on a held-out share with early stopping, reported after every epoch.
+Hopeless trials are pruned against the median of earlier ones. Each trial has its graph
+exported at the chosen precision through
 the parity gates (shortened: ``TRIAL_LIMITS``) and measured: bytes on disk and per-step latency
 on this machine at one thread. A trial whose graph fails a gate, or exceeds ``max_bytes`` or
 ``max_step_us``, is infeasible; the sampler learns that as well (``Trial.set_constraint``).
 The test split is never read during the search. The winner, the feasible trial with the best
-validation accuracy (then fewer bytes, then less latency), is trained once more with exactly its
-settings and seed, which repeats the trial's model on the same machine and thread count, by
-``edgernn pipeline``: the normal run folder, every precision through the full gates, and the test
-split read once. report.json gains ``tune``: the budget, every trial, and the Pareto front of
+validation accuracy (then the lower validation loss, then fewer bytes, then less latency), is
+trained once more with its settings and seed by ``edgernn pipeline``: after cross-validation on
+all training cases with the defaults' rule (no validation split, the last epoch kept), after a
+held-out share on the trial's own split, which repeats the trial's model on the same machine and
+thread count. That run writes the normal run folder, every precision through the full gates, and
+reads the test split once. report.json gains ``tune``: the budget, every trial, and the Pareto front of
 validation accuracy, bytes and latency.
 
 Several processes (``jobs``) share one study through a journal file in the run folder; several
@@ -45,7 +50,11 @@ NOISE_RANGE = (0.0, 0.4)         # feature data only
 FRAME_FACTORS = (0.5, 1.0, 2.0)  # x the data's own frame (trainer/defaults.py), feature series only
 READOUTS = ("last", "mean")
 PRECISIONS = ("fp32", "int8-dynamic", "fp16")
-SMALL_SET = 1000                 # below this many training cases a quarter is held out for validation
+# Below VALIDATION_FROM training cases (trainer/defaults.py) a trial is judged by FOLDS-fold
+# stratified cross-validation: a quarter of 36 cases is 9, and 9 answers tie most trials (seen: 9
+# of 48 ArrowHead trials at the top). Each fold trains the full schedule and is judged by its last
+# epoch, as the winner's final run (all training cases, no validation split) keeps its last epoch.
+FOLDS = 4
 
 
 @dataclass
@@ -59,7 +68,9 @@ class TuneConfig:
     storage: str | None = None       # a database URL shared by several machines (None: a journal file here)
     study_name: str | None = None
     seed: int = 0
-    val_fraction: float | None = None  # None: 0.25 below SMALL_SET training cases, else 0.1
+    # None: FOLDS-fold cross-validation below VALIDATION_FROM training cases, else the defaults'
+    # share (0.1); a share: every trial and the winner hold out that share (early stopping on it)
+    val_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -108,49 +119,80 @@ class BudgetSpent(Exception):
 
 
 def run_trial(trial, spec: DataSpec, tune: TuneConfig, data_facts: dict, trials_dir: Path, deadline: float) -> float:
-    """Train, export, measure one trial; returns its validation accuracy. The trial's user
-    attributes record bytes, latency, gates and feasibility."""
+    """Train, export, measure one trial; returns its validation accuracy (the mean over folds in
+    cross-validation). The trial's user attributes record bytes, latency, gates and feasibility."""
     import optuna
 
-    from edgernn.export.exporter import ExportGateError, export
-    from edgernn.runtime.bench import step_latency
-    from edgernn.runtime.model import Model
     from edgernn.trainer.train import train
 
     model_config, overrides = suggest(trial, data_facts["input_kind"], data_facts["frame"])
-    config = TrainConfig(**{**spec.base, **overrides, "val_fraction": data_facts["val_fraction"],
-                            "seed": tune.seed, "threads": 1})
+    config = TrainConfig(**{**spec.base, **overrides, "seed": tune.seed, "threads": 1})
     run_dir = trials_dir / f"trial-{trial.number:04d}"
 
-    def report_epoch(record) -> None:
-        trial.report(record.val_accuracy, record.epoch)
+    def fit_once(config: TrainConfig, epoch_hook):
+        return train(spec.data, run_dir, model_config, config, test=spec.test, log=lambda m: None,
+                     label_regex=spec.label_regex, test_regex=spec.test_regex, strip=spec.strip,
+                     evaluate_test=False, epoch_hook=epoch_hook)
+
+    def over_budget() -> None:
         if time.time() > deadline:
             raise optuna.TrialPruned("the budget is spent")
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"validation accuracy {record.val_accuracy:.4f} at epoch {record.epoch} "
-                                     "below the median of earlier trials")
 
-    outcome = train(spec.data, run_dir, model_config, config, test=spec.test, log=lambda m: None,
-                    label_regex=spec.label_regex, test_regex=spec.test_regex, strip=spec.strip,
-                    evaluate_test=False, epoch_hook=report_epoch)
-    accuracy = outcome.metrics["validation_accuracy"]
-    precisions = tuple(dict.fromkeys(("fp32", tune.precision)))
-    try:
-        artifacts, gates_passed = export(outcome.checkpoint, run_dir, precisions, limits=trial_limits(), log=lambda m: None), True
-    except ExportGateError as error:
-        artifacts, gates_passed = error.artifacts, False
-    measured = {"gates_passed": gates_passed and tune.precision in artifacts, "bytes": None, "step_us": None,
-                "params": {**model_config, **overrides}, "epochs": outcome.metrics["epochs_run"]}
-    if tune.precision in artifacts:
-        artifact = artifacts[tune.precision]
-        measured["bytes"] = artifact.bytes
-        measured["step_us"] = step_latency(Model(artifact.path, threads=1), steps=500, warmup=50)["step_us_p50"]
+    if data_facts["folds"]:
+        accuracies, losses = [], []
+        for fold in range(data_facts["folds"]):
+            history = []
+            outcome = fit_once(replace(config, val_folds=data_facts["folds"], val_fold=fold,
+                                       patience=data_facts["epochs"]),  # no early stop: the winner runs the whole schedule
+                               lambda record: (history.append(record), over_budget()))
+            accuracies.append(history[-1].val_accuracy)
+            losses.append(history[-1].val_loss)
+            trial.report(sum(accuracies) / len(accuracies), fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"mean validation accuracy {sum(accuracies) / len(accuracies):.4f} after "
+                                         f"fold {fold + 1} below the median of earlier trials")
+        accuracy, loss = sum(accuracies) / len(accuracies), sum(losses) / len(losses)
+        trial.set_user_attr("fold_accuracies", accuracies)
+    else:
+        def report_epoch(record) -> None:
+            trial.report(record.val_accuracy, record.epoch)
+            over_budget()
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {record.val_accuracy:.4f} at epoch {record.epoch} "
+                                         "below the median of earlier trials")
+
+        outcome = fit_once(replace(config, val_fraction=data_facts["val_fraction"]), report_epoch)
+        accuracy = outcome.metrics["validation_accuracy"]
+        loss = next(r.val_loss for r in outcome.history if r.epoch == outcome.metrics["best_epoch"])
+    measured = measure_graph(outcome.checkpoint, run_dir, tune)
+    measured.update({"params": {**model_config, **overrides}, "epochs": outcome.metrics["epochs_run"],
+                     "validation_loss": loss})
     for key, value in measured.items():
         trial.set_user_attr(key, value)
     for name, value in zip(CONSTRAINTS, constraint_values(measured, tune)):
         trial.set_constraint(name, value)
     shutil.rmtree(run_dir, ignore_errors=True)  # the winner is trained again into the run folder
     return accuracy
+
+
+def measure_graph(checkpoint: Path, run_dir: Path, tune: TuneConfig) -> dict:
+    """Export a trial's model at fp32 and ``tune.precision`` through the (shortened) gates; its
+    graph's bytes and per-step latency (p50, one thread)."""
+    from edgernn.export.exporter import ExportGateError, export
+    from edgernn.runtime.bench import step_latency
+    from edgernn.runtime.model import Model
+
+    precisions = tuple(dict.fromkeys(("fp32", tune.precision)))
+    try:
+        artifacts, gates_passed = export(checkpoint, run_dir, precisions, limits=trial_limits(), log=lambda m: None), True
+    except ExportGateError as error:
+        artifacts, gates_passed = error.artifacts, False
+    measured = {"gates_passed": gates_passed and tune.precision in artifacts, "bytes": None, "step_us": None}
+    if tune.precision in artifacts:
+        artifact = artifacts[tune.precision]
+        measured["bytes"] = artifact.bytes
+        measured["step_us"] = step_latency(Model(artifact.path, threads=1), steps=500, warmup=50)["step_us_p50"]
+    return measured
 
 
 CONSTRAINTS = ("gate_failed", "bytes_over_limit", "step_us_over_limit")
@@ -164,7 +206,7 @@ def constraint_values(measured: dict, tune: TuneConfig) -> list[float]:
     return [failed, float(over_bytes), float(over_us)]
 
 
-def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_epochs: int = 5):
+def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_steps: int = 5):
     import optuna
 
     if "://" in storage_url_or_file:
@@ -173,9 +215,7 @@ def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_
         from optuna.storages.journal import JournalFileBackend, JournalStorage
         storage = JournalStorage(JournalFileBackend(storage_url_or_file))
     sampler = optuna.samplers.TPESampler(seed=tune.seed)  # it reads each trial's constraints (set_constraint)
-    # a trial is judged against the median only after a quarter of its epochs: on a few dozen
-    # validation cases the first epochs say little (seen: most trials pruned within 6 epochs of 1,000)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_epochs)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_steps)
     name = tune.study_name or "edgernn-tune"
     if create:
         return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
@@ -190,7 +230,7 @@ def search_worker(spec: DataSpec, tune: TuneConfig, data_facts: dict, storage: s
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(replace(tune, seed=tune.seed + worker), storage, create=False, warmup_epochs=data_facts["warmup_epochs"])
+    study = open_study(replace(tune, seed=tune.seed + worker), storage, create=False, warmup_steps=data_facts["warmup_steps"])
     before = len(study.trials)
     catch = (InputError,)  # a configuration the data refuses (e.g. a frame longer than a case) fails alone
     callbacks = [log_trial]
@@ -210,19 +250,41 @@ def log_trial(study, trial) -> None:
 
 
 def data_facts_of(spec: DataSpec, tune: TuneConfig) -> dict:
-    """Input kind, the data's own frame and the validation share, read once from the training split."""
+    """Input kind, the data's own frame, how trials are judged (``folds`` > 0: cross-validation,
+    else a held-out ``val_fraction``), the epochs of a trial's schedule and the pruner's warm-up,
+    read once from the training split."""
     from edgernn.runtime.datasets import load_train_test
-    from edgernn.trainer.defaults import frame_for, resolve
+    from edgernn.trainer.defaults import VALIDATION_FROM, VALIDATION_SHARE, frame_for, resolve
 
     train_set, _ = load_train_test(spec.data, spec.test, spec.label_regex, spec.test_regex, spec.strip,
                                    spec.base.get("test_fraction", TrainConfig.test_fraction), tune.seed)
     cases = len(train_set)
-    val_fraction = tune.val_fraction if tune.val_fraction is not None else (0.25 if cases < SMALL_SET else 0.1)
+    folds = FOLDS if tune.val_fraction is None and cases < VALIDATION_FROM else 0
+    val_fraction = 1 / FOLDS if folds else tune.val_fraction if tune.val_fraction is not None else VALIDATION_SHARE
     frame = frame_for([len(s) for s in train_set.sequences]) if train_set.input_kind == "features" else 1
-    base = TrainConfig(**{**spec.base, "val_fraction": val_fraction})
-    epochs = resolve(base, cases)[0].epochs
-    return {"input_kind": train_set.input_kind, "frame": frame, "val_fraction": val_fraction, "cases": cases,
-            "warmup_epochs": max(5, epochs // 4)}
+    epochs = resolve(TrainConfig(**{**spec.base, "val_fraction": val_fraction}), cases)[0].epochs
+    # the median pruner judges a trial from its second fold on (one fold of a small set is a few
+    # answers), or from a quarter of its epochs (seen without: most ArrowHead trials pruned within
+    # 6 of 1,000 epochs)
+    warmup = 1 if folds else max(5, epochs // 4)
+    return {"input_kind": train_set.input_kind, "frame": frame, "folds": folds, "val_fraction": val_fraction,
+            "cases": cases, "epochs": epochs, "warmup_steps": warmup}
+
+
+def defaults_trial(input_kind: str, data_frame: int) -> dict:
+    """The parameters ``edgernn pipeline`` would use without options, tried first so that the
+    search starts from where a user without it stands."""
+    from edgernn.trainer.config import ModelConfig
+    from edgernn.trainer.defaults import LEARNING_RATE
+
+    model = ModelConfig(features=1)  # its defaults (features: any valid count)
+    params = {"cell": model.cell, "hidden": model.hidden, "layers": model.layers, "dropout": model.dropout,
+              "readout": "mean" if input_kind == "text" else model.readout, "lr": LEARNING_RATE}
+    if input_kind == "features":
+        params["input_noise"] = TrainConfig.input_noise
+        if data_frame > 1:
+            params["frame_factor"] = 1.0
+    return params
 
 
 def trial_rows(study) -> list[dict]:
@@ -233,6 +295,7 @@ def trial_rows(study) -> list[dict]:
                      "params": attrs.get("params", t.params), "bytes": attrs.get("bytes"), "step_us": attrs.get("step_us"),
                      "gates_passed": attrs.get("gates_passed"),
                      "feasible": len(t.constraints) == len(CONSTRAINTS) and all(c <= 0 for c in t.constraints.values()),
+                     "validation_loss": attrs.get("validation_loss"), "fold_accuracies": attrs.get("fold_accuracies"),
                      "epochs": attrs.get("epochs"),
                      "seconds": round(t.duration.total_seconds(), 1) if t.duration is not None else None})
     return rows
@@ -258,7 +321,8 @@ def winner_of(rows: list[dict]) -> dict:
                         f"{sum(r['state'] == 'pruned' for r in rows)} pruned, {sum(r['state'] == 'fail' for r in rows)} failed, "
                         f"{sum(r['state'] == 'complete' for r in rows)} complete but over a limit or failing a gate); "
                         "raise --budget or the limits")
-    return min(done, key=lambda r: (-r["validation_accuracy"], r["bytes"], r["step_us"]))
+    loss = lambda r: r.get("validation_loss") if r.get("validation_loss") is not None else math.inf  # noqa: E731
+    return min(done, key=lambda r: (-r["validation_accuracy"], loss(r), r["bytes"], r["step_us"]))
 
 
 class TuneError(InputError):
@@ -277,10 +341,13 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
     deadline = started + tune_config.budget_s
     facts = data_facts_of(spec, tune_config)
     storage = tune_config.storage or str(out / "tune.journal")
-    study = open_study(tune_config, storage, create=True, warmup_epochs=facts["warmup_epochs"])
+    study = open_study(tune_config, storage, create=True, warmup_steps=facts["warmup_steps"])
+    if not study.trials:  # a study other machines have begun already holds it
+        study.enqueue_trial(defaults_trial(facts["input_kind"], facts["frame"]))
     trials_dir = out / "trials"
-    log(f"tune: {facts['cases']} training cases ({facts['input_kind']}), {facts['val_fraction']:g} held out for "
-        f"validation; {tune_config.jobs} process(es) until {time.strftime('%H:%M:%S', time.localtime(deadline))}; "
+    judged = (f"{facts['folds']}-fold cross-validation" if facts["folds"] else
+              f"a held-out {facts['val_fraction']:g} of them")
+    log(f"tune: {facts['cases']} training cases ({facts['input_kind']}), trials judged by {judged}; {tune_config.jobs} process(es) until {time.strftime('%H:%M:%S', time.localtime(deadline))}; "
         f"constraints on the {tune_config.precision} graph: bytes <= {tune_config.max_bytes or 'any'}, "
         f"step p50 <= {tune_config.max_step_us or 'any'} us")
     args = (spec, tune_config, facts, storage, str(trials_dir), deadline)
@@ -291,7 +358,7 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
             for future in [pool.submit(search_worker, *args, worker) for worker in range(tune_config.jobs)]:
                 future.result()
     shutil.rmtree(trials_dir, ignore_errors=True)
-    study = open_study(tune_config, storage, create=False, warmup_epochs=facts["warmup_epochs"])
+    study = open_study(tune_config, storage, create=False, warmup_steps=facts["warmup_steps"])
     rows = trial_rows(study)
     best = winner_of(rows)
     searched = time.time() - started
@@ -299,8 +366,10 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
         f"{best['validation_accuracy']:.4f}, {best['bytes']} bytes, step p50 {best['step_us']} us; {best['params']}")
     params = dict(best["params"])
     model_config = {k: params.pop(k) for k in ("cell", "hidden", "layers", "dropout", "readout")}
-    config = TrainConfig(**{**spec.base, **params, "val_fraction": facts["val_fraction"], "seed": tune_config.seed,
-                            "threads": 1})
+    # cross-validated: the defaults' own rule (all training cases, the last epoch kept); held out:
+    # the trial's split and early stopping again, which repeats the trial's model
+    config = TrainConfig(**{**spec.base, **params, "val_fraction": None if facts["folds"] else facts["val_fraction"],
+                            "seed": tune_config.seed, "threads": 1})
     from edgernn.export.exporter import ExportGateError
     from edgernn.runtime._files import write_json_atomic
 
@@ -312,7 +381,8 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
         gate_error, report = error, json.loads((out / "report.json").read_text())
     report["tune"] = {"budget_s": tune_config.budget_s, "search_s": round(searched, 1), "jobs": tune_config.jobs,
                       "precision": tune_config.precision, "max_bytes": tune_config.max_bytes,
-                      "max_step_us": tune_config.max_step_us, "validation_fraction": facts["val_fraction"],
+                      "max_step_us": tune_config.max_step_us, "folds": facts["folds"],
+                      "validation_fraction": facts["val_fraction"],
                       "winner": best["number"], "trials": rows, "pareto_front": pareto_front(rows),
                       "study": {"name": study.study_name, "storage": storage if "://" in storage else "tune.journal"}}
     write_json_atomic(out / "report.json", report)
