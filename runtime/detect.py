@@ -98,15 +98,11 @@ class Detector:
         window = self.config.window
         history = np.concatenate([self._recent, probs.astype(np.float64)])
         sums = np.cumsum(np.concatenate([np.zeros((1, history.shape[1])), history]), axis=0)
-        first = len(self._recent)
-        ended: list[Event] = []
-        for row in range(first, len(history)):
-            lo = max(0, row - window + 1)
-            smoothed = (sums[row + 1] - sums[lo]) / (row + 1 - lo)
-            ended.extend(self._advance(smoothed))
-            self._step += 1
+        rows = np.arange(len(self._recent), len(history))
+        lows = np.maximum(0, rows - window + 1)
+        smoothed = (sums[rows + 1] - sums[lows]) / (rows + 1 - lows)[:, None]
         self._recent = history[max(0, len(history) - (window - 1)):] if window > 1 else history[:0]
-        return ended
+        return self._advance(smoothed)
 
     def flush(self) -> list[Event]:
         """End the open event, if any, at the last step seen (call when the stream ends)."""
@@ -115,18 +111,39 @@ class Detector:
         return self._close()
 
     def _advance(self, smoothed: np.ndarray) -> list[Event]:
-        step, ended = self._step, []
-        if self._open is not None:
-            k = self._open.label
-            if smoothed[k] >= self._thresholds[k]:
-                self._open.last, self._open.score = step, max(self._open.score, float(smoothed[k]))
-                return ended
-            ended.extend(self._close())
-        if step >= self._quiet_until:
-            above = smoothed >= self._thresholds
-            if above.any():
-                k = int(np.where(above, smoothed, -np.inf).argmax())
-                self._open = _Open(k, step, step, float(smoothed[k]))
+        """Apply the event rules to ``smoothed`` (float64 [steps, classes]). The comparisons are
+        made for the whole chunk at once; the loop then jumps from event to event (an open event
+        runs to its class's next step below threshold, the next one starts at the next step with
+        a class above its threshold), so a long quiet stream costs no Python per step."""
+        steps = len(smoothed)
+        above = smoothed >= self._thresholds
+        starts = np.flatnonzero(above.any(axis=1))
+        candidate = np.where(above, smoothed, -np.inf).argmax(axis=1)
+        below: dict[int, np.ndarray] = {}
+        ended: list[Event] = []
+        row = 0
+        while row < steps:
+            if self._open is not None:
+                k = self._open.label
+                if k not in below:
+                    below[k] = np.flatnonzero(~above[:, k])
+                index = np.searchsorted(below[k], row)
+                stop = int(below[k][index]) if index < len(below[k]) else steps  # first step below threshold
+                if stop > row:
+                    self._open.last = self._step + stop - 1
+                    self._open.score = max(self._open.score, float(smoothed[row:stop, k].max()))
+                if stop == steps:
+                    break
+                ended.extend(self._close())
+                row = stop
+            index = np.searchsorted(starts, max(row, self._quiet_until - self._step))
+            if index == len(starts):
+                break
+            row = int(starts[index])
+            k = int(candidate[row])
+            self._open = _Open(k, self._step + row, self._step + row, float(smoothed[row, k]))
+            row += 1
+        self._step += steps
         return ended
 
     def _close(self) -> list[Event]:

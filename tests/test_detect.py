@@ -93,3 +93,45 @@ def test_bad_settings_and_inputs_name_what_was_expected():
         detector.push(np.zeros((4, 2), np.float32))
     with pytest.raises(InputTypeError, match="expected float probabilities"):
         detector.push([[0.1, 0.2, 0.7]])
+
+
+def reference_events(probs: np.ndarray, config: DetectorConfig) -> list[tuple[str, int, int, float]]:
+    """The module docstring's rules applied step by step, as plainly as they read."""
+    thresholds = config.thresholds(LABELS)
+    events, open_event, quiet_until = [], None, 0
+
+    def close(event):
+        label, start, last, score = event
+        if last - start + 1 >= config.min_steps:
+            events.append((LABELS[label], start, last, score))
+            return last + 1 + config.refractory
+        return quiet_until
+    for step in range(len(probs)):
+        smoothed = probs[max(0, step - config.window + 1):step + 1].astype(np.float64).mean(axis=0)
+        if open_event is not None:
+            label = open_event[0]
+            if smoothed[label] >= thresholds[label]:
+                open_event = (label, open_event[1], step, max(open_event[3], smoothed[label]))
+                continue
+            quiet_until, open_event = close(open_event), None
+        above = smoothed >= thresholds
+        if step >= quiet_until and above.any():
+            label = int(np.where(above, smoothed, -np.inf).argmax())
+            open_event = (label, step, step, smoothed[label])
+    if open_event is not None:
+        close(open_event)
+    return events
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_events_equal_the_rules_applied_step_by_step(seed):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet([0.4, 0.3, 0.3], size=int(rng.integers(1, 400))).astype(np.float32)
+    config = DetectorConfig(window=int(rng.integers(1, 8)), threshold={"yes": rng.uniform(0.2, 0.8), "no": rng.uniform(0.2, 0.8)},
+                            refractory=int(rng.integers(0, 10)), ignore=("noise",) if seed % 2 else (),
+                            default_threshold=float(rng.uniform(0.3, 0.9)), min_steps=int(rng.integers(1, 5)))
+    pieces = list(rng.integers(1, 50, size=20))
+    got = [(e.label, e.start, e.end, e.score) for e in detect(probs, config, pieces + [len(probs)])]
+    expected = reference_events(probs, config)
+    assert [e[:3] for e in got] == [e[:3] for e in expected]
+    np.testing.assert_allclose([e[3] for e in got], [e[3] for e in expected], rtol=1e-9)

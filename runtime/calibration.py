@@ -1,0 +1,145 @@
+"""Choosing a detector's operating point on validation streams: the setting that catches the most
+keywords within a false-alarm budget, and the curve of false alarms against misses.
+
+``calibrate(streams, labels, ...)``:
+1. sweeps the detector's smoothing window, minimum event length, refractory period and one
+   threshold for every keyword class over ``SweepGrid`` (every combination), scoring each setting
+   on every stream by runtime/scoring.py's matching rule;
+2. takes the setting that meets ``false_alarms_per_hour`` with the most keywords caught (then
+   the fewest false alarms, then the shortest window and minimum length: the least delay); when
+   none meets it, the one with the fewest false alarms per hour (``met`` False says so);
+3. refines the thresholds class by class (each class's threshold over the grid's, the others
+   held, twice round), keeping a change only if it catches more within the budget, or as many
+   with fewer false alarms;
+4. returns the operating point, its score on the streams overall and per class, and the DET
+   points: for the chosen window, minimum length and refractory period, the false alarms per
+   hour and the miss rate at every swept threshold, overall and per class.
+Numpy only: the runtime (and a device) can run it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgernn.runtime.detect import Detector, DetectorConfig
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.scoring import TOLERANCE_S, StreamScore, Utterance, score_stream
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    windows: tuple[int, ...] = (1, 5, 10, 20)        # steps of moving-average smoothing
+    min_steps: tuple[int, ...] = (1, 5, 10, 20)      # shortest event, steps
+    refractory: tuple[int, ...] = (0, 50)            # steps with no new event after one
+    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+
+
+@dataclass(frozen=True)
+class ScoredStream:
+    """One validation stream: the model's probabilities (float [steps, classes]) and what was said."""
+    probs: np.ndarray
+    truth: list[Utterance]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepClock:
+    """Step index -> seconds from the stream's start at which that step's input ends."""
+    step_s: float          # seconds between steps (an audio model's hop)
+    offset_s: float = 0.0  # seconds of input before the first step ends (the window less one hop)
+
+    def at(self, step: int) -> float:
+        return self.offset_s + step * self.step_s
+
+
+@dataclass
+class OperatingPoint:
+    window: int
+    min_steps: int
+    refractory: int
+    thresholds: dict[str, float] = field(default_factory=dict)  # per keyword label
+
+    def detector_config(self, ignore: tuple[str, ...]) -> DetectorConfig:
+        return DetectorConfig(window=self.window, threshold=dict(self.thresholds), refractory=self.refractory,
+                              ignore=ignore, min_steps=self.min_steps)
+
+    def to_json(self) -> dict:
+        return {"window": self.window, "min_steps": self.min_steps, "refractory": self.refractory,
+                "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()}}
+
+
+def score_point(streams: list[ScoredStream], labels: list[str], point: OperatingPoint, ignore: tuple[str, ...],
+                clock: StepClock, tolerance_s: float = TOLERANCE_S) -> StreamScore:
+    """The detector at ``point`` run over every stream and scored against its truth."""
+    keywords = [label for label in labels if label not in ignore]
+    total = StreamScore(keywords)
+    config = point.detector_config(ignore)
+    for stream in streams:
+        detector = Detector(labels, config)
+        events = detector.push(stream.probs) + detector.flush()
+        total.add(score_stream([(e.label, clock.at(e.start)) for e in events], stream.truth, stream.seconds,
+                               keywords, tolerance_s))
+    return total
+
+
+def calibrate(streams: list[ScoredStream], labels: list[str], ignore: tuple[str, ...], clock: StepClock,
+              false_alarms_per_hour: float = 1.0, grid: SweepGrid = SweepGrid(),
+              tolerance_s: float = TOLERANCE_S) -> dict:
+    """The operating point for ``false_alarms_per_hour`` (see the module's docstring) as
+    {"operating_point", "met", "target_false_alarms_per_hour", "validation": StreamScore.to_json(),
+    "det": {"overall": [...], "per_class": {...}}, "settings_tried"}."""
+    keywords = [label for label in labels if label not in ignore]
+    if not keywords:
+        raise InputError(f"calibration needs a keyword class: every label of {labels} is ignored")
+    if not streams or sum(s.seconds for s in streams) <= 0:
+        raise InputError("calibration needs at least one validation stream of positive length")
+    if not false_alarms_per_hour >= 0:
+        raise InputError(f"false alarms per hour must be >= 0, got {false_alarms_per_hour}")
+
+    def score(point: OperatingPoint) -> StreamScore:
+        return score_point(streams, labels, point, ignore, clock, tolerance_s)
+
+    def rank(s: StreamScore, point: OperatingPoint) -> tuple:
+        """Smaller is better: within the budget first, then more caught, fewer alarms, less delay."""
+        fa = s.false_alarms_per_hour()
+        return (fa > false_alarms_per_hour, -sum(s.caught.values()) if fa <= false_alarms_per_hour else fa,
+                sum(s.false_alarms.values()), point.window + point.min_steps)
+
+    swept: dict[tuple, StreamScore] = {}
+    for window, min_steps, refractory, threshold in itertools.product(grid.windows, grid.min_steps, grid.refractory,
+                                                                      grid.thresholds):
+        point = OperatingPoint(window, min_steps, refractory, dict.fromkeys(keywords, threshold))
+        swept[(window, min_steps, refractory, threshold)] = score(point)
+    best_key = min(swept, key=lambda k: rank(swept[k], OperatingPoint(*k[:3])))
+    best = OperatingPoint(*best_key[:3], dict.fromkeys(keywords, best_key[3]))
+    best_score, tried = swept[best_key], len(swept)
+    for _ in range(2):
+        for label in keywords:
+            for threshold in grid.thresholds:
+                if threshold == best.thresholds[label]:
+                    continue
+                candidate = OperatingPoint(best.window, best.min_steps, best.refractory,
+                                           {**best.thresholds, label: threshold})
+                candidate_score, tried = score(candidate), tried + 1
+                if rank(candidate_score, candidate) < rank(best_score, best):
+                    best, best_score = candidate, candidate_score
+    curve = [(threshold, swept[(best.window, best.min_steps, best.refractory, threshold)]) for threshold in grid.thresholds]
+    return {"operating_point": best.to_json(), "met": best_score.false_alarms_per_hour() <= false_alarms_per_hour,
+            "target_false_alarms_per_hour": false_alarms_per_hour, "tolerance_s": tolerance_s,
+            "validation": best_score.to_json(), "det": det_points(curve, keywords), "settings_tried": tried}
+
+
+def det_points(curve: list[tuple[float, StreamScore]], keywords: list[str]) -> dict:
+    """{"overall": [{"threshold", "false_alarms_per_hour", "miss_rate"}...], "per_class": {label: [...]}}
+    from scores at a range of thresholds (one setting of the other parameters)."""
+    def points(label: str | None) -> list[dict]:
+        rows = []
+        for threshold, s in curve:
+            recall = s.recall(label)
+            rows.append({"threshold": threshold, "false_alarms_per_hour": round(s.false_alarms_per_hour(label), 3),
+                         "miss_rate": None if recall is None else round(1 - recall, 4)})
+        return rows
+    return {"overall": points(None), "per_class": {label: points(label) for label in keywords}}
