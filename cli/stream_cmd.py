@@ -9,11 +9,7 @@ import click
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
 
 BACKGROUND_RESET_STEPS = 20  # 0.2 s of 10 ms hops: longer than the pauses inside a word
-# Detection defaults (window, threshold, min_steps): for any model, and for a model trained with a
-# background class for continuous audio, where these gave the fewest digit errors on recordings
-# of spoken digits (benchmarks/digit_stream.py).
-DETECTION_DEFAULTS = (5, 0.5, 1)
-BACKGROUND_DETECTION_DEFAULTS = (10, 0.7, 10)
+DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibrate), else"
 
 
 def _class_threshold(ctx, param, values):
@@ -37,17 +33,18 @@ def _class_threshold(ctx, param, values):
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="Input per push: steps of a sequence, or samples of audio (default: one step / one hop).")
 @click.option("--window", type=click.IntRange(min=1), default=None,
-              help="Detection: steps of posterior smoothing (moving average). Default 5, or 10 for a model "
-                   "with a background class.")
+              help=f"Detection: steps of posterior smoothing (moving average). {DEFAULTS_HELP} 5, or 10 for a "
+                   "model with a background class.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Detection: smoothed probability at which an event starts (every class). Default 0.5, or "
-                   "0.7 for a model with a background class.")
+              help=f"Detection: smoothed probability at which an event starts (every class). {DEFAULTS_HELP} 0.5, "
+                   "or 0.7 for a model with a background class.")
 @click.option("--class-threshold", multiple=True, callback=_class_threshold, metavar="LABEL=P",
               help="Detection: a threshold for one class (repeatable).")
 @click.option("--min-steps", type=click.IntRange(min=1), default=None,
-              help="Detection: shortest event reported, in steps. Default 1, or 10 for a model with a background class.")
-@click.option("--refractory", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Detection: steps after an event during which no new event starts.")
+              help=f"Detection: shortest event reported, in steps. {DEFAULTS_HELP} 1, or 10 for a model with a "
+                   "background class.")
+@click.option("--refractory", type=click.IntRange(min=0), default=None,
+              help=f"Detection: steps after an event during which no new event starts. {DEFAULTS_HELP} 0.")
 @click.option("--ignore", multiple=True, metavar="LABEL",
               help="Detection: a class never reported (repeatable); a model's background class always is.")
 @click.option("--reset-after-background", type=click.IntRange(min=0), default=None, metavar="STEPS",
@@ -67,22 +64,15 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     a .txt document for a text model (CHUNK characters per push), or sequence INDEX of a .ts/.npz
     file. JSON lines with --json."""
     from edgernn.runtime import Model, ResetPolicy
-    from edgernn.runtime.detect import Detector, DetectorConfig
 
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
-    defaults = DETECTION_DEFAULTS
     if model.background is not None:
-        ignore = (*ignore, model.background)
         reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
-        defaults = BACKGROUND_DETECTION_DEFAULTS
-    window, threshold, min_steps = (given if given is not None else default
-                                    for given, default in zip((window, threshold, min_steps), defaults))
-    detector = Detector(model.labels, DetectorConfig(window=window, threshold={**dict.fromkeys(model.labels, threshold),
-                                                                               **class_threshold},
-                                                     refractory=refractory, ignore=tuple(dict.fromkeys(ignore)),
-                                                     min_steps=min_steps))
+    detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore)
+    if not as_json:
+        click.echo(_detector_line(detector.config, model.metadata.detector))
     policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
     stream, events, last = model.stream(reset=policy), [], None
     for probs in stream.push_in_pieces(sequence, step):
@@ -108,6 +98,29 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     _echo(final, as_json, lambda r: f"{r['steps']} steps, {r['events']} events, {r['resets']} state resets"
           + (f"; after the last step: {r['final']} ({r['score']:.4f})" if "final" in r else "")
           + (f"; label {r['label']}" if "label" in r else ""))
+
+
+def _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore):
+    """Detector.for_model with the flags given on the command line in place of the file's."""
+    from edgernn.runtime.detect import Detector, detector_config_for
+
+    overrides = {name: value for name, value in (("window", window), ("min_steps", min_steps), ("refractory", refractory))
+                 if value is not None}
+    if threshold is not None:
+        overrides["threshold"] = {**dict.fromkeys(model.labels, threshold), **class_threshold}
+    elif class_threshold:
+        base = detector_config_for(model.metadata.detector, model.background).threshold
+        overrides["threshold"] = {**(base if isinstance(base, dict) else dict.fromkeys(model.labels, base)), **class_threshold}
+    return Detector.for_model(model, ignore=tuple(ignore), **overrides)
+
+
+def _detector_line(config, calibrated: dict) -> str:
+    thresholds = config.threshold if isinstance(config.threshold, dict) else {"every class": config.threshold}
+    source = (f"calibrated for {calibrated.get('target_false_alarms_per_hour', '?')} false alarms per hour"
+              if calibrated else "defaults")
+    shown = ", ".join(f"{k} {v:g}" for k, v in thresholds.items() if k not in config.ignore)
+    return (f"detector ({source}, flags given replace it): window {config.window}, min steps {config.min_steps}, "
+            f"refractory {config.refractory}, thresholds {shown}" + (f"; ignoring {', '.join(config.ignore)}" if config.ignore else ""))
 
 
 def _echo(row: dict, as_json: bool, text) -> None:

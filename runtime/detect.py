@@ -64,6 +64,13 @@ class DetectorConfig:
         return np.array([np.inf if name in self.ignore else v for name, v in zip(labels, values)])
 
 
+# Detection for a model without a calibrated operating point (window, threshold, min_steps):
+# any model, and a model trained with a background class for continuous audio, where these gave
+# the fewest digit errors on recordings of spoken digits (benchmarks/digit_stream.py).
+DETECTION_DEFAULTS = (5, 0.5, 1)
+BACKGROUND_DETECTION_DEFAULTS = (10, 0.7, 10)
+
+
 @dataclass
 class _Open:
     label: int
@@ -82,6 +89,14 @@ class Detector:
     def __post_init__(self) -> None:
         self._thresholds = self.config.thresholds(self.labels)
         self.reset()
+
+    @classmethod
+    def for_model(cls, model, **overrides) -> "Detector":
+        """The detector ``model`` (a runtime ``Model``) asks for: the operating point calibrated
+        into its file (metadata ``detector``), else DETECTION_DEFAULTS, or
+        BACKGROUND_DETECTION_DEFAULTS for a model with a background class; that class is always
+        ignored. overrides: DetectorConfig fields that replace the file's (``ignore`` adds to it)."""
+        return cls(model.labels, detector_config_for(model.metadata.detector, model.background, **overrides))
 
     def reset(self) -> None:
         self._recent = np.zeros((0, len(self.labels)), dtype=np.float64)  # the last window - 1 steps
@@ -154,3 +169,16 @@ class Detector:
             return []
         self._quiet_until = event.end + 1 + self.config.refractory
         return [event]
+
+
+def detector_config_for(calibrated: dict, background: str | None, **overrides) -> DetectorConfig:
+    """The DetectorConfig of ``Detector.for_model``: ``calibrated`` (a graph's ``detector``
+    metadata, {} when it has none), the defaults otherwise, then ``overrides``."""
+    if calibrated:
+        settings = {"window": calibrated["window"], "threshold": dict(calibrated["thresholds"]),
+                    "min_steps": calibrated["min_steps"], "refractory": calibrated["refractory"]}
+    else:
+        window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS if background is not None else DETECTION_DEFAULTS
+        settings = {"window": window, "threshold": threshold, "default_threshold": threshold, "min_steps": min_steps}
+    ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *([background] if background is not None else []))))
+    return DetectorConfig(**{**settings, **overrides, "ignore": ignore})

@@ -74,6 +74,10 @@ class GraphMetadata:
     # Optional: what the model was trained and checked on: {"name", "train", "test", "classes",
     # "test_split"}, test_split "given" or {"fraction", "seed"} when edgernn held it out.
     dataset: dict = field(default_factory=dict)
+    # Optional: the detector's calibrated operating point for continuous streams (runtime/calibration.py):
+    # {"window", "min_steps", "refractory", "thresholds": {label: probability}} plus what it was
+    # chosen for and measured at ("target_false_alarms_per_hour", "validation", ...).
+    detector: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_props(self) -> dict[str, str]:
@@ -100,6 +104,8 @@ class GraphMetadata:
             props["background"] = self.background
         if self.dataset:
             props["dataset"] = json.dumps(self.dataset)
+        if self.detector:
+            props["detector"] = json.dumps(self.detector)
         if self.input_kind == "features":
             props["features"] = self.features
         else:
@@ -151,6 +157,7 @@ class GraphMetadata:
             footprint=_json(own, "footprint", dict) if "footprint" in own else {},
             background=background,
             dataset=_json(own, "dataset", dict) if "dataset" in own else {},
+            detector=_detector(own, labels) if "detector" in own else {},
         )
 
 
@@ -176,6 +183,22 @@ def _json(own: dict[str, str], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise MetadataError(f"{PREFIX}{key} must be a JSON {'object' if kind is dict else 'list'}")
     return value
+
+
+def _detector(own: dict[str, str], labels: list[str]) -> dict:
+    """The calibrated operating point: window >= 1, min_steps >= 1, refractory >= 0 (integers)
+    and thresholds in (0, 1] for labels of the model."""
+    detector = _json(own, "detector", dict)
+    counts = {"window": 1, "min_steps": 1, "refractory": 0}
+    thresholds = detector.get("thresholds")
+    bad = [key for key, least in counts.items() if not (isinstance(detector.get(key), int) and detector[key] >= least)]
+    if not isinstance(thresholds, dict) or not all(
+            label in labels and isinstance(p, (int, float)) and 0 < p <= 1 for label, p in thresholds.items()):
+        bad.append("thresholds")
+    if bad:
+        raise MetadataError(f"{PREFIX}detector needs integers window >= 1, min_steps >= 1, refractory >= 0 and "
+                            f"thresholds {{label: probability in (0, 1]}} for labels of {labels}; bad: {', '.join(bad)}")
+    return detector
 
 
 def _runtime(own: dict[str, str]) -> dict:

@@ -182,3 +182,30 @@ def test_background_recordings_load_like_any_wav_folder(tmp_path):
     out = add_background(train_set, mix, seed=0)
     n = len(train_set)
     assert len(out) == n + round(mix.trail_share * n) + round(mix.onset_share * n) + n // 2
+
+
+def contains(sequence: np.ndarray, piece: np.ndarray) -> bool:
+    if len(sequence) < len(piece):
+        return False
+    return bool((np.lib.stride_tricks.sliding_window_view(sequence, len(piece)) == piece).all(axis=1).any())
+
+
+def test_validation_clips_are_held_out_before_the_background_mix(tmp_path):
+    """No copy of a validation clip (a trail or onset copy) reaches training; 10% of each class
+    is held out whatever the data's size; --val-fraction 0 holds out nothing."""
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import with_background
+
+    train_set, test_set = load_train_test(make_digit_folder(tmp_path / "rec"), label_regex=r"^([a-z]+)_",
+                                          test_regex=r"_[0-1]\.wav$")
+    mixed, test_mixed, held = with_background(train_set, test_set, TrainConfig(background="_bg_"))
+    assert sorted(train_set.labels[i] for i in held) == ["high", "low"]  # round(0.1 x 8) of each
+    listed = set(mixed.validation.tolist())
+    assert listed == set(range(len(mixed) - len(listed), len(mixed)))
+    for i in range(len(train_set)):
+        start = train_set.sequences[i][:200]
+        holders = {j for j, sequence in enumerate(mixed.sequences) if contains(sequence, start)}
+        assert holders and (holders <= listed if i in held else not holders & listed)
+    assert test_mixed.classes == ["high", "low", "_bg_"] and len(test_mixed) > len(test_set)
+    none_held = with_background(train_set, test_set, TrainConfig(background="_bg_", val_fraction=0.0))
+    assert len(none_held[2]) == 0 and none_held[0].validation is None

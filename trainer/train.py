@@ -32,7 +32,7 @@ from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.baselines import baseline_warnings, baselines
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
-from edgernn.trainer.defaults import resolve, resolve_frame, settings_line
+from edgernn.trainer.defaults import VALIDATION_SHARE, resolve, resolve_frame, settings_line
 from edgernn.trainer.data import Encoded, encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
@@ -309,12 +309,32 @@ def pretrain_word_vectors(model: RecurrentClassifier, frontend: Frontend, train_
     initialise_embedding(model.embedding, vectors, found)
 
 
-def with_background(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> tuple[SequenceSet, SequenceSet]:
-    """Both splits with the background class ``config.background`` (trainer/background.py)."""
+def with_background(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> tuple[SequenceSet, SequenceSet, np.ndarray]:
+    """Both splits with the background class ``config.background`` (trainer/background.py).
+
+    The validation clips are held out of the raw training clips before the mix, so that no copy
+    of one (a trail or an onset copy) is trained on, and mixed on their own: the data's own list
+    (Speech Commands' validation_list.txt) when ``val_fraction`` is unset, else a stratified
+    ``val_fraction`` (unset: VALIDATION_SHARE at any size: a model for streams is calibrated on
+    held-out clips, export/calibrate.py). Returns (the training clips mixed followed by the
+    validation clips mixed, the latter listed in ``validation``; the test split with background
+    clips added; the indices of the raw training clips held out, int64 [k])."""
     if train_set.input_kind != "audio":
         raise InputError(f"--background needs audio recordings (WAV data); {train_set.source} holds {train_set.input_kind}")
     mix = BackgroundMix(config.background)
-    return add_background(train_set, mix, config.seed), add_background(test_set, mix, config.seed + 1, words=False)
+    if train_set.validation is not None and config.val_fraction is None:
+        held = np.sort(train_set.validation)
+    else:
+        share = VALIDATION_SHARE if config.val_fraction is None else config.val_fraction
+        held = stratified_split(train_set.label_ids(train_set.classes), share, config.seed)[1]
+    kept = np.setdiff1d(np.arange(len(train_set)), held)
+    mixed = add_background(train_set.take(kept, train_set.source), mix, config.seed)
+    if len(held):
+        validation = add_background(train_set.take(held, train_set.source), mix, config.seed + 2)
+        mixed = SequenceSet(mixed.sequences + validation.sequences, mixed.labels + validation.labels, mixed.classes,
+                            mixed.name, mixed.source, sample_rate=mixed.sample_rate,
+                            validation=np.arange(len(mixed), len(mixed) + len(validation)))
+    return mixed, add_background(test_set, mix, config.seed + 1, words=False), held
 
 
 def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> Frontend:
@@ -380,8 +400,10 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
     label_regex, test_regex = call["label_regex"], call["test_regex"]
     train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip), config.test_fraction, config.seed)
+    held_clips = None
     if config.background:
-        train_set, test_set = with_background(train_set, test_set, config)
+        train_set, test_set, held_clips = with_background(train_set, test_set, config)
+        config = replace(config, val_fraction=None if len(held_clips) else 0.0)  # None: validate on the clips held out
     labels = train_set.classes
     config, frame_setting = resolve_frame(config, [len(s) for s in train_set.sequences] if train_set.input_kind == "features" else None)
     frontend = fit_frontend(train_set, test_set, config)
@@ -404,7 +426,9 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
         val_idx = np.sort(listed_validation)
         train_idx = np.setdiff1d(np.arange(len(full)), val_idx)
         config = replace(config, val_fraction=len(val_idx) / len(full))
-        settings["val_fraction"] = {"value": round(config.val_fraction, 4), "chosen": "data", "cases": "the data's own list"}
+        settings["val_fraction"] = {"value": round(config.val_fraction, 4), "chosen": "data",
+                                    "cases": "the training clips held out before the background mix" if config.background
+                                    else "the data's own list"}
     elif config.val_folds:
         train_idx, val_idx = stratified_fold(full.y.numpy(), config.val_folds, config.val_fold, config.seed)
         settings["val_fraction"]["cases"] = f"fold {config.val_fold + 1} of {config.val_folds}"
@@ -417,6 +441,8 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
                "train_path": str(Path(train_set.source).resolve()), "test_path": str(Path(test_set.source).resolve()),
                # how to read the splits again (export's calibration and held-out data)
                "load": {k: call[k] for k in ("data", "test", "label_regex", "test_regex", "strip", "test_fraction", "seed")}}
+    if held_clips is not None:  # which raw training clips were never trained on (export/calibrate.py)
+        dataset["validation_clips"] = held_clips.tolist()
     log(f"{train_set.name}: {len(train_idx)} train / {len(val_idx)} validation / {len(test_set)} test cases, "
         f"{len(labels)} classes, {model_cfg.features or 1} features; {model_cfg.cell} hidden {model_cfg.hidden} x{model_cfg.layers}")
     log(settings_line(settings))
