@@ -55,6 +55,7 @@ PRECISIONS = ("fp32", "int8-dynamic", "fp16")
 # of 48 ArrowHead trials at the top). Each fold trains the full schedule and is judged by its last
 # epoch, as the winner's final run (all training cases, no validation split) keeps its last epoch.
 FOLDS = 4
+STARTUP_TRIALS = 2
 
 
 @dataclass
@@ -138,29 +139,30 @@ def run_trial(trial, spec: DataSpec, tune: TuneConfig, data_facts: dict, trials_
         if time.time() > deadline:
             raise optuna.TrialPruned("the budget is spent")
 
+    def report(value: float, step: int, what: str) -> None:
+        trial.report(value, step)
+        over_budget()
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"{what} {value:.4f} below the median of earlier trials")
+
+    def report_epoch(record) -> None:
+        report(record.val_accuracy, record.epoch, f"validation accuracy at epoch {record.epoch}")
+
     if data_facts["folds"]:
+        # steps 1..epochs: the first fold's epochs; then epochs + f: the mean after fold f
         accuracies, losses = [], []
         for fold in range(data_facts["folds"]):
-            history = []
             outcome = fit_once(replace(config, val_folds=data_facts["folds"], val_fold=fold,
                                        patience=data_facts["epochs"]),  # no early stop: the winner runs the whole schedule
-                               lambda record: (history.append(record), over_budget()))
-            accuracies.append(history[-1].val_accuracy)
-            losses.append(history[-1].val_loss)
-            trial.report(sum(accuracies) / len(accuracies), fold)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"mean validation accuracy {sum(accuracies) / len(accuracies):.4f} after "
-                                         f"fold {fold + 1} below the median of earlier trials")
+                               report_epoch if fold == 0 else lambda record: over_budget())
+            last = outcome.history[-1]
+            accuracies.append(last.val_accuracy)
+            losses.append(last.val_loss)
+            report(sum(accuracies) / len(accuracies), data_facts["epochs"] + fold + 1,
+                   f"mean validation accuracy after fold {fold + 1}")
         accuracy, loss = sum(accuracies) / len(accuracies), sum(losses) / len(losses)
         trial.set_user_attr("fold_accuracies", accuracies)
     else:
-        def report_epoch(record) -> None:
-            trial.report(record.val_accuracy, record.epoch)
-            over_budget()
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"validation accuracy {record.val_accuracy:.4f} at epoch {record.epoch} "
-                                         "below the median of earlier trials")
-
         outcome = fit_once(replace(config, val_fraction=data_facts["val_fraction"]), report_epoch)
         accuracy = outcome.metrics["validation_accuracy"]
         loss = next(r.val_loss for r in outcome.history if r.epoch == outcome.metrics["best_epoch"])
@@ -215,7 +217,9 @@ def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_
         from optuna.storages.journal import JournalFileBackend, JournalStorage
         storage = JournalStorage(JournalFileBackend(storage_url_or_file))
     sampler = optuna.samplers.TPESampler(seed=tune.seed)  # it reads each trial's constraints (set_constraint)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_steps)
+    # pruning starts once STARTUP_TRIALS trials are complete: a 20-minute search of a set whose
+    # every training takes 100 s (ArrowHead, 4 folds) completes only a few
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=warmup_steps)
     name = tune.study_name or "edgernn-tune"
     if create:
         return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
@@ -263,10 +267,9 @@ def data_facts_of(spec: DataSpec, tune: TuneConfig) -> dict:
     val_fraction = 1 / FOLDS if folds else tune.val_fraction if tune.val_fraction is not None else VALIDATION_SHARE
     frame = frame_for([len(s) for s in train_set.sequences]) if train_set.input_kind == "features" else 1
     epochs = resolve(TrainConfig(**{**spec.base, "val_fraction": val_fraction}), cases)[0].epochs
-    # the median pruner judges a trial from its second fold on (one fold of a small set is a few
-    # answers), or from a quarter of its epochs (seen without: most ArrowHead trials pruned within
-    # 6 of 1,000 epochs)
-    warmup = 1 if folds else max(5, epochs // 4)
+    # the median pruner judges a trial from a quarter of its (first fold's) epochs on (seen
+    # without: most ArrowHead trials pruned within 6 of 1,000 epochs)
+    warmup = max(5, epochs // 4)
     return {"input_kind": train_set.input_kind, "frame": frame, "folds": folds, "val_fraction": val_fraction,
             "cases": cases, "epochs": epochs, "warmup_steps": warmup}
 
