@@ -21,6 +21,7 @@ COMMANDS = {
     "info": "edgernn.cli.info_cmd:info_command",
     "pipeline": "edgernn.cli.pipeline_cmd:pipeline_command",
     "tune": "edgernn.cli.tune_cmd:tune_command",
+    "calibrate": "edgernn.cli.calibrate_cmd:calibrate_command",
 }
 
 

@@ -7,8 +7,8 @@ import json
 import click
 
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
+from edgernn.runtime.detect import BACKGROUND_RESET_STEPS
 
-BACKGROUND_RESET_STEPS = 20  # 0.2 s of 10 ms hops: longer than the pauses inside a word
 DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibrate), else"
 
 

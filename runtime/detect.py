@@ -68,6 +68,7 @@ class DetectorConfig:
 # any model, and a model trained with a background class for continuous audio, where these gave
 # the fewest digit errors on recordings of spoken digits (benchmarks/digit_stream.py).
 DETECTION_DEFAULTS = (5, 0.5, 1)
+BACKGROUND_RESET_STEPS = 20  # a background model's state is zeroed after 0.2 s of 10 ms background answers
 BACKGROUND_DETECTION_DEFAULTS = (10, 0.7, 10)
 
 

@@ -68,7 +68,7 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
         def lead_in(clip: np.ndarray) -> np.ndarray:
             return quiet(clip, _samples(rng, mix.lead_in_s, rate))
 
-        edges = [_quiet_edges(clip, rate, mix) for clip in data.sequences]
+        edges = [quiet_edges(clip, rate, mix) for clip in data.sequences]
         ends = [len(clip) - tail for clip, (_, tail) in zip(data.sequences, edges)]  # just after the speech
         for clip, end, label in zip(data.sequences, ends, data.labels):
             tail = _samples(rng, (0.0, mix.word_tail_s), rate)
@@ -112,7 +112,7 @@ def background(rng: np.random.Generator, pool: list[np.ndarray], floors: np.ndar
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def _quiet_edges(clip: np.ndarray, rate: int, mix: BackgroundMix) -> tuple[int, int]:
+def quiet_edges(clip: np.ndarray, rate: int, mix: BackgroundMix) -> tuple[int, int]:
     """(samples of quiet at the start, at the end): whole frames whose RMS stays within
     ``quiet_factor`` of the clip's quietest frame; (0, 0) for a clip shorter than two frames."""
     frame = max(1, round(mix.frame_s * rate))
@@ -131,7 +131,7 @@ def quiet_stretches(clips: list[np.ndarray], rate: int, mix: BackgroundMix) -> l
     shortest = round(mix.min_stretch_s * rate)
     stretches = []
     for clip in clips:
-        head, tail = _quiet_edges(clip, rate, mix)
+        head, tail = quiet_edges(clip, rate, mix)
         for piece in (clip[:head], clip[len(clip) - tail:] if tail else clip[:0]):
             if len(piece) >= shortest:
                 stretches.append(np.asarray(piece, dtype=np.float64))

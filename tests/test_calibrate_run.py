@@ -1,0 +1,155 @@
+"""Validation streams (trainer/streams.py) and `edgernn calibrate` (export/calibrate.py): the
+operating point chosen on clips the model never trained on, written into every graph and the
+report, and used by `edgernn stream` unless flags replace it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgernn.runtime import InputError, Model
+from edgernn.runtime.calibration import SweepGrid
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.errors import MetadataError
+from edgernn.runtime.metadata import GraphMetadata
+from edgernn.trainer.streams import StreamRecipe, build_stream
+from test_wav import tone, write_wav
+
+RATE = 8000
+
+
+def quiet(rng, samples: int) -> np.ndarray:
+    return (0.002 * rng.standard_normal(samples)).astype(np.float32)
+
+
+def word(freq: float, seed: int) -> np.ndarray:
+    """A tone of 0.2-0.3 s between 0.1 s of faint noise on each side."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([quiet(rng, 800), tone(freq, 0.2 + 0.01 * (seed % 10), RATE, seed), quiet(rng, 800)])
+
+
+def test_a_stream_places_speech_where_its_truth_says():
+    clips = SequenceSet([word(300, 1), word(1500, 2), word(700, 3)], ["low", "high", "_unknown_"],
+                        ["low", "high", "_unknown_"], "words", "words", sample_rate=RATE)
+    samples, truth = build_stream(clips, StreamRecipe(seconds=20.0, gap_s=(0.5, 1.0), gain_db=(0.0, 0.0)), seed=4)
+    assert samples.dtype == np.float32 and len(samples) == 20 * RATE and len(truth) >= 12
+    assert {u.label for u in truth} == {"low", "high", "_unknown_"}
+    inside = np.zeros(len(samples), bool)
+    for u in truth:
+        assert 0.19 <= u.end_s - u.start_s <= 0.31  # the tone alone: the quiet edges are cut
+        inside[round(u.start_s * RATE):round(u.end_s * RATE)] = True
+        assert np.sqrt(np.mean(samples[round(u.start_s * RATE):round(u.end_s * RATE)] ** 2)) > 0.2
+    assert np.sqrt(np.mean(samples[~inside] ** 2)) < 0.02  # between words: background only
+    assert all(b.start_s - a.end_s >= 0.5 - 1e-9 for a, b in zip(truth, truth[1:]))
+    again = build_stream(clips, StreamRecipe(seconds=20.0, gap_s=(0.5, 1.0), gain_db=(0.0, 0.0)), seed=4)
+    assert np.array_equal(again[0], samples) and again[1] == truth  # seeded
+
+
+def test_noise_is_added_at_the_asked_snr():
+    clips = SequenceSet([word(300, s) for s in range(4)], ["low"] * 4, ["low"], "w", "w", sample_rate=RATE)
+    recipe = StreamRecipe(seconds=30.0, gain_db=(0.0, 0.0))
+    clean, truth = build_stream(clips, recipe, seed=1)
+    noisy, _ = build_stream(clips, StreamRecipe(seconds=30.0, gain_db=(0.0, 0.0), snr_db=10.0), seed=1)
+    speech = np.concatenate([clean[round(u.start_s * RATE):round(u.end_s * RATE)] for u in truth]).astype(np.float64)
+    noise = (noisy - clean).astype(np.float64)
+    assert 10 * np.log10(np.mean(speech ** 2) / np.mean(noise ** 2)) == pytest.approx(10.0, abs=0.3)
+    with pytest.raises(InputError, match="a stream recipe needs"):
+        StreamRecipe(seconds=0)
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(tmp_path_factory):
+    """A GRU trained on two tones with a background class (10% of the clips held out), exported
+    fp32 and int8-dynamic, then calibrated on 3 minutes of validation streams."""
+    from edgernn.export.calibrate import calibrate_run
+    from edgernn.export.exporter import export
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    base = tmp_path_factory.mktemp("kws")
+    for label, freq in (("low", 300.0), ("high", 1500.0)):
+        for take in range(12):
+            write_wav(base / "rec" / f"{label}_ann_{take}.wav", word(freq * (1 + 0.02 * take), take + (0 if label == "low" else 50)), RATE)
+    outcome = train(base / "rec", base / "run", {"cell": "gru", "hidden": 16},
+                    TrainConfig(epochs=30, batch_size=8, lr=1e-2, seed=0, threads=1, mel_bands=16, background="_bg_"),
+                    log=lambda m: None, label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
+    lines: list[str] = []
+    section = calibrate_run(base / "run", false_alarms_per_hour=30.0, minutes=3, log=lines.append)
+    return base / "run", outcome, section, lines
+
+
+def test_calibration_writes_the_operating_point_into_every_graph(calibrated_run):
+    run, outcome, section, lines = calibrated_run
+    assert len(outcome.dataset["validation_clips"]) == 2  # round(0.1 x 10) of each class
+    assert set(section) == {"fp32", "int8-dynamic"} and any(line.startswith("calibrate: 3 one-minute") for line in lines)
+    for precision, result in section.items():
+        point, detector = result["operating_point"], Model(run / f"model.{precision}.onnx").metadata.detector
+        assert {k: detector[k] for k in point} == point and detector["target_false_alarms_per_hour"] == 30.0
+        assert set(point["thresholds"]) == {"high", "low"}  # keywords only: the background is never reported
+        assert result["streams"]["count"] == 3 and result["validation"]["seconds"] == 180.0
+        assert detector["met"] == result["met"] and detector["recall"] == result["validation"]["recall"]
+        assert [p["threshold"] for p in result["det"]["overall"]] == list(SweepGrid().thresholds)
+
+
+def test_stream_uses_the_calibrated_point_unless_flags_replace_it(calibrated_run, tmp_path):
+    from edgernn.cli.main import cli
+    from edgernn.runtime.detect import Detector
+
+    run, _, section, _ = calibrated_run
+    rng = np.random.default_rng(9)
+    audio = np.concatenate([quiet(rng, 4000), word(300, 3), quiet(rng, 4000), word(1500, 60), quiet(rng, 4000)])
+    wav = write_wav(tmp_path / "s.wav", audio, RATE)
+    graph = run / "model.fp32.onnx"
+    point = section["fp32"]["operating_point"]
+    model = Model(graph)
+    assert Detector.for_model(model).config.window == point["window"]
+    assert Detector.for_model(model, window=point["window"] + 3).config.window == point["window"] + 3
+    human = CliRunner().invoke(cli, ["stream", str(graph), str(wav)])
+    assert human.exit_code == 0, human.output
+    assert human.stdout.splitlines()[0].startswith(f"detector (calibrated for 30.0 false alarms per hour, flags given "
+                                                  f"replace it): window {point['window']}, min steps {point['min_steps']}")
+    plain = CliRunner().invoke(cli, ["stream", str(graph), str(wav), "--json"])
+    flags = ["--window", str(point["window"]), "--min-steps", str(point["min_steps"]), "--refractory", str(point["refractory"]),
+             *[arg for label, p in point["thresholds"].items() for arg in ("--class-threshold", f"{label}={p}")]]
+    explicit = CliRunner().invoke(cli, ["stream", str(graph), str(wav), "--json", *flags])
+    assert plain.stdout == explicit.stdout
+    other = CliRunner().invoke(cli, ["stream", str(graph), str(wav), "--window", "1", "--threshold", "0.3"])
+    assert "window 1, " in other.stdout.splitlines()[0] and "high 0.3, low 0.3" in other.stdout.splitlines()[0]
+
+
+def test_report_gains_the_stream_section(calibrated_run):
+    from edgernn.export.calibrate import update_report
+    from edgernn.runtime._files import write_json_atomic
+
+    run, _, section, _ = calibrated_run
+    write_json_atomic(run / "report.json", {"artifacts": {"fp32": {"path": "model.fp32.onnx", "bytes": 1, "sha256": "x"}}})
+    update_report(run, section)
+    report = json.loads((run / "report.json").read_text())
+    assert report["stream"]["fp32"]["det"] == section["fp32"]["det"]
+    assert report["artifacts"]["fp32"]["bytes"] == (run / "model.fp32.onnx").stat().st_size
+
+
+def test_calibration_refuses_runs_it_cannot_calibrate(calibrated_run, tmp_path, gru_onnx):
+    from edgernn.export.calibrate import calibrate_run, validation_clips
+
+    with pytest.raises(InputError, match="not a run folder"):
+        calibrate_run(tmp_path)
+    with pytest.raises(InputError, match="calibration needs clips the model never trained on"):
+        validation_clips({"load": {"data": "x"}})
+    with pytest.raises(InputError, match="calibration is for audio models trained with a background class"):
+        calibrate_run(gru_onnx.parent)
+
+
+def test_a_malformed_detector_entry_is_refused(gru_onnx):
+    props = Model(gru_onnx).metadata.to_props()
+    label = Model(gru_onnx).labels[0]
+    good = {"window": 5, "min_steps": 3, "refractory": 0, "thresholds": {label: 0.7}}
+    assert GraphMetadata.from_props({**props, "edgernn.detector": json.dumps(good)}).detector == good
+    for bad, named in (({**good, "window": 0}, "window"), ({**good, "thresholds": {"nope": 0.5}}, "thresholds"),
+                       ({**good, "thresholds": {label: 1.5}}, "thresholds"), ({"window": 5}, "min_steps")):
+        with pytest.raises(MetadataError, match=f"edgernn.detector needs integers .* bad: .*{named}"):
+            GraphMetadata.from_props({**props, "edgernn.detector": json.dumps(bad)})
