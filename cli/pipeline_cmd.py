@@ -20,9 +20,13 @@ from edgernn.cli.options import (
 @train_options
 @precision_option
 @training_threads_option
+@click.option("--false-alarms-per-hour", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Audio with --background: the detector is calibrated on validation streams to catch the most "
+                   "keywords within this budget (see edgernn calibrate).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
-def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, out, as_json, **options):
+def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out, as_json,
+                     **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
     from edgernn.export.pipeline import pipeline
@@ -32,7 +36,7 @@ def pipeline_command(data, test, label_regex, test_regex, strip, precisions, thr
     config = train_config(options, threads)
     report = pipeline(data, out, model_config(options), config,
                       precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=config.threads,
-                      label_regex=label_regex, test_regex=test_regex, strip=strip)
+                      label_regex=label_regex, test_regex=test_regex, strip=strip, false_alarms_per_hour=false_alarms_per_hour)
 
     def human():
         d, m = report["dataset"], report["model"]
@@ -47,6 +51,11 @@ def pipeline_command(data, test, label_regex, test_regex, strip, precisions, thr
                        f"{foot['weights']['int8_fraction']:.2%} of weights int8); graph accuracy {par['test_accuracy']:.4f}; "
                        f"step p50 {lat['step_us_p50']} us p99 {lat['step_us_p99']} us")
             click.echo(f"    parity: {parity_line(p, par)}")
+        for p, result in report.get("stream", {}).items():
+            measured = result["validation"]
+            click.echo(f"{p} detector: {result['operating_point']}; validation streams: recall {measured['recall']}, "
+                       f"{measured['false_alarms_per_hour']} false alarms per hour"
+                       + ("" if result["met"] else f" (the budget of {result['target_false_alarms_per_hour']:g} was not met)"))
         demo = report["stream_demo"]
         click.echo(f"streamed one test sequence ({demo['steps']} steps): predicted {demo['predicted']} "
                    f"({demo['score']:.3f}), label {demo['label']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -35,8 +36,11 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
              precisions: tuple[str, ...] | None = None, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
-             label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = ()) -> dict:
-    """Run the whole flow into ``out``; writes and returns report.json's content."""
+             label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = (),
+             false_alarms_per_hour: float = 1.0) -> dict:
+    """Run the whole flow into ``out``; writes and returns report.json's content. An audio model
+    with a background class is then calibrated for continuous streams at
+    ``false_alarms_per_hour`` (export/calibrate.py: report.json gains ``stream``)."""
     if data is None:
         from edgernn.samples import sample_dataset
         data = sample_dataset()
@@ -68,6 +72,14 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
     report = build_report(outcome, artifacts, failed, graph_accuracy, latency, run_dir,
                           extra={"stream_demo": demo, "timing": timing})
     write_json_atomic(run_dir / "report.json", report)
+    if outcome.dataset.get("validation_clips") and artifacts:
+        from edgernn.export.calibrate import calibrate_run
+
+        calibrating = time.perf_counter()
+        calibrate_run(run_dir, false_alarms_per_hour, log=log)
+        report = json.loads((run_dir / "report.json").read_text())
+        report["timing"]["calibrate_s"] = round(time.perf_counter() - calibrating, 2)
+        write_json_atomic(run_dir / "report.json", report)
     if gate_error is not None:
         raise gate_error
     return report

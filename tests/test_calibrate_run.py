@@ -153,3 +153,19 @@ def test_a_malformed_detector_entry_is_refused(gru_onnx):
                        ({**good, "thresholds": {label: 1.5}}, "thresholds"), ({"window": 5}, "min_steps")):
         with pytest.raises(MetadataError, match=f"edgernn.detector needs integers .* bad: .*{named}"):
             GraphMetadata.from_props({**props, "edgernn.detector": json.dumps(bad)})
+
+
+def test_pipeline_calibrates_a_background_model(calibrated_run, tmp_path):
+    from edgernn.cli.main import cli
+
+    recordings = calibrated_run[0].parent / "rec"
+    result = CliRunner().invoke(cli, ["pipeline", str(recordings), "--label-regex", r"^([a-z]+)_", "--test-regex",
+                                      r"_[0-1]\.wav$", "--background", "_bg_", "--hidden", "8", "--epochs", "3",
+                                      "--mel-bands", "16", "--precision", "fp32", "--false-alarms-per-hour", "60",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["stream"]["fp32"]["target_false_alarms_per_hour"] == 60.0 and report["timing"]["calibrate_s"] > 0
+    assert report["artifacts"]["fp32"]["bytes"] == (tmp_path / "run" / "model.fp32.onnx").stat().st_size
+    assert "fp32 detector: {'window'" in result.stdout
+    assert Model(tmp_path / "run" / "model.fp32.onnx").metadata.detector["target_false_alarms_per_hour"] == 60.0
