@@ -92,8 +92,10 @@ audio_options = _stack(
     click.option("--mean-norm-ms", type=click.FloatRange(min=0), default=TrainConfig.mean_norm_ms, show_default=True,
                  help="Audio: time constant of the running per-band mean subtracted from every frame (0: off)."),
     click.option("--background", default=TrainConfig.background, metavar="LABEL",
-                 help="Audio: add a background class LABEL (quiet stretches of the recordings and low-level noise; "
-                      "word clips get lead-ins and trails of it) for continuous streams."),
+                 help="Audio: a background class LABEL for continuous streams (quiet stretches of the recordings and "
+                      "low-level noise; word clips get lead-ins and trails of it). LABEL may be a class the data has "
+                      "(noise or silence clips): its clips are kept and join the mix. 10% of the clips are held out "
+                      "before the mix to calibrate the detector on."),
 )
 
 model_options = _stack(

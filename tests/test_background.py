@@ -83,10 +83,29 @@ def test_test_split_keeps_its_clips_and_gains_background_clips_only():
     assert out.labels[len(data):] == ["_bg_"] * (len(data) // 2)
 
 
-def test_background_refuses_a_clashing_label_and_non_audio_data():
-    data = clips_with_quiet_edges()
-    with pytest.raises(InputError, match=r"background label 'low' is already a class of the data \['high', 'low'\]"):
-        add_background(data, BackgroundMix("low"), seed=0)
+def test_a_background_class_the_data_has_keeps_its_clips_and_lends_them_to_the_mix():
+    words = clips_with_quiet_edges()
+    rng = np.random.default_rng(5)
+    hum = [(0.05 * np.sin(2 * np.pi * 50 * np.arange(4000) / RATE) + 0.01 * rng.standard_normal(4000)).astype(np.float32)
+           for _ in range(3)]
+    data = SequenceSet(words.sequences[:3] + hum + words.sequences[3:], words.labels[:3] + ["noise"] * 3 + words.labels[3:],
+                       ["high", "noise", "low"], "w", "w", sample_rate=RATE)
+    out = add_background(data, BackgroundMix("noise", trail_share=0.0, onset_share=0.0), seed=2)
+    assert out.classes == ["high", "low", "noise"]
+    n = len(words)
+    assert out.labels[:n] == words.labels and out.labels[n:] == ["noise"] * (3 + n // 2)
+    assert all(np.array_equal(a, b) for a, b in zip(out.sequences[n:n + 3], hum))  # kept whole, under their label
+    made = out.sequences[n + 3:]  # made background clips draw on the hum as well as the quiet edges
+    spectra = [np.abs(np.fft.rfft(s.astype(np.float64)))[:len(s) // 2] for s in made]
+    assert any(np.argmax(sp) * RATE / (2 * len(sp)) == pytest.approx(50, abs=3) for sp in spectra)
+    test = add_background(data, BackgroundMix("noise"), seed=2, words=False)
+    assert test.labels[:n] == words.labels and test.labels[n:n + 3] == ["noise"] * 3
+    only_noise = SequenceSet(hum, ["noise"] * 3, ["noise"], "h", "h", sample_rate=RATE)
+    with pytest.raises(InputError, match="no class but the background 'noise'"):
+        add_background(only_noise, BackgroundMix("noise"), seed=0)
+
+
+def test_background_refuses_non_audio_data():
     frames = SequenceSet([np.zeros((4, 3), np.float32)], ["a"], ["a"], "f", "f")
     with pytest.raises(InputError, match="needs labelled audio recordings"):
         add_background(frames, BackgroundMix("_bg_"), seed=0)

@@ -16,6 +16,11 @@ streaming model can learn from:
   speech and are labelled ``label``: a model that cannot tell a word yet says nothing.
 The test split gets background clips only (made from its own recordings), so its word clips stay
 as published and the background class is measured too. Everything is drawn from ``seed``.
+
+``label`` may be a class the data already has (noise or silence recordings, Speech Commands'
+``_background_noise_``): its clips stay in the set under their label, are not treated as
+words, and join the quiet stretches as background material (scaled to the level drawn, like
+them), so lead-ins, trails and the made background clips carry the data's own noise too.
 """
 
 from __future__ import annotations
@@ -48,15 +53,22 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     """``data`` (audio, labelled) plus the background class; see the module's docstring.
 
     words: True for a training split (lead-ins and trails added to the word clips), False for a
-    test split (background clips only). The result's classes are ``data.classes + [label]``.
+    test split (background clips only). The result's classes are the data's other classes, then
+    ``label``.
     """
     if data.sample_rate is None or data.labels is None:
         raise InputError("a background class needs labelled audio recordings (WAV data)")
-    if mix.label in data.classes:
-        raise InputError(f"background label {mix.label!r} is already a class of the data {data.classes}; choose another name")
     rng = np.random.default_rng(seed)
     rate = data.sample_rate
-    pool = quiet_stretches(data.sequences, rate, mix)
+    own_clips = [clip for clip, label in zip(data.sequences, data.labels) if label == mix.label]
+    if own_clips:  # the data's own background class: its clips are kept, and are background material
+        words_only = np.array([i for i, label in enumerate(data.labels) if label != mix.label], dtype=np.int64)
+        classes = [c for c in data.classes if c != mix.label]
+        data = data.take(words_only, data.source)
+        data.classes = classes
+    if not data.classes:
+        raise InputError(f"{data.source}: no class but the background {mix.label!r}; a model needs words to tell apart")
+    pool = quiet_stretches(data.sequences, rate, mix) + [np.asarray(clip, np.float64) for clip in own_clips]
     floors = np.array([noise_floor(clip, rate, mix.frame_s) for clip in data.sequences])
     per_class = max(1, round(len(data) / len(data.classes)))
     sequences, labels = [], []
@@ -72,8 +84,8 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
         ends = [len(clip) - tail for clip, (_, tail) in zip(data.sequences, edges)]  # just after the speech
         for clip, end, label in zip(data.sequences, ends, data.labels):
             tail = _samples(rng, (0.0, mix.word_tail_s), rate)
-            own = min(tail, len(clip) - end)  # the clip's own quiet end first, then background
-            sequences.append(np.concatenate([lead_in(clip), clip[: end + own], quiet(clip, tail - own)]))
+            own_tail = min(tail, len(clip) - end)  # the clip's own quiet end first, then background
+            sequences.append(np.concatenate([lead_in(clip), clip[: end + own_tail], quiet(clip, tail - own_tail)]))
             labels.append(label)
         for i in rng.choice(len(data), size=round(mix.trail_share * len(data)), replace=False):
             clip, end = data.sequences[i], ends[i]
@@ -85,6 +97,8 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             labels.append(mix.label)
     else:
         sequences, labels = list(data.sequences), list(data.labels)
+    sequences += own_clips
+    labels += [mix.label] * len(own_clips)
     for _ in range(per_class):
         sequences.append(background(rng, pool, floors, _samples(rng, mix.clip_s, rate), mix))
         labels.append(mix.label)
