@@ -158,5 +158,6 @@ def _step_seconds(model):
     """Audio models: step index -> seconds from the start at which that frame ends; else None."""
     if model.frontend.kind != "logmel":
         return None
-    cfg = model.frontend.config
-    return lambda step: (step * cfg.hop + cfg.window) / cfg.sample_rate
+    from edgernn.runtime.calibration import clock_of
+
+    return clock_of(model).at

@@ -24,12 +24,12 @@ import onnx
 
 from edgernn.export.onnx_export import set_metadata
 from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
-from edgernn.runtime.calibration import ScoredStream, StepClock, calibrate
+from edgernn.runtime.calibration import ScoredStream, calibrate, clock_of, stream_probabilities
 from edgernn.runtime.datasets import SequenceSet, load_train_test
 from edgernn.runtime.detect import BACKGROUND_RESET_STEPS
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import PREFIX
-from edgernn.runtime.model import Model, ResetPolicy
+from edgernn.runtime.model import Model
 from edgernn.trainer.streams import StreamRecipe, build_stream
 
 CALIBRATION_SNR_DB = (None, 20.0, 10.0)  # None: the clips' own noise only
@@ -57,20 +57,6 @@ def validation_streams(clips: SequenceSet, minutes: float, seed: int) -> list[tu
     count = max(1, round(minutes * 60 / STREAM_SECONDS))
     return [build_stream(clips, StreamRecipe(seconds=STREAM_SECONDS, snr_db=CALIBRATION_SNR_DB[i % len(CALIBRATION_SNR_DB)]),
                          seed + i) for i in range(count)]
-
-
-def stream_probabilities(model: Model, samples: np.ndarray) -> np.ndarray:
-    """float32 [steps, classes]: the recording pushed one hop at a time, with the background
-    reset policy `edgernn stream` uses."""
-    stream = model.stream(reset=ResetPolicy(background_steps=BACKGROUND_RESET_STEPS))
-    pieces = [p for p in stream.push_in_pieces(samples, model.frontend.step_length) if len(p)]
-    return np.concatenate(pieces) if pieces else np.zeros((0, len(model.labels)), np.float32)
-
-
-def clock_of(model: Model) -> StepClock:
-    """An audio model's steps in seconds: a step's frame ends (window + step x hop) samples in."""
-    config = model.frontend.config
-    return StepClock(step_s=config.hop / config.sample_rate, offset_s=config.window / config.sample_rate)
 
 
 def write_detector(path: Path, detector: dict) -> tuple[int, str]:

@@ -12,6 +12,7 @@ All gates are measured, then judged; the result lists each gate's value, limit a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from edgernn.runtime.datasets import read_held_out
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.model import Model
+from edgernn.runtime.scoring import StreamScore, Utterance, score_stream
 from edgernn.trainer.baselines import baseline_warnings
 
 
@@ -117,3 +119,66 @@ def baseline_lines(result: CheckResult) -> list[str]:
     if recorded:
         lines.append(baselines_line(recorded, "on the training run's test split"))
     return lines + [f"warning: {w}" for w in entry["warnings"]]
+
+
+def read_truth(path: str | Path) -> list[Utterance]:
+    """A stream's truth: a JSON list of {"label", "start_s", "end_s"} (or {"truth": [...]})."""
+    try:
+        rows = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a JSON truth file ({exc})") from None
+    rows = rows.get("truth") if isinstance(rows, dict) else rows
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: expected a JSON list of {{\"label\", \"start_s\", \"end_s\"}} entries")
+    bad = [i for i, row in enumerate(rows) if not isinstance(row, dict)]
+    if bad:
+        raise InputError(f"{path}: entry {bad[0]} is not a {{\"label\", \"start_s\", \"end_s\"}} object")
+    return [Utterance.from_json(row) for row in rows]
+
+
+def stream_check(model_path: str | Path, streams: list[tuple[str, str]], min_recall: float = 0.9,
+                 max_false_alarms_per_hour: float | None = None) -> CheckResult:
+    """Judge an audio model on recordings with their truth ((WAV, truth JSON) pairs): stream each
+    hop by hop, detect events with the model's own detector (its calibrated operating point, else
+    the defaults: ``Detector.for_model``), score them by runtime/scoring.py's rule. Gates: recall
+    >= ``min_recall`` and false alarms per hour <= ``max_false_alarms_per_hour`` (None: the
+    budget the file was calibrated for, else 1)."""
+    from edgernn.runtime.calibration import clock_of, stream_probabilities
+    from edgernn.runtime.detect import Detector
+    from edgernn.runtime.wav import read_wav
+
+    model = Model(model_path, threads=1)
+    if model.frontend.kind != "logmel":
+        raise InputError(f"--stream judges an audio model on recordings; {model_path} takes {model.frontend.kind} input")
+    detector, clock = Detector.for_model(model), clock_of(model)
+    keywords = [label for label in model.labels if label not in detector.config.ignore]
+    total = StreamScore(keywords)
+    for wav, truth_path in streams:
+        samples, rate = read_wav(wav)
+        if rate != model.frontend.config.sample_rate:
+            raise InputError(f"{wav}: {rate} Hz; the model was trained at {model.frontend.config.sample_rate} Hz")
+        truth = read_truth(truth_path)
+        detector.reset()
+        events = detector.push(stream_probabilities(model, samples)) + detector.flush()
+        total.add(score_stream([(e.label, clock.at(e.start)) for e in events], truth, len(samples) / rate, keywords))
+    if max_false_alarms_per_hour is None:
+        max_false_alarms_per_hour = float(model.metadata.detector.get("target_false_alarms_per_hour", 1.0))
+    recall = total.recall()
+    gates = [Gate("stream_recall", float("nan") if recall is None else recall, ">=", min_recall),
+             Gate("stream_false_alarms_per_hour", total.false_alarms_per_hour(), "<=", max_false_alarms_per_hour)]
+    config = detector.config
+    return CheckResult(str(model_path), model.metadata.precision, gates, {"stream": {
+        **total.to_json(), "detector": {"window": config.window, "min_steps": config.min_steps, "refractory": config.refractory,
+                                        "thresholds": config.threshold, "calibrated": bool(model.metadata.detector)}}})
+
+
+def stream_lines(result: CheckResult) -> list[str]:
+    """The stream gates' counts and the detector they were measured with, in words."""
+    entry = result.details.get("stream")
+    if not entry:
+        return []
+    detector = entry["detector"]
+    return [f"streams: {entry['seconds']:g} s, {entry['caught']} of {entry['said']} keywords caught, {entry['false_alarms']} "
+            f"false alarms ({entry['false_alarms_per_hour']:g} per hour, 95% bound {entry['false_alarms_per_hour_upper95']:g}); "
+            f"detector {'calibrated' if detector['calibrated'] else 'defaults'}: window {detector['window']}, "
+            f"min steps {detector['min_steps']}, refractory {detector['refractory']}"]

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgernn.runtime.detect import Detector, DetectorConfig
+from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector, DetectorConfig
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.model import Model, ResetPolicy
 from edgernn.runtime.scoring import TOLERANCE_S, StreamScore, Utterance, score_stream
 
 
@@ -143,3 +144,19 @@ def det_points(curve: list[tuple[float, StreamScore]], keywords: list[str]) -> d
                          "miss_rate": None if recall is None else round(1 - recall, 4)})
         return rows
     return {"overall": points(None), "per_class": {label: points(label) for label in keywords}}
+
+
+def stream_probabilities(model: Model, samples: np.ndarray) -> np.ndarray:
+    """float32 [steps, classes]: the recording pushed one hop at a time, with the reset policy
+    `edgernn stream` uses (a model with a background class: zeroed after BACKGROUND_RESET_STEPS
+    background answers in a row)."""
+    policy = ResetPolicy(background_steps=BACKGROUND_RESET_STEPS) if model.background is not None else None
+    stream = model.stream(reset=policy)
+    pieces = [p for p in stream.push_in_pieces(samples, model.frontend.step_length) if len(p)]
+    return np.concatenate(pieces) if pieces else np.zeros((0, len(model.labels)), np.float32)
+
+
+def clock_of(model: Model) -> StepClock:
+    """An audio model's steps in seconds: a step's frame ends (window + step x hop) samples in."""
+    config = model.frontend.config
+    return StepClock(step_s=config.hop / config.sample_rate, offset_s=config.window / config.sample_rate)

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     samples, rate, truth = digit_stream(args.recordings, args.digits, args.seconds, seed=args.seed)
     out = write_wav(args.out, samples, rate)
-    write_json_atomic(out.with_suffix(".json"), [vars(d) for d in truth])
+    # {"label", "start_s", "end_s"} rows: the truth `edgernn check --stream --truth` reads
+    write_json_atomic(out.with_suffix(".json"), [{"label": d.digit, **vars(d)} for d in truth])
     print(f"{out}: {len(samples) / rate:.2f} s, digits {' '.join(d.digit for d in truth)}")
 
 

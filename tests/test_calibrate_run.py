@@ -169,3 +169,49 @@ def test_pipeline_calibrates_a_background_model(calibrated_run, tmp_path):
     assert report["artifacts"]["fp32"]["bytes"] == (tmp_path / "run" / "model.fp32.onnx").stat().st_size
     assert "fp32 detector: {'window'" in result.stdout
     assert Model(tmp_path / "run" / "model.fp32.onnx").metadata.detector["target_false_alarms_per_hour"] == 60.0
+
+
+def test_check_judges_a_model_on_a_stream_with_its_truth(calibrated_run, tmp_path):
+    from edgernn.cli.main import cli
+    from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
+    from edgernn.runtime.datasets import load_train_test
+
+    run, _, section, _ = calibrated_run
+    graph = run / "model.int8-dynamic.onnx"
+    _, test_clips = load_train_test(run.parent / "rec", label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    samples, truth = build_stream(test_clips, StreamRecipe(seconds=30.0), seed=11)
+    wav = write_wav(tmp_path / "test.wav", samples, RATE)
+    (tmp_path / "truth.json").write_text(json.dumps([vars(u) for u in truth]))
+    result = CliRunner().invoke(cli, ["check", str(graph), "--stream", str(wav), "--truth", str(tmp_path / "truth.json"),
+                                      "--min-recall", "0", "--max-false-alarms-per-hour", "100000", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    model = Model(graph)
+    point = section["int8-dynamic"]["operating_point"]
+    expected = score_point([ScoredStream(stream_probabilities(model, samples), truth, 30.0)], model.labels,
+                           OperatingPoint(point["window"], point["min_steps"], point["refractory"], point["thresholds"]),
+                           ("_bg_",), clock_of(model))
+    assert {k: report["details"]["stream"][k] for k in ("said", "caught", "false_alarms")} == {
+        k: expected.to_json()[k] for k in ("said", "caught", "false_alarms")}
+    assert [g["gate"] for g in report["gates"]] == ["stream_recall", "stream_false_alarms_per_hour"]
+    (tmp_path / "silence.json").write_text(json.dumps([{"label": "low", "start_s": 29.0, "end_s": 29.0}]))
+    quiet_wav = write_wav(tmp_path / "quiet.wav", np.zeros(RATE * 30, np.float32) + 1e-4, RATE)
+    missed = CliRunner().invoke(cli, ["check", str(graph), "--stream", str(quiet_wav), "--truth", str(tmp_path / "silence.json")])
+    assert missed.exit_code == 1 and "check failed: gate stream_recall: 0 (limit >= 0.9)" in missed.output
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give --data (the parity gates), --stream WAV --truth JSON (stream gates), or both"),
+    (["--stream", "{wav}"], "every --stream needs its --truth: 1 recordings, 0 truth files"),
+    (["--stream", "{wav}", "--truth", "{bad}"], "not a JSON truth file"),
+    (["--stream", "{wav}", "--truth", "{rows}"], "entry 0 is not a"),
+])
+def test_check_refuses_a_stream_it_cannot_judge(calibrated_run, tmp_path, args, message):
+    from edgernn.cli.main import cli
+
+    wav = write_wav(tmp_path / "a.wav", np.zeros(RATE, np.float32), RATE)
+    (tmp_path / "bad.json").write_text("{")
+    (tmp_path / "rows.json").write_text("[1]")
+    paths = {"wav": wav, "bad": tmp_path / "bad.json", "rows": tmp_path / "rows.json"}
+    result = CliRunner().invoke(cli, ["check", str(calibrated_run[0] / "model.fp32.onnx"), *[a.format(**paths) for a in args]])
+    assert result.exit_code == 2 and message in result.output
