@@ -96,6 +96,16 @@ audio_options = _stack(
                       "low-level noise; word clips get lead-ins and trails of it). LABEL may be a class the data has "
                       "(noise or silence clips): its clips are kept and join the mix. 10% of the clips are held out "
                       "before the mix to calibrate the detector on."),
+    click.option("--preceding-share", type=click.FloatRange(0, 1), default=TrainConfig.preceding_share, show_default=True,
+                 help="Audio with --background: share of word clips also trained right after the end of another "
+                      "class's word."),
+    click.option("--stream-noise", "noise_share", type=click.FloatRange(0, 1), default=TrainConfig.noise_share,
+                 show_default=True, help="Audio with --background: share of training clips mixed with noise at an SNR "
+                                         "drawn from --snr-db (Gaussian, or the data's own background clips)."),
+    click.option("--snr-db", type=(float, float), default=TrainConfig.snr_db, show_default=True, metavar="LOW HIGH",
+                 help="Audio with --background: the range of --stream-noise's signal-to-noise ratios, dB."),
+    click.option("--gain-db", type=click.FloatRange(min=0), default=TrainConfig.gain_db, show_default=True,
+                 help="Audio with --background: training clips scaled by a random gain within +-this many dB."),
 )
 
 model_options = _stack(
@@ -184,7 +194,9 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        frame=options["frame"], input_noise=options["input_noise"], class_weights=options["class_weights"],
                        seed=options["seed"], threads=threads or TrainConfig.threads, window_ms=options["window_ms"],
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
-                       background=options["background"], max_vocab=options["max_vocab"],
+                       background=options["background"], preceding_share=options["preceding_share"],
+                       noise_share=options["noise_share"], snr_db=tuple(options["snr_db"]), gain_db=options["gain_db"],
+                       max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],
                        token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",
                        pretrain_epochs=options["pretrain_epochs"], freeze_embedding=options["freeze_embedding"])

@@ -228,3 +228,26 @@ def test_validation_clips_are_held_out_before_the_background_mix(tmp_path):
     assert test_mixed.classes == ["high", "low", "_bg_"] and len(test_mixed) > len(test_set)
     none_held = with_background(train_set, test_set, TrainConfig(background="_bg_", val_fraction=0.0))
     assert len(none_held[2]) == 0 and none_held[0].validation is None
+
+
+def test_stream_ingredients_preceding_speech_noise_at_an_snr_and_gain():
+    data = clips_with_quiet_edges(count=8)  # 400 quiet samples, 1600 of tone, 400 quiet
+    n = len(data)
+    plain = add_background(data, BackgroundMix("_bg_"), seed=7)
+    mixed = add_background(data, BackgroundMix("_bg_", preceding_share=0.5), seed=7)
+    copies = mixed.sequences[len(plain) - n // 2: len(plain) - n // 2 + n // 2]  # after the onsets, before the clips made
+    assert mixed.labels.count("_bg_") == plain.labels.count("_bg_") and len(mixed) == len(plain) + n // 2
+    for sequence, label in zip(copies, mixed.labels[len(plain) - n // 2:]):
+        heard = [(at, lab) for lab, clip in zip(data.labels, data.sequences) if (at := clip_offset(sequence, clip)) is not None]
+        assert [lab for _, lab in sorted(heard)] == [label]  # its own word, whole, ends the copy
+        assert len(sequence) - heard[0][0] - 2000 <= BackgroundMix("_bg_").word_tail_s * RATE
+        before = sequence[:heard[0][0] + 400]  # the end of another class's word comes first
+        assert np.sqrt(np.mean(before.astype(np.float64) ** 2)) > 0.05 and len(before) > 0.05 * RATE
+    for snr in (0.0, 20.0):
+        noisy = add_background(data, BackgroundMix("_bg_", noise_share=1.0, snr_db=(snr, snr)), seed=7)
+        noise = np.concatenate([a.astype(np.float64) - b for a, b in zip(noisy.sequences, plain.sequences)])
+        speech_power = np.mean(np.square(data.sequences[0][400:2000], dtype=np.float64))
+        assert 10 * np.log10(speech_power / np.mean(noise ** 2)) == pytest.approx(snr, abs=0.5)
+    louder = add_background(data, BackgroundMix("_bg_", gain_db=6.0), seed=7)
+    gains = [20 * np.log10(np.abs(a).max() / np.abs(b).max()) for a, b in zip(louder.sequences, plain.sequences)]
+    assert all(-6.01 <= g <= 6.01 for g in gains) and np.std(gains) > 1.0

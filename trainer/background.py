@@ -17,6 +17,15 @@ streaming model can learn from:
 The test split gets background clips only (made from its own recordings), so its word clips stay
 as published and the background class is measured too. Everything is drawn from ``seed``.
 
+Three more ingredients make training clips look like a stream (off by default; README,
+"Streams", gives what each buys):
+- ``preceding_share``: word clips copied with the end of another class's word (its last 30-100%,
+  then a short gap) before them, keeping their label: a keyword right after other speech;
+- ``noise_share``: training sequences (words, copies and background clips alike) mixed with
+  noise at an SNR uniform in ``snr_db`` against the data's median speech power: Gaussian noise,
+  or, half the time when the data has its own background class, one of those clips;
+- ``gain_db``: every training sequence scaled by a gain uniform in +-``gain_db`` decibels.
+
 ``label`` may be a class the data already has (noise or silence recordings, Speech Commands'
 ``_background_noise_``): its clips stay in the set under their label, are not treated as
 words, and join the quiet stretches as background material (scaled to the level drawn, like
@@ -47,6 +56,11 @@ class BackgroundMix:
     quiet_factor: float = 2.0                       # quiet: frame RMS <= this x the clip's quietest frame
     min_stretch_s: float = 0.02                     # shorter quiet edges are not used
     noise_rms: tuple[float, float] = (1e-4, 1e-2)   # added Gaussian noise, log-uniform (-80 to -40 dBFS)
+    preceding_share: float = 0.0                    # word clips copied after the end of another class's word
+    preceding_gap_s: tuple[float, float] = (0.05, 0.3)  # quiet between that word and the keyword
+    noise_share: float = 0.0                        # training sequences mixed with noise at an SNR in snr_db
+    snr_db: tuple[float, float] = (5.0, 30.0)       # uniform, against the data's median speech power
+    gain_db: float = 0.0                            # training sequences scaled by +-this many dB, uniform
 
 
 def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool = True) -> SequenceSet:
@@ -95,6 +109,19 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             clip, start, end = data.sequences[i], edges[i][0], ends[i]
             sequences.append(np.concatenate([lead_in(clip), clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))]]))
             labels.append(mix.label)
+        others = {label: [j for j, other in enumerate(data.labels) if other != label] for label in data.classes}
+        for i in rng.choice(len(data), size=round(mix.preceding_share * len(data)), replace=False):
+            clip, label = data.sequences[i], data.labels[i]
+            if not others[label]:
+                continue
+            j = others[label][rng.integers(len(others[label]))]
+            before = data.sequences[j][edges[j][0]:ends[j]]
+            before = before[len(before) - max(1, int(rng.uniform(0.3, 1.0) * len(before))):]
+            tail = _samples(rng, (0.0, mix.word_tail_s), rate)
+            own_tail = min(tail, len(clip) - ends[i])
+            sequences.append(np.concatenate([lead_in(clip), before, quiet(clip, _samples(rng, mix.preceding_gap_s, rate)),
+                                             clip[edges[i][0]: ends[i] + own_tail], quiet(clip, tail - own_tail)]))
+            labels.append(label)
     else:
         sequences, labels = list(data.sequences), list(data.labels)
     sequences += own_clips
@@ -102,8 +129,33 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     for _ in range(per_class):
         sequences.append(background(rng, pool, floors, _samples(rng, mix.clip_s, rate), mix))
         labels.append(mix.label)
+    if words and (mix.noise_share > 0 or mix.gain_db > 0):
+        speech_power = float(np.median([np.mean(np.square(clip[a:len(clip) - b], dtype=np.float64)) if len(clip) - b > a
+                                        else np.mean(np.square(clip, dtype=np.float64))
+                                        for clip, (a, b) in zip(data.sequences, edges)]))
+        sequences = [noisy_and_scaled(rng, s, speech_power, own_clips, mix) for s in sequences]
     return SequenceSet([s.astype(np.float32) for s in sequences], labels, [*data.classes, mix.label],
                        data.name, data.source, sample_rate=rate)
+
+
+def noisy_and_scaled(rng: np.random.Generator, sequence: np.ndarray, speech_power: float, noise_clips: list[np.ndarray],
+                     mix: BackgroundMix) -> np.ndarray:
+    """``sequence`` with, ``noise_share`` of the time, noise at an SNR drawn from ``snr_db`` against
+    ``speech_power`` (Gaussian, or half the time a random stretch of one of ``noise_clips``, tiled),
+    then scaled by a gain drawn from +-``gain_db``; float64 clipped to [-1, 1]."""
+    out = np.asarray(sequence, dtype=np.float64)
+    if len(out) and rng.random() < mix.noise_share:
+        target = np.sqrt(speech_power / 10 ** (rng.uniform(*mix.snr_db) / 10))
+        if noise_clips and rng.random() < 0.5:
+            clip = np.asarray(noise_clips[rng.integers(len(noise_clips))], dtype=np.float64)
+            noise = np.resize(np.roll(clip, -int(rng.integers(len(clip)))), len(out))
+            noise = noise * (target / max(_rms(noise), 1e-9))
+        else:
+            noise = rng.normal(0.0, target, len(out))
+        out = out + noise
+    if mix.gain_db > 0:
+        out = out * 10 ** (rng.uniform(-mix.gain_db, mix.gain_db) / 20)
+    return np.clip(out, -1.0, 1.0)
 
 
 def background(rng: np.random.Generator, pool: list[np.ndarray], floors: np.ndarray, length: int,

@@ -321,7 +321,8 @@ def with_background(train_set: SequenceSet, test_set: SequenceSet, config: Train
     clips added; the indices of the raw training clips held out, int64 [k])."""
     if train_set.input_kind != "audio":
         raise InputError(f"--background needs audio recordings (WAV data); {train_set.source} holds {train_set.input_kind}")
-    mix = BackgroundMix(config.background)
+    mix = BackgroundMix(config.background, preceding_share=config.preceding_share, noise_share=config.noise_share,
+                        snr_db=tuple(config.snr_db), gain_db=config.gain_db)
     if train_set.validation is not None and config.val_fraction is None:
         held = np.sort(train_set.validation)
     else:
@@ -334,7 +335,7 @@ def with_background(train_set: SequenceSet, test_set: SequenceSet, config: Train
         mixed = SequenceSet(mixed.sequences + validation.sequences, mixed.labels + validation.labels, mixed.classes,
                             mixed.name, mixed.source, sample_rate=mixed.sample_rate,
                             validation=np.arange(len(mixed), len(mixed) + len(validation)))
-    return mixed, add_background(test_set, mix, config.seed + 1, words=False), held
+    return mixed, add_background(test_set, BackgroundMix(config.background), config.seed + 1, words=False), held
 
 
 def fit_frontend(train_set: SequenceSet, test_set: SequenceSet, config: TrainConfig) -> Frontend:
