@@ -26,7 +26,7 @@ from edgernn.export.onnx_export import set_metadata
 from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
 from edgernn.runtime.calibration import ScoredStream, calibrate, clock_of, stream_probabilities
 from edgernn.runtime.datasets import SequenceSet, load_train_test
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS
+from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, non_keywords
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import Model
@@ -94,7 +94,8 @@ def calibrate_run(run_dir: str | Path, false_alarms_per_hour: float = 1.0, minut
     for precision, model in models.items():
         scored = [ScoredStream(stream_probabilities(model, samples), truth, len(samples) / model.frontend.config.sample_rate)
                   for samples, truth in streams]
-        result = calibrate(scored, model.labels, (model.background,), clock_of(model), false_alarms_per_hour)
+        result = calibrate(scored, model.labels, non_keywords(model.labels, model.background), clock_of(model),
+                           false_alarms_per_hour)
         result["streams"] = {"count": len(streams), "seconds": STREAM_SECONDS, "snr_db": list(CALIBRATION_SNR_DB),
                              "clips": len(clips), "seed": seed, "reset_after_background": BACKGROUND_RESET_STEPS}
         measured = result["validation"]

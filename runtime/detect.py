@@ -95,9 +95,10 @@ class Detector:
     def for_model(cls, model, **overrides) -> "Detector":
         """The detector ``model`` (a runtime ``Model``) asks for: the operating point calibrated
         into its file (metadata ``detector``), else DETECTION_DEFAULTS, or
-        BACKGROUND_DETECTION_DEFAULTS for a model with a background class; that class is always
-        ignored. overrides: DetectorConfig fields that replace the file's (``ignore`` adds to it)."""
-        return cls(model.labels, detector_config_for(model.metadata.detector, model.background, **overrides))
+        BACKGROUND_DETECTION_DEFAULTS for a model with a background class; that class, and any
+        label ``_like_this_``, is always ignored (``non_keywords``). overrides: DetectorConfig
+        fields that replace the file's (``ignore`` adds to it)."""
+        return cls(model.labels, detector_config_for(model.metadata.detector, model.background, model.labels, **overrides))
 
     def reset(self) -> None:
         self._recent = np.zeros((0, len(self.labels)), dtype=np.float64)  # the last window - 1 steps
@@ -172,14 +173,23 @@ class Detector:
         return [event]
 
 
-def detector_config_for(calibrated: dict, background: str | None, **overrides) -> DetectorConfig:
+def non_keywords(labels: list[str], background: str | None) -> tuple[str, ...]:
+    """The labels a detector never reports: the model's background class and every label written
+    ``_like_this_`` (Speech Commands' ``_unknown_`` and ``_silence_``: speech or sound that is no
+    keyword)."""
+    return tuple(label for label in labels if label == background or (len(label) > 2 and label[0] == label[-1] == "_"))
+
+
+def detector_config_for(calibrated: dict, background: str | None, labels: list[str] = (), **overrides) -> DetectorConfig:
     """The DetectorConfig of ``Detector.for_model``: ``calibrated`` (a graph's ``detector``
-    metadata, {} when it has none), the defaults otherwise, then ``overrides``."""
+    metadata, {} when it has none), the defaults otherwise, then ``overrides``; ``non_keywords``
+    of ``labels`` are ignored."""
     if calibrated:
         settings = {"window": calibrated["window"], "threshold": dict(calibrated["thresholds"]),
                     "min_steps": calibrated["min_steps"], "refractory": calibrated["refractory"]}
     else:
         window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS if background is not None else DETECTION_DEFAULTS
         settings = {"window": window, "threshold": threshold, "default_threshold": threshold, "min_steps": min_steps}
-    ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *([background] if background is not None else []))))
+    ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *non_keywords(list(labels), background),
+                                  *([background] if background is not None else []))))
     return DetectorConfig(**{**settings, **overrides, "ignore": ignore})

@@ -135,3 +135,13 @@ def test_events_equal_the_rules_applied_step_by_step(seed):
     expected = reference_events(probs, config)
     assert [e[:3] for e in got] == [e[:3] for e in expected]
     np.testing.assert_allclose([e[3] for e in got], [e[3] for e in expected], rtol=1e-9)
+
+
+def test_background_and_underscored_labels_are_never_keywords():
+    from edgernn.runtime.detect import detector_config_for, non_keywords
+
+    labels = ["yes", "_unknown_", "no", "_bg_", "_", "__", "_x"]
+    assert non_keywords(labels, "_bg_") == ("_unknown_", "_bg_")
+    assert non_keywords(["yes", "noise"], "noise") == ("noise",)
+    config = detector_config_for({}, "_bg_", labels, ignore=("no",))
+    assert config.ignore == ("no", "_unknown_", "_bg_") and config.window == 10  # the background defaults
