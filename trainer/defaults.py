@@ -7,7 +7,8 @@ weights, a small one cannot. The rule (README, "Defaults"), with n the training 
 - batch size: 16 below 2,000 cases, 32 below 20,000, else 64;
 - validation: a stratified 10% from 1,000 cases on (>= 100 validation cases: enough to choose
   an epoch on), none below; the weights kept are then the best validation epoch's, else the
-  last epoch's;
+  last epoch's (a run with a background class holds out 10% at any size, before the mix, to
+  calibrate its detector on: trainer/train.py ``with_background``);
 - epochs: enough for UPDATES optimiser steps, between MIN_EPOCHS and MAX_EPOCHS;
 - learning rate: LEARNING_RATE, reached by a linear warm-up over the first warmup_share of the
   updates and decayed by a cosine to min_lr_ratio of it, both counted in optimiser steps
