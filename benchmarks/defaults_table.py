@@ -124,14 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     table = summarise(runs)
     result = {"command": "edgernn pipeline DATA --seed S --threads 1 " + " ".join(args.extra), "cpu": cpu_name(),
               "runs": runs, "table": table}
-    out = args.out or ROOT / "benchmarks" / "results" / f"defaults_table-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    return finish(result, "defaults_table", args.out, markdown(table))
+
+
+def finish(result: dict, stem: str, out: Path | None, table: str) -> int:
+    """Write ``result`` as JSON (``out``, else benchmarks/results/<stem>-<time>.json), print the
+    Markdown ``table`` and every failed run; 0 when every run has a test accuracy, else 1."""
+    out = out or ROOT / "benchmarks" / "results" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(markdown(table))
-    for failed in (r for r in runs if "error" in r):
-        print(f"{failed['set']} seed {failed['seed']} failed: {failed['error'].strip().splitlines()[-1:]}")
+    print(table)
+    for failed in (r for r in result["runs"] if "error" in r):
+        print(f"{failed['set']}{'' if 'seed' not in failed else ' seed ' + str(failed['seed'])} failed: "
+              f"{failed['error'].strip().splitlines()[-1:]}")
     print(f"wrote {out}", file=sys.stderr)
-    return 0 if all("test_accuracy" in r for r in runs) else 1
+    return 0 if all("test_accuracy" in r for r in result["runs"]) else 1
 
 
 if __name__ == "__main__":

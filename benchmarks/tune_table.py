@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from defaults_table import ROOT, SETS, present_sets
+from defaults_table import ROOT, SETS, finish, present_sets
 from floor_spread import cpu_name
 
 
@@ -86,14 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = list(pool.map(lambda name: tune_once(name, args.budget, args.data, args.extra, folder), names))
     result = {"command": f"edgernn tune DATA --budget {args.budget} --seed 0 " + " ".join(args.extra), "cpu": cpu_name(),
               "runs": runs}
-    out = args.out or ROOT / "benchmarks" / "results" / f"tune_table-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(markdown(runs))
-    for failed in (r for r in runs if "error" in r):
-        print(f"{failed['set']} failed: {failed['error'].strip().splitlines()[-1:]}")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0 if all("test_accuracy" in r for r in runs) else 1
+    return finish(result, "tune_table", args.out, markdown(runs))
 
 
 if __name__ == "__main__":
