@@ -99,6 +99,10 @@ def calibrate_run(run_dir: str | Path, false_alarms_per_hour: float = 1.0, minut
         result["streams"] = {"count": len(streams), "seconds": STREAM_SECONDS, "snr_db": list(CALIBRATION_SNR_DB),
                              "clips": len(clips), "seed": seed, "reset_after_background": BACKGROUND_RESET_STEPS}
         measured = result["validation"]
+        if not measured["recall"]:
+            result["warnings"] = [f"the detector caught no keyword on {measured['seconds']:g} s of validation streams "
+                                  f"({measured['said']} said): the model is not ready for streams"]
+            log(f"warning: {precision}: {result['warnings'][0]}")
         detector = {**result["operating_point"], "target_false_alarms_per_hour": false_alarms_per_hour, "met": result["met"],
                     "recall": measured["recall"], "false_alarms_per_hour": measured["false_alarms_per_hour"],
                     "validation_seconds": measured["seconds"]}
