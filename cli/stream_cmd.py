@@ -102,16 +102,18 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
 
 def _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore):
     """Detector.for_model with the flags given on the command line in place of the file's."""
+    from dataclasses import replace
+
     from edgernn.runtime.detect import Detector, detector_config_for
 
+    base = detector_config_for(model.metadata.detector, model.background, model.labels, ignore=tuple(ignore))
     overrides = {name: value for name, value in (("window", window), ("min_steps", min_steps), ("refractory", refractory))
                  if value is not None}
-    if threshold is not None:
-        overrides["threshold"] = {**dict.fromkeys(model.labels, threshold), **class_threshold}
-    elif class_threshold:
-        base = detector_config_for(model.metadata.detector, model.background, model.labels).threshold
-        overrides["threshold"] = {**(base if isinstance(base, dict) else dict.fromkeys(model.labels, base)), **class_threshold}
-    return Detector.for_model(model, ignore=tuple(ignore), **overrides)
+    if threshold is not None or class_threshold:
+        every = threshold if threshold is not None else base.threshold
+        per_class = dict(every) if isinstance(every, dict) else dict.fromkeys(model.labels, every)
+        overrides["threshold"] = {**per_class, **class_threshold}
+    return Detector(model.labels, replace(base, **overrides))
 
 
 def _detector_line(config, calibrated: dict) -> str:

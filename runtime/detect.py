@@ -180,7 +180,7 @@ def non_keywords(labels: list[str], background: str | None) -> tuple[str, ...]:
     return tuple(label for label in labels if label == background or (len(label) > 2 and label[0] == label[-1] == "_"))
 
 
-def detector_config_for(calibrated: dict, background: str | None, labels: list[str] = (), **overrides) -> DetectorConfig:
+def detector_config_for(calibrated: dict, background: str | None, labels: list[str], **overrides) -> DetectorConfig:
     """The DetectorConfig of ``Detector.for_model``: ``calibrated`` (a graph's ``detector``
     metadata, {} when it has none), the defaults otherwise, then ``overrides``; ``non_keywords``
     of ``labels`` are ignored."""
@@ -190,6 +190,5 @@ def detector_config_for(calibrated: dict, background: str | None, labels: list[s
     else:
         window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS if background is not None else DETECTION_DEFAULTS
         settings = {"window": window, "threshold": threshold, "default_threshold": threshold, "min_steps": min_steps}
-    ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *non_keywords(list(labels), background),
-                                  *([background] if background is not None else []))))
+    ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *non_keywords(labels, background))))
     return DetectorConfig(**{**settings, **overrides, "ignore": ignore})
