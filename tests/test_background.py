@@ -75,6 +75,18 @@ def test_training_split_gets_lead_ins_trails_onsets_and_background_clips():
     assert all(np.array_equal(a, b) for a, b in zip(out.sequences, again.sequences))
 
 
+def test_an_onset_copy_of_a_word_that_starts_at_once_is_still_long_enough_to_hear():
+    rng = np.random.default_rng(0)
+    words = [np.concatenate([tone(300 if i % 2 else 1500, 0.2, seed=i), (0.002 * rng.standard_normal(400)).astype(np.float32)])
+             for i in range(8)]  # speech from the first sample, then a quiet end
+    data = SequenceSet(words, ["low" if i % 2 else "high" for i in range(8)], ["high", "low"], "tones", "tones",
+                       sample_rate=RATE)
+    mix = BackgroundMix("_bg_", lead_in_s=(0.0, 0.0), onset_share=1.0, trail_share=0.0)
+    out = add_background(data, mix, seed=0)
+    onsets = out.sequences[len(data): 2 * len(data)]
+    assert all(len(s) == round(mix.shortest_s * RATE) for s in onsets)  # a cut of 0-35% of 0.2 s, padded to 0.1 s
+
+
 def test_test_split_keeps_its_clips_and_gains_background_clips_only():
     data = clips_with_quiet_edges()
     out = add_background(data, BackgroundMix("_bg_"), seed=1, words=False)

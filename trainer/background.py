@@ -52,6 +52,7 @@ class BackgroundMix:
     onset_share: float = 0.2                        # word clips copied cut short, per word clip
     onset_fraction: float = 0.35                    # an onset copy keeps at most this share of the speech
     clip_s: tuple[float, float] = (0.3, 1.5)        # length of a background-only clip
+    shortest_s: float = 0.1                         # an onset copy is made at least this long with more lead-in
     frame_s: float = 0.01                           # frame used to find quiet stretches
     quiet_factor: float = 2.0                       # quiet: frame RMS <= this x the clip's quietest frame
     min_stretch_s: float = 0.02                     # shorter quiet edges are not used
@@ -107,7 +108,11 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             labels.append(mix.label)
         for i in rng.choice(len(data), size=round(mix.onset_share * len(data)), replace=False):
             clip, start, end = data.sequences[i], edges[i][0], ends[i]
-            sequences.append(np.concatenate([lead_in(clip), clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))]]))
+            onset, lead = clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))], lead_in(clip)
+            missing = round(mix.shortest_s * rate) - len(lead) - len(onset)  # a word that starts at once, no lead-in
+            if missing > 0:
+                lead = np.concatenate([quiet(clip, missing), lead])
+            sequences.append(np.concatenate([lead, onset]))
             labels.append(mix.label)
         others = {label: [j for j, other in enumerate(data.labels) if other != label] for label in data.classes}
         for i in rng.choice(len(data), size=round(mix.preceding_share * len(data)), replace=False):
