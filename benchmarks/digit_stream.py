@@ -2,7 +2,8 @@
 
 For each seed, builds a 10-second recording of random FSDD test-split digits with pauses
 (`edgernn.samples.digit_stream`), streams it through MODEL in 10 ms hops with the model's
-background reset policy, and turns the probabilities into events with each detector setting.
+background reset policy, and turns the probabilities into events with the model's own detector
+(its calibrated operating point, else the defaults) and with each setting of a small sweep.
 Writes JSON: per setting, the share of recordings heard exactly in order, the digit error rate
 (edit distance between the digits said and heard, over the digits said) and the events per
 recording; and every recording's digits said and heard.
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import Model, ResetPolicy
-from edgernn.runtime.detect import Detector, DetectorConfig
+from edgernn.runtime import Model
+from edgernn.runtime.calibration import stream_probabilities
+from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector, DetectorConfig
 from edgernn.samples.digit_stream import digit_stream
 
 
@@ -35,14 +37,6 @@ def edit_distance(said: str, heard: str) -> int:
     return row[-1]
 
 
-def stream_probabilities(model: Model, samples: np.ndarray, reset_steps: int | None) -> np.ndarray:
-    """float32 [steps, classes]: the recording pushed one hop at a time."""
-    hop = model.frontend.config.hop
-    stream = model.stream(reset=ResetPolicy(background_steps=reset_steps) if reset_steps else None)
-    pieces = [stream.push(samples[i:i + hop]) for i in range(0, len(samples), hop)]
-    return np.concatenate([p for p in pieces if len(p)])
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="an audio model trained with a background class (.onnx)")
@@ -52,7 +46,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--windows", default="5,10", help="detector smoothing windows to try")
     parser.add_argument("--thresholds", default="0.5,0.7", help="detector thresholds to try")
     parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try")
-    parser.add_argument("--reset-steps", type=int, default=20, help="background steps before a reset (0: none)")
     parser.add_argument("--out", default="benchmarks/results/digit_stream.json")
     args = parser.parse_args(argv)
     model = Model(args.model, threads=1)
@@ -63,29 +56,32 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in range(args.seeds):
         said = "".join(str(d) for d in rng.integers(0, 10, size=args.digits))
         samples, _, _ = digit_stream(args.recordings, said, seed=seed)
-        recordings.append((said, stream_probabilities(model, samples, args.reset_steps or None)))
+        recordings.append((said, stream_probabilities(model, samples)))
     settings = []
-    for window, threshold, min_steps in itertools.product(
-            [int(w) for w in args.windows.split(",")], [float(t) for t in args.thresholds.split(",")],
-            [int(m) for m in args.min_steps.split(",")]):
-        config = DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, ignore=(model.background,))
+    grid = [("swept", DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, ignore=(model.background,)))
+            for window, threshold, min_steps in itertools.product(
+                [int(w) for w in args.windows.split(",")], [float(t) for t in args.thresholds.split(",")],
+                [int(m) for m in args.min_steps.split(",")])]
+    own = "calibrated" if model.metadata.detector else "defaults"
+    for source, config in [(own, Detector.for_model(model).config), *grid]:
         heard_all = []
         for said, probs in recordings:
             detector = Detector(model.labels, config)
             heard_all.append("".join(e.label for e in detector.push(probs) + detector.flush()))
         errors = sum(edit_distance(said, heard) for (said, _), heard in zip(recordings, heard_all))
-        settings.append({"window": window, "threshold": threshold, "min_steps": min_steps,
+        settings.append({"detector": source, "window": config.window, "threshold": config.threshold,
+                         "min_steps": config.min_steps, "refractory": config.refractory,
                          "exact_share": round(float(np.mean([said == heard for (said, _), heard in zip(recordings, heard_all)])), 4),
                          "digit_error_rate": round(errors / sum(len(said) for said, _ in recordings), 4),
                          "events_per_recording": round(float(np.mean([len(h) for h in heard_all])), 2),
                          "heard": heard_all})
     result = {"model": str(args.model), "recordings": args.seeds, "digits_per_recording": args.digits,
-              "reset_after_background_steps": args.reset_steps, "said": [said for said, _ in recordings],
+              "reset_after_background_steps": BACKGROUND_RESET_STEPS, "said": [said for said, _ in recordings],
               "settings": settings}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for s in sorted(settings, key=lambda s: s["digit_error_rate"]):
-        print(f"window {s['window']:>2} threshold {s['threshold']:.2f} min_steps {s['min_steps']:>2}: "
+        print(f"{s['detector']}: window {s['window']:>2} threshold {s['threshold']} min_steps {s['min_steps']:>2}: "
               f"exact {s['exact_share']:.2f}, digit error rate {s['digit_error_rate']:.3f}, "
               f"{s['events_per_recording']:.1f} events per recording")
     return result

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.options import emit, json_option
+from edgernn.cli.options import emit, false_alarms_option, json_option
 
 
 @click.command("calibrate")
 @click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
-@click.option("--false-alarms-per-hour", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="The budget: the setting chosen catches the most keywords with at most this many false alarms "
-                   "per hour on the validation streams.")
+@false_alarms_option
 @click.option("--minutes", type=click.FloatRange(min=1), default=20.0, show_default=True,
               help="Minutes of validation stream built from the run's held-out clips (one-minute streams, a third "
                    "each with no added noise, 20 dB and 10 dB SNR).")

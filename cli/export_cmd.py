@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from edgernn.cli.options import emit, json_option, limit_options, parity_limits, parity_line, precision_option
+from edgernn.cli.options import (emit, false_alarms_option, json_option, limit_options, parity_limits, parity_line,
+                                 precision_option)
 
 
 @click.command("export")
@@ -14,15 +17,28 @@ from edgernn.cli.options import emit, json_option, limit_options, parity_limits,
 @precision_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the graphs (default: beside the checkpoint).")
 @limit_options
+@false_alarms_option
 @json_option
-def export_command(checkpoint, data, precisions, out, as_json, **limits):
+def export_command(checkpoint, data, precisions, out, false_alarms_per_hour, as_json, **limits):
     """Export CHECKPOINT (model.pt or its run folder) to model.<precision>.onnx, each file
-    passing its parity gates on held-out data before it is written (exit 1 when a gate fails)."""
+    passing its parity gates on held-out data before it is written (exit 1 when a gate fails).
+    The graphs of an audio run trained with --background are then calibrated for streams (see
+    edgernn calibrate)."""
+    from edgernn.export.calibrate import calibrate_run, holds_validation_clips
     from edgernn.export.exporter import export
 
     artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)) or None, data=data, limits=parity_limits(limits))
-    payload = {p: {"path": str(a.path), "bytes": a.bytes, "sha256": a.sha256, "footprint": a.footprint,
-                   "parity": {k: v for k, v in a.parity.items() if k != "failures"}} for p, a in artifacts.items()}
+    run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+    streams = {}
+    if artifacts and holds_validation_clips(run_dir):
+        streams = calibrate_run(run_dir, false_alarms_per_hour, graphs=[a.path for a in artifacts.values()])
+    payload = {p: {"path": str(a.path), "bytes": a.bytes, "sha256": a.sha256,
+                   "footprint": a.footprint, "parity": {k: v for k, v in a.parity.items() if k != "failures"}}
+               for p, a in artifacts.items()}
+    for precision, result in streams.items():
+        payload[precision].update(result["file"], detector={"operating_point": result["operating_point"], "met": result["met"],
+                                                           "validation": {k: result["validation"][k] for k in
+                                                                          ("recall", "false_alarms_per_hour")}})
 
     def human():
         for p, a in artifacts.items():

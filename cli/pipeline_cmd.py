@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, parity_line, precision_option, test_option,
+    audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options, training_threads_option,
 )
 
@@ -20,9 +20,7 @@ from edgernn.cli.options import (
 @train_options
 @precision_option
 @training_threads_option
-@click.option("--false-alarms-per-hour", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Audio with --background: the detector is calibrated on validation streams to catch the most "
-                   "keywords within this budget (see edgernn calibrate).")
+@false_alarms_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
 def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out, as_json,

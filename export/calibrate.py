@@ -9,7 +9,8 @@ uses, and runtime/calibration.py sweeps the detector on its probabilities and ch
 that meets ``false_alarms_per_hour`` with the most keywords caught. The setting and what it
 measured go into the graph's metadata (``detector``: `edgernn stream`, ``Detector.for_model``
 and the server use it) and into report.json's ``stream`` section with the DET points. Each graph
-is rewritten under a temporary name and renamed into place.
+is rewritten under a temporary name and renamed into place. `edgernn pipeline` and `edgernn
+export` calibrate such a run's graphs as they write them.
 """
 
 from __future__ import annotations
@@ -68,15 +69,24 @@ def write_detector(path: Path, detector: dict) -> tuple[int, str]:
     return len(blob), file_sha256(path)
 
 
+def holds_validation_clips(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` is a run that held clips out of training for calibration (an audio run
+    trained with a background class and a validation share)."""
+    metrics_path = Path(run_dir) / "metrics.json"
+    return metrics_path.is_file() and bool(json.loads(metrics_path.read_text()).get("dataset", {}).get("validation_clips"))
+
+
 def calibrate_run(run_dir: str | Path, false_alarms_per_hour: float = 1.0, minutes: float = 20.0, seed: int = 0,
-                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
-    """Calibrate every ``model.*.onnx`` of ``run_dir``; returns report.json's ``stream`` section
-    ({precision: calibration result}) and writes it there when the run has a report."""
+                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+                  graphs: list[Path] | None = None) -> dict:
+    """Calibrate ``graphs`` (default: every ``model.*.onnx`` of ``run_dir``), graphs of the run in
+    ``run_dir``; returns report.json's ``stream`` section ({precision: calibration result}) and
+    writes it there when the run has a report."""
     run_dir = Path(run_dir)
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise InputError(f"{run_dir}: not a run folder (no metrics.json); give the folder `edgernn train` or `pipeline` wrote")
-    graphs = sorted(run_dir.glob("model.*.onnx"))
+    graphs = sorted(run_dir.glob("model.*.onnx")) if graphs is None else [Path(g) for g in graphs]
     if not graphs:
         raise InputError(f"{run_dir}: no exported graphs (model.<precision>.onnx); run `edgernn export` first")
     models = {path.name.split(".")[1]: Model(path, threads=1) for path in graphs}

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from edgernn.export.calibrate import calibrate_run, holds_validation_clips
 from edgernn.export.exporter import ExportGateError, export
 from edgernn.export.parity import ParityLimits
 from edgernn.export.report import build_report
@@ -72,9 +73,7 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
     report = build_report(outcome, artifacts, failed, graph_accuracy, latency, run_dir,
                           extra={"stream_demo": demo, "timing": timing})
     write_json_atomic(run_dir / "report.json", report)
-    if outcome.dataset.get("validation_clips") and artifacts:
-        from edgernn.export.calibrate import calibrate_run
-
+    if holds_validation_clips(run_dir) and artifacts:
         calibrating = time.perf_counter()
         calibrate_run(run_dir, false_alarms_per_hour, log=log)
         report = json.loads((run_dir / "report.json").read_text())

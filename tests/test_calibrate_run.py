@@ -171,6 +171,23 @@ def test_pipeline_calibrates_a_background_model(calibrated_run, tmp_path):
     assert Model(tmp_path / "run" / "model.fp32.onnx").metadata.detector["target_false_alarms_per_hour"] == 60.0
 
 
+def test_export_calibrates_the_graphs_of_a_background_run(calibrated_run, tmp_path):
+    import shutil
+
+    from edgernn.cli.main import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run[0], run)
+    result = CliRunner().invoke(cli, ["export", str(run), "--precision", "fp32", "--false-alarms-per-hour", "45", "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)["fp32"]
+    detector = Model(run / "model.fp32.onnx").metadata.detector
+    assert detector["target_false_alarms_per_hour"] == 45.0
+    assert written["detector"]["operating_point"] == {k: detector[k] for k in ("window", "min_steps", "refractory", "thresholds")}
+    assert written["bytes"] == (run / "model.fp32.onnx").stat().st_size
+    assert Model(run / "model.int8-dynamic.onnx").metadata.detector["target_false_alarms_per_hour"] == 30.0  # not exported
+
+
 def test_check_judges_a_model_on_a_stream_with_its_truth(calibrated_run, tmp_path):
     from edgernn.cli.main import cli
     from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
