@@ -87,12 +87,18 @@ def test_an_onset_copy_of_a_word_that_starts_at_once_is_still_long_enough_to_hea
     assert all(len(s) == round(mix.shortest_s * RATE) for s in onsets)  # a cut of 0-35% of 0.2 s, padded to 0.1 s
 
 
-def test_test_split_keeps_its_clips_and_gains_background_clips_only():
+def test_test_split_keeps_its_words_to_just_after_their_speech_and_gains_background_clips():
     data = clips_with_quiet_edges()
     out = add_background(data, BackgroundMix("_bg_"), seed=1, words=False)
     assert out.labels[: len(data)] == data.labels
     assert all(a is b or np.array_equal(a, b) for a, b in zip(out.sequences, data.sequences))
     assert out.labels[len(data):] == ["_bg_"] * (len(data) // 2)
+    rng = np.random.default_rng(2)
+    long_quiet = [np.concatenate([c, (0.002 * rng.standard_normal(4000)).astype(np.float32)]) for c in data.sequences]
+    cut = add_background(SequenceSet(long_quiet, data.labels, data.classes, "t", "t", sample_rate=RATE), BackgroundMix("_bg_"),
+                         seed=1, words=False)
+    for clip, original in zip(cut.sequences, data.sequences):  # 0.55 s of quiet after the tone: cut to 0.12 s
+        assert len(clip) == 400 + 1600 + round(0.12 * RATE) and np.array_equal(clip[:2000], original[:2000])
 
 
 def test_a_background_class_the_data_has_keeps_its_clips_and_lends_them_to_the_mix():
