@@ -110,9 +110,6 @@ audio_options = _stack(
                  help="Audio with --background: the range of --stream-noise's signal-to-noise ratios, dB."),
     click.option("--gain-db", type=click.FloatRange(min=0), default=TrainConfig.gain_db, show_default=True,
                  help="Audio with --background: training clips scaled by a random gain within +-this many dB."),
-    click.option("--quiet-loss", type=click.FloatRange(min=0), default=TrainConfig.quiet_loss, show_default=True,
-                 help="Audio with --background: weight of a per-step loss asking for the background class at every "
-                      "step that is no word yet (lead-ins, the start of each word, background clips); 0: off."),
 )
 
 model_options = _stack(
@@ -203,7 +200,6 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
                        background=options["background"], preceding_share=options["preceding_share"],
                        noise_share=options["noise_share"], snr_db=tuple(options["snr_db"]), gain_db=options["gain_db"],
-                       quiet_loss=options["quiet_loss"],
                        max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],
                        token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",

@@ -50,9 +50,6 @@ class SequenceSet:
     # The cases the data itself marks for validation (int64 indices; Speech Commands'
     # validation_list.txt): the trainer validates on them instead of drawing a split.
     validation: np.ndarray | None = None
-    # Audio made for streams (trainer/background.py): int64 [n], each sequence's leading samples
-    # during which the right answer is background (no word has been heard yet).
-    quiet_samples: np.ndarray | None = None
     lengths: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,8 +78,7 @@ class SequenceSet:
         """The cases at ``index`` (int [k]) as a set of their own, with every class kept."""
         labels = None if self.labels is None else [self.labels[i] for i in index]
         return SequenceSet([self.sequences[i] for i in index], labels, list(self.classes), self.name, source,
-                           vocab_size=self.vocab_size, sample_rate=self.sample_rate,
-                           quiet_samples=None if self.quiet_samples is None else self.quiet_samples[np.asarray(index, np.int64)])
+                           vocab_size=self.vocab_size, sample_rate=self.sample_rate)
 
     def label_ids(self, classes: list[str]) -> np.ndarray:
         """Labels as int64 indices into ``classes``; an unknown label raises DataFormatError."""

@@ -75,41 +75,6 @@ def test_training_split_gets_lead_ins_trails_onsets_and_background_clips():
     assert all(np.array_equal(a, b) for a, b in zip(out.sequences, again.sequences))
 
 
-def test_training_sequences_record_the_steps_before_any_word_is_heard():
-    from edgernn.runtime.audio import LogMelConfig
-    from edgernn.runtime.frontend import LogMelFrontend
-    from edgernn.trainer.data import encode
-
-    data = clips_with_quiet_edges()  # 400 quiet samples, 1600 of tone, 400 quiet
-    mix = BackgroundMix("_bg_", trail_share=0.5, onset_share=0.5)
-    out = add_background(data, mix, seed=3)
-    n, half = len(data), len(data) // 2
-    assert out.quiet_samples.dtype == np.int64 and len(out.quiet_samples) == len(out)
-    for seq, clip, quiet in zip(out.sequences[:n], data.sequences, out.quiet_samples[:n]):  # lead-in + 35% of the tone
-        assert quiet == clip_offset(seq, clip) + 400 + int(mix.onset_fraction * 1600)
-    onsets_and_clips = list(zip(out.sequences, out.quiet_samples))[n + half:]
-    assert all(quiet == len(seq) for seq, quiet in onsets_and_clips)  # onset copies and background clips: all quiet
-    assert add_background(data, mix, seed=3, words=False).quiet_samples is None
-    frontend = LogMelFrontend.fit(out.sequences, LogMelConfig(sample_rate=RATE, mel_bands=16))
-    encoded = encode(out, frontend, out.classes)
-    window, hop = frontend.config.window, frontend.config.hop  # a step is quiet when its whole frame is
-    expected = [max(0, min((q - window) // hop + 1, length)) for q, length in zip(out.quiet_samples, encoded.lengths.tolist())]
-    assert encoded.quiet_steps.tolist() == expected and encoded.subset(np.array([2, 0])).quiet_steps.tolist() == expected[2::-2]
-
-
-def test_the_quiet_step_loss_covers_only_the_quiet_steps():
-    import torch
-
-    from edgernn.trainer.train import quiet_step_loss
-
-    logits = torch.zeros(2, 4, 3)
-    logits[0, :2, 2] = 10.0  # sequence 0 says class 2 for its 2 quiet steps, then anything
-    logits[0, 2:, 0] = 10.0
-    assert float(quiet_step_loss(logits, torch.tensor([2, 0]), 2)) < 1e-3
-    assert float(quiet_step_loss(logits, torch.tensor([3, 0]), 2)) > 3.0
-    assert float(quiet_step_loss(logits, torch.tensor([0, 0]), 2)) == 0.0
-
-
 def test_an_onset_copy_of_a_word_that_starts_at_once_is_still_long_enough_to_hear():
     rng = np.random.default_rng(0)
     words = [np.concatenate([tone(300 if i % 2 else 1500, 0.2, seed=i), (0.002 * rng.standard_normal(400)).astype(np.float32)])

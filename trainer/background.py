@@ -14,9 +14,6 @@ streaming model can learn from:
   background. Between ``word_tail_s`` and ``trail_s[0]`` after a word the answer is left free;
 - copies of some word clips (``onset_share``) stop within the first ``onset_fraction`` of their
   speech and are labelled ``label``: a model that cannot tell a word yet says nothing.
-Every training sequence also records how many of its leading samples are no word yet
-(``quiet_samples``: lead-ins and the first ``onset_fraction`` of a word's speech; all of a
-background clip or onset copy), for a per-step background loss (``--quiet-loss``).
 The test split's word clips keep their start and speech but end at most ``word_tail_s`` after it,
 as the training words do: a word's label is the answer once it has been heard, and after a long
 quiet end the right answer is background (clips synthesised by espeak-ng end with 0.2-0.6 s of
@@ -92,7 +89,7 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     pool = quiet_stretches(data.sequences, rate, mix) + [np.asarray(clip, np.float64) for clip in own_clips]
     floors = np.array([noise_floor(clip, rate, mix.frame_s) for clip in data.sequences])
     per_class = max(1, round(len(data) / len(data.classes)))
-    sequences, labels, quiet_samples = [], [], []  # quiet_samples: leading samples that are no word yet
+    sequences, labels = [], []
     if words:
         def quiet(clip: np.ndarray, samples: int) -> np.ndarray:
             """Background at the clip's own noise floor."""
@@ -103,23 +100,15 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
 
         edges = [quiet_edges(clip, rate, mix) for clip in data.sequences]
         ends = [len(clip) - tail for clip, (_, tail) in zip(data.sequences, edges)]  # just after the speech
-        def before_onset(lead: np.ndarray, i: int) -> int:
-            """Samples of a sequence that starts with ``lead`` then clip i until onset_fraction of its speech."""
-            return len(lead) + edges[i][0] + int(mix.onset_fraction * (ends[i] - edges[i][0]))
-
-        for i, (clip, end, label) in enumerate(zip(data.sequences, ends, data.labels)):
+        for clip, end, label in zip(data.sequences, ends, data.labels):
             tail = _samples(rng, (0.0, mix.word_tail_s), rate)
             own_tail = min(tail, len(clip) - end)  # the clip's own quiet end first, then background
-            lead = lead_in(clip)
-            sequences.append(np.concatenate([lead, clip[: end + own_tail], quiet(clip, tail - own_tail)]))
+            sequences.append(np.concatenate([lead_in(clip), clip[: end + own_tail], quiet(clip, tail - own_tail)]))
             labels.append(label)
-            quiet_samples.append(before_onset(lead, i))
         for i in rng.choice(len(data), size=round(mix.trail_share * len(data)), replace=False):
             clip, end = data.sequences[i], ends[i]
-            lead = lead_in(clip)
-            sequences.append(np.concatenate([lead, clip[:end], quiet(clip, _samples(rng, mix.trail_s, rate))]))
+            sequences.append(np.concatenate([lead_in(clip), clip[:end], quiet(clip, _samples(rng, mix.trail_s, rate))]))
             labels.append(mix.label)
-            quiet_samples.append(before_onset(lead, i))
         for i in rng.choice(len(data), size=round(mix.onset_share * len(data)), replace=False):
             clip, start, end = data.sequences[i], edges[i][0], ends[i]
             onset, lead = clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))], lead_in(clip)
@@ -128,7 +117,6 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
                 lead = np.concatenate([quiet(clip, missing), lead])
             sequences.append(np.concatenate([lead, onset]))
             labels.append(mix.label)
-            quiet_samples.append(len(sequences[-1]))
         others = {label: [j for j, other in enumerate(data.labels) if other != label] for label in data.classes}
         for i in rng.choice(len(data), size=round(mix.preceding_share * len(data)), replace=False):
             clip, label = data.sequences[i], data.labels[i]
@@ -139,11 +127,9 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             before = before[len(before) - max(1, int(rng.uniform(0.3, 1.0) * len(before))):]
             tail = _samples(rng, (0.0, mix.word_tail_s), rate)
             own_tail = min(tail, len(clip) - ends[i])
-            lead = lead_in(clip)
-            sequences.append(np.concatenate([lead, before, quiet(clip, _samples(rng, mix.preceding_gap_s, rate)),
+            sequences.append(np.concatenate([lead_in(clip), before, quiet(clip, _samples(rng, mix.preceding_gap_s, rate)),
                                              clip[edges[i][0]: ends[i] + own_tail], quiet(clip, tail - own_tail)]))
             labels.append(label)
-            quiet_samples.append(len(lead))  # the other word's end may rightly be heard as that word
     else:
         most = round(mix.word_tail_s * rate)
         sequences = [clip[: len(clip) - tail + min(tail, most)] for clip, (_, tail) in
@@ -154,16 +140,13 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     for _ in range(per_class):
         sequences.append(background(rng, pool, floors, _samples(rng, mix.clip_s, rate), mix))
         labels.append(mix.label)
-    if words:
-        quiet_samples += [len(s) for s in sequences[len(quiet_samples):]]  # background clips: no word anywhere
     if words and (mix.noise_share > 0 or mix.gain_db > 0):
         speech_power = float(np.median([np.mean(np.square(clip[a:len(clip) - b], dtype=np.float64)) if len(clip) - b > a
                                         else np.mean(np.square(clip, dtype=np.float64))
                                         for clip, (a, b) in zip(data.sequences, edges)]))
         sequences = [noisy_and_scaled(rng, s, speech_power, own_clips, mix) for s in sequences]
     return SequenceSet([s.astype(np.float32) for s in sequences], labels, [*data.classes, mix.label],
-                       data.name, data.source, sample_rate=rate,
-                       quiet_samples=np.array(quiet_samples, dtype=np.int64) if words else None)
+                       data.name, data.source, sample_rate=rate)
 
 
 def noisy_and_scaled(rng: np.random.Generator, sequence: np.ndarray, speech_power: float, noise_clips: list[np.ndarray],

@@ -15,13 +15,11 @@ from edgernn.runtime.frontend import Frontend
 @dataclass
 class Encoded:
     """x: float32 [n, max_time, features] or int64 [n, max_time], padded with zeros at the end.
-    lengths: int64 [n]; y: int64 [n] class indices. quiet_steps: int64 [n], each sequence's
-    leading steps whose answer is background (audio made for streams), or None."""
+    lengths: int64 [n]; y: int64 [n] class indices."""
 
     x: torch.Tensor
     lengths: torch.Tensor
     y: torch.Tensor
-    quiet_steps: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
@@ -29,8 +27,7 @@ class Encoded:
     def subset(self, index: np.ndarray) -> "Encoded":
         index_t = torch.as_tensor(index, dtype=torch.long)
         lengths = self.lengths[index_t]
-        return Encoded(self.x[index_t, : int(lengths.max())], lengths, self.y[index_t],
-                       None if self.quiet_steps is None else self.quiet_steps[index_t])
+        return Encoded(self.x[index_t, : int(lengths.max())], lengths, self.y[index_t])
 
 
 def encode(data: SequenceSet, frontend: Frontend, classes: list[str]) -> Encoded:
@@ -41,8 +38,4 @@ def encode(data: SequenceSet, frontend: Frontend, classes: list[str]) -> Encoded
         raise DataFormatError(f"{data.source}: case {empty[0]} gives no steps ({len(empty)} such cases); "
                               "an audio clip must be at least one frame long")
     x, lengths = pad_sequences(prepared)
-    quiet = None
-    if data.quiet_samples is not None:  # a step is quiet when its whole frame lies within the quiet samples
-        window, hop = frontend.config.window, frontend.config.hop
-        quiet = torch.from_numpy(np.clip((data.quiet_samples - window) // hop + 1, 0, lengths))
-    return Encoded(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.label_ids(classes)), quiet)
+    return Encoded(torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.label_ids(classes)))

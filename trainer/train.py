@@ -77,16 +77,6 @@ def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, w
     return sum(losses) / max(len(data), 1), np.concatenate(preds)
 
 
-def quiet_step_loss(logits: torch.Tensor, quiet_steps: torch.Tensor, quiet_class: int) -> torch.Tensor:
-    """Mean cross-entropy towards ``quiet_class`` over every sequence's first ``quiet_steps``
-    steps (logits [batch, time, classes], quiet_steps int64 [batch]); 0 when none is quiet."""
-    mask = torch.arange(logits.shape[1])[None, :] < quiet_steps[:, None]
-    chosen = logits[mask]
-    if not len(chosen):
-        return logits.sum() * 0.0
-    return nn.functional.cross_entropy(chosen, torch.full((len(chosen),), quiet_class, dtype=torch.long))
-
-
 def shuffled_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
     """Indices of the training cases in random order, cut into batches."""
     order = torch.randperm(len(lengths), generator=generator).numpy()
@@ -180,12 +170,9 @@ class DivergenceGuard:
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
         on_epoch: Callable[[dict], None] | None = None,
-        epoch_hook: Callable[[EpochRecord], None] | None = None, quiet_class: int | None = None) -> FitResult:
+        epoch_hook: Callable[[EpochRecord], None] | None = None) -> FitResult:
     """Train ``model`` in place; returns it holding the kept weights (the best validation epoch's,
     or the last epoch's without validation data).
-
-    quiet_class: the background class's index; with ``config.quiet_loss`` > 0 the loss gains
-    ``quiet_step_loss`` over the training sequences' quiet steps, weighted by it.
 
     config: settings left unset are decided from ``train``'s size (trainer/defaults.py).
     on_epoch(state): called after a completed epoch, at most every STATE_EVERY_S seconds, with
@@ -239,11 +226,8 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
                 x = x + config.input_noise * torch.randn(x.shape, generator=generator)
             if drop_tokens:  # words read as unknown: no single word can carry a document
                 x = torch.where((torch.rand(x.shape, generator=generator) < config.token_dropout) & (x > UNK_ID), UNK_ID, x)
-            every_step = model(x)[0]
-            logits = last_step(every_step, batch.lengths)
+            logits = last_step(model(x)[0], batch.lengths)
             loss = nn.functional.cross_entropy(logits, batch.y, weight=weight)
-            if quiet_class is not None and config.quiet_loss > 0 and batch.quiet_steps is not None:
-                loss = loss + config.quiet_loss * quiet_step_loss(every_step, batch.quiet_steps, quiet_class)
             optimizer.zero_grad(set_to_none=True)
             loss_value = loss.item()
             if math.isfinite(loss_value):  # a non-finite loss updates nothing; the guard sees it below
@@ -350,8 +334,7 @@ def with_background(train_set: SequenceSet, test_set: SequenceSet, config: Train
         validation = add_background(train_set.take(held, train_set.source), mix, config.seed + 2)
         mixed = SequenceSet(mixed.sequences + validation.sequences, mixed.labels + validation.labels, mixed.classes,
                             mixed.name, mixed.source, sample_rate=mixed.sample_rate,
-                            validation=np.arange(len(mixed), len(mixed) + len(validation)),
-                            quiet_samples=np.concatenate([mixed.quiet_samples, validation.quiet_samples]))
+                            validation=np.arange(len(mixed), len(mixed) + len(validation)))
     return mixed, add_background(test_set, BackgroundMix(config.background), config.seed + 1, words=False), held
 
 
@@ -478,8 +461,7 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
         model.embedding.weight.requires_grad_(False)  # AdamW skips a parameter without a gradient
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
-                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook,
-                 quiet_class=labels.index(config.background) if config.background else None)
+                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook)
     if not evaluate_test:
         return validation_outcome(run_dir, model, labels, frontend, config, dataset, result, test_set)
     _, test_pred = evaluate(model, test_enc)
