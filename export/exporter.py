@@ -26,7 +26,7 @@ from edgernn.export.quantize import (
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
-from edgernn.runtime.frontend import frontend_from_json
+from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, frontend_from_json
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
 from edgernn.trainer.model import RecurrentClassifier
@@ -98,6 +98,21 @@ def held_out_data(checkpoint_payload: dict, data: str | Path | None) -> Sequence
         return recorded
     load = checkpoint_payload.get("dataset", {}).get("load") or {}
     return read_held_out(Path(data), load.get("label_regex"), load.get("test_regex"), tuple(load.get("strip") or ()))
+
+
+def standardise_in_graph(model: RecurrentClassifier, frontend: Frontend) -> Frontend:
+    """A feature model's per-channel standardisation moves into its graph (the first Sub and Mul:
+    ``RecurrentClassifier.standardise_inputs``; tiled ``frame`` times for a framed front end,
+    standardisation being per channel), so a plain onnxruntime session on raw frames gives the
+    runtime's answers. Returns the front end written into the graph, which then only checks
+    (and frames) raw frames; any other front end as it is."""
+    frame = frontend.frame if isinstance(frontend, FramedFrontend) else 1
+    norm = frontend.norm if isinstance(frontend, FramedFrontend) else frontend
+    if not isinstance(norm, FeatureFrontend) or norm.in_graph:
+        return frontend
+    model.standardise_inputs(np.tile(norm.mean, frame), np.tile(norm._inv_std, frame))
+    raw = FeatureFrontend(norm.mean, norm.std, in_graph=True)
+    return FramedFrontend(raw, frame) if frame > 1 else raw
 
 
 def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], frontend) -> tuple[list[np.ndarray], str]:
@@ -227,7 +242,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     if precisions is None:
         precisions = default_precisions(model.config.readout, log)
     out_dir = Path(out) if out is not None else Path(payload["path"]).parent
-    frontend = frontend_from_json(payload["frontend"])
+    frontend = standardise_in_graph(model, frontend_from_json(payload["frontend"]))
     held_out = held_out_data(payload, data)
     if len(held_out) == 0:
         raise DataFormatError(f"{held_out.source}: no sequences to check parity on")

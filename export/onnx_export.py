@@ -85,8 +85,28 @@ def export_onnx(model: RecurrentClassifier, contract: ExportContract) -> onnx.Mo
             dynamic_axes=contract.dynamic_axes, opset_version=contract.opset, do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
+    if model.input_mean is not None:
+        name_standardisation(proto)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+# The graph's own input standardisation (RecurrentClassifier.standardise_inputs):
+# x -> Sub(mean) -> Mul(scale), the mean and scale as Constant nodes.
+STANDARDISE_NODES = ("standardise_sub", "standardise_mul", "standardise_mean", "standardise_scale")
+
+
+def name_standardisation(proto: onnx.ModelProto) -> None:
+    """Give the Sub that reads the input ``x``, the Mul that reads it and their constants
+    STANDARDISE_NODES' names (so float16 conversion can keep them float32)."""
+    nodes = proto.graph.node
+    sub = next((n for n in nodes if n.op_type == "Sub" and n.input[0] == "x"), None)
+    mul = next((n for n in nodes if sub is not None and n.op_type == "Mul" and n.input[0] == sub.output[0]), None)
+    constants = {n.output[0]: n for n in nodes if n.op_type == "Constant"}
+    if sub is None or mul is None or sub.input[1] not in constants or mul.input[1] not in constants:
+        raise ValueError("the exported graph lacks its input standardisation (x - a constant, times a constant)")
+    sub.name, mul.name = STANDARDISE_NODES[:2]
+    constants[sub.input[1]].name, constants[mul.input[1]].name = STANDARDISE_NODES[2:]
 
 
 def producer_versions() -> dict:

@@ -26,6 +26,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgernn.export.onnx_export import STANDARDISE_NODES
+
 RECURRENT_OPS = ("RNN", "GRU", "LSTM")
 WEIGHT_OPS = (*RECURRENT_OPS, "MatMul", "Gather")
 
@@ -196,7 +198,8 @@ def weight_storage(proto: onnx.ModelProto) -> dict:
 
 
 def float16(proto: onnx.ModelProto) -> onnx.ModelProto:
-    """Weights and compute in float16, inputs and outputs kept float32 (Cast at the edges).
+    """Weights and compute in float16, inputs and outputs kept float32 (Cast at the edges), and
+    the input's standardisation too.
 
     onnxruntime 1.32 crashes (segmentation fault) creating a session for such a streaming graph
     at the default optimisation level; the file therefore asks for basic optimisation in its
@@ -204,10 +207,41 @@ def float16(proto: onnx.ModelProto) -> onnx.ModelProto:
     """
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    # A raw input's standardisation stays float32 (float16 would round large raw values before
+    # the mean is taken off): it is set aside, the rest converted, and it is put back before it.
+    proto, standardisation = split_standardisation(proto)
     model = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=True)
+    if standardisation:
+        standardised = standardisation[-1].output[0]
+        for node in model.graph.node:
+            node.input[:] = [standardised if name == "x" else name for name in node.input]
+        model.graph.node.extend(standardisation)
     sort_topologically(model.graph)  # the converter appends its input Casts after their consumers
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def split_standardisation(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
+    """(a copy of ``proto`` whose nodes read the input ``x`` where they read its standardisation,
+    the standardisation's nodes in order: STANDARDISE_NODES); ``proto`` and [] when it has none."""
+    nodes = {n.name: n for n in proto.graph.node if n.name in STANDARDISE_NODES}
+    if not nodes:
+        return proto, []
+    taken = [onnx.NodeProto() for _ in STANDARDISE_NODES]
+    for copy_, name in zip(taken, ("standardise_mean", "standardise_sub", "standardise_scale", "standardise_mul")):
+        copy_.CopyFrom(nodes[name])
+    rest = onnx.ModelProto()
+    rest.CopyFrom(proto)
+    kept = [n for n in rest.graph.node if n.name not in STANDARDISE_NODES]
+    standardised = taken[-1].output[0]
+    for node in kept:
+        node.input[:] = ["x" if name == standardised else name for name in node.input]
+    copies = [onnx.NodeProto() for _ in kept]
+    for copy_, node in zip(copies, kept):
+        copy_.CopyFrom(node)
+    del rest.graph.node[:]
+    rest.graph.node.extend(copies)
+    return rest, taken
 
 
 def sort_topologically(graph: onnx.GraphProto) -> None:

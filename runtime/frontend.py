@@ -52,11 +52,14 @@ class OwnStream:
 class FeatureFrontend(OwnStream):
     """Per-channel standardisation of float feature frames.
 
-    mean, std: float32 [features].
+    mean, std: float32 [features]. in_graph: the graph standardises its input itself (its first
+    Sub and Mul, with these values: files exported since metadata schema 2), so this front end
+    only checks frames and passes them on; False for older files, standardised here.
     """
 
     mean: np.ndarray
     std: np.ndarray
+    in_graph: bool = False
     kind = "features"
     step_length = 1  # raw input elements per graph step
 
@@ -111,7 +114,10 @@ class FeatureFrontend(OwnStream):
         self._inv_std = (1.0 / self.std).astype(np.float32)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """Standardise checked float32 frames [time, features] -> float32 [time, features]."""
+        """Standardise checked float32 frames [time, features] -> float32 [time, features] (as
+        they are when the graph standardises them)."""
+        if self.in_graph:
+            return frames
         out = np.subtract(frames, self.mean)
         out *= self._inv_std
         return out
@@ -119,7 +125,8 @@ class FeatureFrontend(OwnStream):
     push = __call__  # stateless: the front end is its own stream (OwnStream)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "features": self.features, "mean": _float32_list(self.mean), "std": _float32_list(self.std)}
+        return {"kind": self.kind, "features": self.features, "mean": _float32_list(self.mean), "std": _float32_list(self.std),
+                **({"standardised_in_graph": True} if self.in_graph else {})}
 
 
 def _float32_list(values: np.ndarray) -> list[float]:
@@ -208,7 +215,8 @@ class FramedFrontend:
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "features": self.features, "frame": self.frame, "raw_features": self.raw_features,
-                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std)}
+                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std),
+                **({"standardised_in_graph": True} if self.norm.in_graph else {})}
 
 
 class FramedFrontendStream:
@@ -369,7 +377,11 @@ def frontend_from_json(spec: Any) -> Frontend:
         if kind == LogMelFrontend.kind:
             if not isinstance(spec.get("logmel"), dict):
                 raise MetadataError("frontend: a 'logmel' front end needs a 'logmel' object of filterbank parameters")
-            return LogMelFrontend(config_from_json(spec["logmel"]), _normalisation_from_json(spec))
+            norm = _normalisation_from_json(spec)
+            if norm.in_graph:
+                raise MetadataError("frontend: a 'logmel' front end standardises its frames itself; "
+                                    "'standardised_in_graph' applies to feature front ends only")
+            return LogMelFrontend(config_from_json(spec["logmel"]), norm)
         if kind == TextFrontend.kind:
             return _text_from_json(spec)
         if kind == TokenFrontend.kind:
@@ -405,4 +417,7 @@ def _normalisation_from_json(spec: dict) -> FeatureFrontend:
         raise MetadataError("frontend: 'mean' and 'std' must be lists of length 'features'")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
         raise MetadataError("frontend: 'mean' must be finite and 'std' finite and > 0")
-    return FeatureFrontend(mean, std)
+    in_graph = spec.get("standardised_in_graph", False)
+    if not isinstance(in_graph, bool):
+        raise MetadataError(f"frontend: 'standardised_in_graph' must be true or false, got {in_graph!r}")
+    return FeatureFrontend(mean, std, in_graph)

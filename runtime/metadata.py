@@ -14,7 +14,7 @@ from typing import Any
 from edgernn.runtime.errors import MetadataError
 
 PREFIX = "edgernn."
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a feature graph standardises its own input (frontend "standardised_in_graph")
 CELLS = ("rnn", "lstm", "gru")
 INPUT_KINDS = ("features", "tokens")
 PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")

@@ -265,6 +265,7 @@ class Stream:
         # raw frames the stream standardises itself (the one-step fast path): feature models only
         raw_frames = self.model.frontend.kind == "features"
         self._frame_shape = (1, features) if raw_frames else None
+        self._standardise = raw_frames and not self.model.frontend.in_graph  # else the graph standardises
         if raw_frames:
             self._mean = self.model.frontend.mean.reshape(1, features)
             self._inv_std = self.model.frontend._inv_std.reshape(1, features)
@@ -355,8 +356,11 @@ class Stream:
         the frame's dot product with itself, which any NaN or infinity makes non-finite: one BLAS
         call, half the cost of a reduction on this size. A frame so large that its squares overflow
         takes the general path, which checks it element by element.)"""
-        _subtract(frame, self._mean, out=self._x_frame)
-        _multiply(self._x_frame, self._inv_std, out=self._x_frame)
+        if self._standardise:
+            _subtract(frame, self._mean, out=self._x_frame)
+            _multiply(self._x_frame, self._inv_std, out=self._x_frame)
+        else:
+            _copyto(self._x_frame, frame)
         return self._run_bound_step()
 
     def _run_bound_step(self) -> np.ndarray:

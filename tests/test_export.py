@@ -11,7 +11,8 @@ import pytest
 from edgernn.export.exporter import export
 from edgernn.export.parity import ParityError, ParityLimits
 from edgernn.runtime import InputError, Model
-from edgernn.runtime.metadata import GraphMetadata
+from edgernn.runtime.frontend import FeatureFrontend
+from edgernn.runtime.metadata import PREFIX, GraphMetadata
 
 OP_OF_CELL = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -54,8 +55,9 @@ def test_graph_predictions_equal_pytorch(quick_runs, sample_test_file):
     model = Model(artifacts["fp32"].path)
     data = read_ts(sample_test_file)
     probs = model.predict(data.sequences[:40], batch_size=7)
+    standardise = FeatureFrontend(model.frontend.mean, model.frontend.std)  # PyTorch's model reads standardised frames
     for i, seq in enumerate(data.sequences[:40]):
-        x = torch.from_numpy(model.prepare(seq))[None]
+        x = torch.from_numpy(standardise(model.prepare(seq)))[None]
         with torch.inference_mode():
             ref = torch.softmax(last_step(outcome.model(x)[0], torch.tensor([len(seq)])), dim=1)[0].numpy()
         np.testing.assert_allclose(probs[i], ref, atol=1e-5)
@@ -123,3 +125,85 @@ def test_export_leaves_every_module_in_eval_mode():
     model = RecurrentClassifier(ModelConfig(features=4, hidden=8, classes=3, dropout=0.5)).train()
     export_onnx(model, ExportContract.for_model(model))
     assert not any(module.training for module in model.modules())
+
+
+@pytest.fixture(scope="module")
+def raw_input_runs(tmp_path_factory, sample_dir):
+    """One GRU on JapaneseVowels exported fp32, int8-dynamic and fp16, and one in frames of 3
+    exported fp32 and int8-dynamic: {name: (checkpoint, {precision: Artifact})}."""
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    runs = {}
+    for name, frame, precisions in (("plain", 1, ("fp32", "int8-dynamic", "fp16")), ("framed", 3, ("fp32", "int8-dynamic"))):
+        run = tmp_path_factory.mktemp(name)
+        outcome = train(sample_dir, run, {"cell": "gru", "hidden": 16}, TrainConfig(epochs=2, frame=frame, seed=0, threads=1),
+                        log=lambda m: None)
+        runs[name] = (outcome.checkpoint, export(outcome.checkpoint, precisions=precisions, log=lambda m: None))
+    return runs
+
+
+def plain_session_probabilities(path, sequences: list[np.ndarray], frame: int) -> np.ndarray:
+    """onnxruntime alone, no edgernn code: raw frames in (stacked ``frame`` at a time), zero
+    state, the last step's softmax out; float64 [cases, classes]."""
+    import json
+
+    import onnxruntime as ort
+
+    proto = onnx.load(path)
+    runtime = json.loads({p.key: p.value for p in proto.metadata_props}.get(PREFIX + "runtime", "{}"))
+    options = ort.SessionOptions()
+    if runtime.get("graph_optimization_level") == "basic":  # the file asks for it (float16 graphs)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    states = {i.name: np.zeros([1 if isinstance(d, str) else d for d in i.shape], np.float32) for i in session.get_inputs()[1:]}
+    out = []
+    for seq in sequences:
+        steps = len(seq) // frame
+        x = seq[: steps * frame].reshape(1, steps, frame * seq.shape[1]).astype(np.float32)
+        logits = session.run(["logits"], {"x": x, **states})[0][0, -1].astype(np.float64)
+        out.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", ["plain", "framed"])
+def test_a_plain_session_on_raw_frames_gives_the_runtimes_answers(raw_input_runs, sample_test_file, name):
+    from edgernn.runtime.datasets import read_ts
+
+    sequences = read_ts(sample_test_file).sequences
+    for precision, artifact in raw_input_runs[name][1].items():
+        model = Model(artifact.path)
+        assert model.frontend.to_json()["standardised_in_graph"] is True and model.metadata.schema_version == 2
+        ops = Counter(n.name for n in onnx.load(artifact.path).graph.node)
+        assert ops["standardise_sub"] == ops["standardise_mul"] == 1, precision
+        plain = plain_session_probabilities(artifact.path, sequences, 3 if name == "framed" else 1)
+        runtime = model.predict(sequences)
+        assert (plain.argmax(1) == runtime.argmax(1)).all(), precision
+        assert np.abs(plain - runtime).max() <= 1e-5, precision
+
+
+def test_a_file_that_leaves_standardisation_to_the_runtime_still_loads_and_agrees(raw_input_runs, sample_test_file, tmp_path):
+    """A graph of metadata schema 1 takes standardised frames; the runtime standardises for it."""
+    import json
+
+    from edgernn.export.onnx_export import ExportContract, export_onnx, set_metadata
+    from edgernn.runtime.datasets import read_ts
+    from edgernn.trainer.checkpoint import load_checkpoint
+
+    checkpoint, artifacts = raw_input_runs["plain"]
+    torch_model, _ = load_checkpoint(checkpoint)
+    old = export_onnx(torch_model, ExportContract.for_model(torch_model))
+    assert not {"standardise_sub", "standardise_mul"} & {n.name for n in old.graph.node}
+    props = {p.key: p.value for p in onnx.load(artifacts["fp32"].path).metadata_props}
+    frontend = json.loads(props[PREFIX + "frontend"])
+    del frontend["standardised_in_graph"]
+    set_metadata(old, {**props, PREFIX + "schema_version": "1", PREFIX + "frontend": json.dumps(frontend)})
+    path = tmp_path / "old.onnx"
+    path.write_bytes(old.SerializeToString())
+    sequences = read_ts(sample_test_file).sequences
+    old_model, new_model = Model(path), Model(artifacts["fp32"].path)
+    assert old_model.frontend.in_graph is False and old_model.metadata.schema_version == 1
+    np.testing.assert_allclose(old_model.predict(sequences), new_model.predict(sequences), atol=1e-6)
+    stream_old, stream_new = old_model.stream(), new_model.stream()
+    for step in sequences[0]:  # the one-step fast path standardises only for the old file
+        np.testing.assert_allclose(stream_old.push(step[None]), stream_new.push(step[None]), atol=1e-6)

@@ -71,6 +71,10 @@ def test_token_ids_are_range_checked():
      "'features' 5 must be 'frame' x 'raw_features' = 4"),
     ({"kind": "framed_features", "features": 4, "frame": 2, "mean": [0, 0], "std": [1, 1]},
      "malformed 'framed_features' front end"),
+    ({"kind": "features", "features": 1, "mean": [0.0], "std": [1.0], "standardised_in_graph": "yes"},
+     "'standardised_in_graph' must be true or false, got 'yes'"),
+    ({"kind": "logmel", "features": 1, "mean": [0.0], "std": [1.0], "standardised_in_graph": True,
+      "logmel": {"sample_rate": 16000}}, "'standardised_in_graph' applies to feature front ends only"),
     ([1, 2], "JSON object with a 'kind'"),
 ])
 def test_malformed_frontend_metadata(spec, message):

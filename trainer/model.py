@@ -7,6 +7,7 @@ every step and the recurrence is causal: steps after a sequence's end cannot cha
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -40,7 +41,17 @@ class RecurrentClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.scorer = nn.Linear(config.hidden, 1) if config.readout == "attention" else None
         self.head = nn.Linear(config.hidden, config.classes)
+        # Set by standardise_inputs at export; never saved in a checkpoint.
+        self.register_buffer("input_mean", None, persistent=False)
+        self.register_buffer("input_scale", None, persistent=False)
         self.reset_recurrent_parameters()
+
+    def standardise_inputs(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        """Make the model take raw feature frames: x -> (x - mean) * scale before the cell, the
+        runtime FeatureFrontend's own float32 arithmetic (mean, scale: float32 [features], scale
+        being 1 / std). Exported, these are the graph's first Sub and Mul."""
+        self.input_mean = torch.as_tensor(np.asarray(mean, np.float32))
+        self.input_scale = torch.as_tensor(np.asarray(scale, np.float32))
 
     def reset_recurrent_parameters(self) -> None:
         """Keras' recurrent initialisation: Glorot-uniform input weights, orthogonal recurrent
@@ -73,6 +84,8 @@ class RecurrentClassifier(nn.Module):
         """Returns (logits float32 [batch, time, classes], new state tuple)."""
         if state is None:
             state = self.zero_state(x.shape[0])
+        if self.input_mean is not None:
+            x = (x - self.input_mean) * self.input_scale
         inputs = self.embedding(x) if self.embedding is not None else x
         lstm = self.config.cell == "lstm"
         outputs, new_state = self.rnn(inputs, tuple(state[:2]) if lstm else state[0])
