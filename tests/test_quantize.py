@@ -27,10 +27,10 @@ def int8_runs(quick_runs, tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("gru", {"GRU": 1, "Cast": 4, "Mul": 4, "MatMul": 1, "DequantizeLinear": 0}),
-    ("rnn", {"RNN": 1, "Cast": 4, "Mul": 4, "MatMul": 1, "DequantizeLinear": 0}),
-    ("lstm", {"DynamicQuantizeLSTM": 2, "MatMulInteger": 1, "DynamicQuantizeLinear": 1}),  # 2 layers
+@pytest.mark.parametrize("cell, expected", [  # one Sub and one Mul: the input's standardisation
+    ("gru", {"GRU": 1, "Cast": 4, "Sub": 1, "Mul": 5, "MatMul": 1, "DequantizeLinear": 0}),
+    ("rnn", {"RNN": 1, "Cast": 4, "Sub": 1, "Mul": 5, "MatMul": 1, "DequantizeLinear": 0}),
+    ("lstm", {"DynamicQuantizeLSTM": 2, "Sub": 1, "MatMulInteger": 1, "DynamicQuantizeLinear": 1}),  # 2 layers
 ])
 def test_int8_graph_ops_and_weight_types(int8_runs, cell, expected):
     _, art = int8_runs[cell]
@@ -171,9 +171,10 @@ def test_int8_static_is_a_qdq_head_over_int8_stored_recurrent_weights(other_prec
     proto = onnx.load(art.path)
     ops = op_counts(proto)
     # one calibrated activation (the head's input) and the head's weight in QDQ form; the GRU's
-    # W, R, B int8-stored behind Cast + Mul; the logits are not quantized
-    assert {op: ops.get(op) for op in ("QuantizeLinear", "DequantizeLinear", "MatMul", "GRU", "Cast", "Mul")} == {
-        "QuantizeLinear": 1, "DequantizeLinear": 2, "MatMul": 1, "GRU": 1, "Cast": 3, "Mul": 3}
+    # W, R, B int8-stored behind Cast + Mul; the logits are not quantized, nor the input's
+    # standardisation (a float32 Sub and Mul)
+    assert {op: ops.get(op) for op in ("QuantizeLinear", "DequantizeLinear", "MatMul", "GRU", "Cast", "Sub", "Mul")} == {
+        "QuantizeLinear": 1, "DequantizeLinear": 2, "MatMul": 1, "GRU": 1, "Cast": 3, "Sub": 1, "Mul": 4}
     quantized = {n.input[0] for n in proto.graph.node if n.op_type == "QuantizeLinear"}
     producers = {o: n.op_type for n in proto.graph.node for o in n.output}
     assert [producers.get(name) for name in quantized] == ["Transpose"]  # the GRU's output, batch-major
