@@ -169,3 +169,20 @@ def gru_onnx(quick_runs) -> Path:
 @pytest.fixture(scope="session")
 def sample_test_file(sample_dir) -> Path:
     return sample_dir / "JapaneseVowels_TEST.ts"
+
+
+@pytest.fixture(scope="session")
+def raw_input_runs(tmp_path_factory, sample_dir):
+    """One GRU on JapaneseVowels exported fp32, int8-dynamic and fp16, and one in frames of 3
+    exported fp32 and int8-dynamic: {name: (checkpoint, {precision: Artifact})}."""
+    from edgernn.export.exporter import export
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    runs = {}
+    for name, frame, precisions in (("plain", 1, ("fp32", "int8-dynamic", "fp16")), ("framed", 3, ("fp32", "int8-dynamic"))):
+        run = tmp_path_factory.mktemp(name)
+        outcome = train(sample_dir, run, {"cell": "gru", "hidden": 16}, TrainConfig(epochs=2, frame=frame, seed=0, threads=1),
+                        log=lambda m: None)
+        runs[name] = (outcome.checkpoint, export(outcome.checkpoint, precisions=precisions, log=lambda m: None))
+    return runs

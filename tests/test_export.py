@@ -127,22 +127,6 @@ def test_export_leaves_every_module_in_eval_mode():
     assert not any(module.training for module in model.modules())
 
 
-@pytest.fixture(scope="module")
-def raw_input_runs(tmp_path_factory, sample_dir):
-    """One GRU on JapaneseVowels exported fp32, int8-dynamic and fp16, and one in frames of 3
-    exported fp32 and int8-dynamic: {name: (checkpoint, {precision: Artifact})}."""
-    from edgernn.trainer.config import TrainConfig
-    from edgernn.trainer.train import train
-
-    runs = {}
-    for name, frame, precisions in (("plain", 1, ("fp32", "int8-dynamic", "fp16")), ("framed", 3, ("fp32", "int8-dynamic"))):
-        run = tmp_path_factory.mktemp(name)
-        outcome = train(sample_dir, run, {"cell": "gru", "hidden": 16}, TrainConfig(epochs=2, frame=frame, seed=0, threads=1),
-                        log=lambda m: None)
-        runs[name] = (outcome.checkpoint, export(outcome.checkpoint, precisions=precisions, log=lambda m: None))
-    return runs
-
-
 def plain_session_probabilities(path, sequences: list[np.ndarray], frame: int) -> np.ndarray:
     """onnxruntime alone, no edgernn code: raw frames in (stacked ``frame`` at a time), zero
     state, the last step's softmax out; float64 [cases, classes]."""
