@@ -12,11 +12,16 @@ from edgernn.runtime.metadata import baselines_line
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @json_option
 def info_command(model_path, as_json):
-    """Describe MODEL (.onnx): cell, size, inputs and outputs, labels, front end, parity, producer."""
+    """Describe MODEL (.onnx or .ort): cell, size, inputs and outputs, labels, front end, parity,
+    producer, and the operators it needs (and which onnxruntime's reduced mobile package lacks)."""
     from edgernn.runtime import Model
+    from edgernn.runtime.onnx_scan import is_ort_format, required_operators
+    from edgernn.runtime.ort_packages import REDUCED_MOBILE_RELEASES, missing_from_reduced_mobile
 
     model = Model(model_path)
     meta = model.metadata
+    blob = model.path.read_bytes()
+    operators = None if is_ort_format(blob) else required_operators(blob)
     payload = {
         "path": model_path, "bytes": model.path.stat().st_size, "schema_version": meta.schema_version,
         "cell": meta.cell, "layers": meta.layers, "hidden": meta.hidden, "precision": meta.precision,
@@ -26,6 +31,8 @@ def info_command(model_path, as_json):
         "outputs": {o.name: [o.type, o.shape] for o in model.session.get_outputs()},
         "state": [s.to_json() for s in meta.state], "parity": meta.parity, "source": meta.source,
         "producer": meta.producer, "runtime": meta.runtime, "footprint": meta.footprint, "dataset": meta.dataset,
+        "operators": None if operators is None else [f"{d};{v};{op}" for d, v, op in operators],
+        "missing_from_reduced_mobile_package": None if operators is None else missing_from_reduced_mobile(operators),
     }
 
     def human():
@@ -65,6 +72,16 @@ def info_command(model_path, as_json):
             click.echo("ops: " + ", ".join(f"{op} x{n}" for op, n in foot["op_counts"].items()))
             if "note" in foot:
                 click.echo(f"note: {foot['note']}")
+        if operators is not None:
+            groups = {(d, v): [op for dd, vv, op in operators if (dd, vv) == (d, v)] for d, v, _ in operators}
+            click.echo("operators: " + "; ".join(f"{d} opset {v}: {', '.join(ops)}" for (d, v), ops in groups.items()))
+            missing = payload["missing_from_reduced_mobile_package"]
+            click.echo(f"onnxruntime's reduced mobile package ({REDUCED_MOBILE_RELEASES}) lacks: {', '.join(missing)}; "
+                       "from 1.19 the prebuilt mobile packages hold every operator, or build onnxruntime with "
+                       "the required_operators.config `edgernn export --format ort` writes" if missing
+                       else f"onnxruntime's reduced mobile package ({REDUCED_MOBILE_RELEASES}) has every operator")
+        else:
+            click.echo("operators: an ORT-format file; see the required_operators.config written beside it")
         if meta.runtime.get("session_config"):
             click.echo(f"session config: {meta.runtime['session_config']}")
         click.echo(f"producer: {meta.producer}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,7 @@ import numpy as np
 import onnx
 
 from edgernn.export.onnx_export import set_metadata
+from edgernn.export.ort_format import convert_to_ort
 from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
 from edgernn.runtime.calibration import ScoredStream, calibrate, clock_of, stream_probabilities
 from edgernn.runtime.datasets import SequenceSet, load_train_test
@@ -61,11 +63,16 @@ def validation_streams(clips: SequenceSet, minutes: float, seed: int) -> list[tu
 
 
 def write_detector(path: Path, detector: dict) -> tuple[int, str]:
-    """Rewrite the graph at ``path`` with ``detector`` as its ``detector`` metadata; (bytes, sha256)."""
+    """Rewrite the graph at ``path`` with ``detector`` as its ``detector`` metadata, and the ORT
+    file made from it when there is one (the same graph: only the metadata changes); (bytes,
+    sha256) of the .onnx file."""
     proto = onnx.load(str(path))
     set_metadata(proto, {PREFIX + "detector": json.dumps(detector)})
     blob = proto.SerializeToString()
     write_bytes_atomic(path, blob)
+    if path.with_suffix(".ort").is_file():
+        with tempfile.TemporaryDirectory() as scratch:
+            write_bytes_atomic(path.with_suffix(".ort"), convert_to_ort(path, Path(scratch)).read_bytes())
     return len(blob), file_sha256(path)
 
 

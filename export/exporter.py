@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,9 @@ from edgernn.export.quantize import (
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
+from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, frontend_from_json
+from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
 from edgernn.trainer.model import RecurrentClassifier
@@ -46,13 +50,17 @@ class Artifact:
     sha256: str
     parity: dict
     footprint: dict = field(default_factory=dict)
+    ort: dict = field(default_factory=dict)  # --format ort: the ORT file's path, bytes, sha256 and parity
 
     def to_report(self, relative_to: Path) -> dict:
         try:
             path = str(self.path.resolve().relative_to(relative_to.resolve()))
         except ValueError:
             path = str(self.path.resolve())
-        return {"path": path, "bytes": self.bytes, "sha256": self.sha256}
+        entry = {"path": path, "bytes": self.bytes, "sha256": self.sha256}
+        if self.ort:
+            entry["ort"] = {"path": str(Path(path).with_suffix(".ort")), "bytes": self.ort["bytes"], "sha256": self.ort["sha256"]}
+        return entry
 
 
 class ExportGateError(ParityError):
@@ -113,6 +121,33 @@ def standardise_in_graph(model: RecurrentClassifier, frontend: Frontend) -> Fron
     model.standardise_inputs(np.tile(norm.mean, frame), np.tile(norm._inv_std, frame))
     raw = FeatureFrontend(norm.mean, norm.std, in_graph=True)
     return FramedFrontend(raw, frame) if frame > 1 else raw
+
+
+FORMATS = ("onnx", "ort")
+
+
+def write_ort(artifact: Artifact, sequences: list[np.ndarray], labels: np.ndarray | None, zero: list[np.ndarray],
+              stream: np.ndarray, limits: ParityLimits, log: Callable[[str], None]) -> list[str]:
+    """Convert ``artifact``'s graph to ORT format, judge it by the quantized graphs' gates against
+    that graph (``stream``: the long stream's input), and write it beside it only when it passes
+    (``artifact.ort`` then says where); returns the failed gates."""
+    props = {p.key: p.value for p in onnx.load(str(artifact.path)).metadata_props}
+    runtime = json.loads(props.get(PREFIX + "runtime", "{}"))
+    settings = {"session_config": runtime.get("session_config"), "optimization": runtime.get("graph_optimization_level", "all")}
+    with tempfile.TemporaryDirectory() as scratch:
+        converted = convert_to_ort(artifact.path, Path(scratch))
+        graph, session = make_session(str(artifact.path), **settings), make_session(str(converted), **settings)
+        parity = quantized_measurements(session, graph, sequences, labels, zero, limits)
+        parity["long_stream"] = long_stream_drift(session, lambda x, st: run_graph(graph, x, st), zero, stream)
+        with_verdict(parity, judge(parity, QUANTIZED_GATES, limits))
+        if not parity["passed"]:
+            return parity["failures"]
+        blob = converted.read_bytes()
+    path = write_bytes_atomic(artifact.path.with_suffix(".ort"), blob)
+    artifact.ort = {"path": path, "bytes": len(blob), "sha256": file_sha256(path), "parity": parity}
+    log(f"{artifact.precision}: wrote {path} ({len(blob)} bytes; top-1 agreement with the .onnx graph "
+        f"{parity['top1_agreement']:.4f}, max logit diff {parity['logit_max_abs_diff']:.2e})")
+    return []
 
 
 def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], frontend) -> tuple[list[np.ndarray], str]:
@@ -228,13 +263,19 @@ def default_precisions(readout: str, log: Callable[[str], None]) -> tuple[str, .
 
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] | None = ("fp32",),
            data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
-           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict[str, Artifact]:
+           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+           formats: tuple[str, ...] = ("onnx",)) -> dict[str, Artifact]:
     """Export one graph per precision beside the checkpoint (or under ``out``).
 
     Each graph passes its parity gates before it is written. When any precision fails, the
     others are still written and ExportGateError names every failed gate; nothing is written
     under a failed precision's name. precisions None: ``default_precisions`` for the model.
+    formats: "onnx" always; with "ort" each graph is also written in ORT format, gated against
+    its .onnx graph, and ``required_operators.config`` lists their operators (export/ort_format.py).
     """
+    unknown_formats = [f for f in formats if f not in FORMATS]
+    if unknown_formats:
+        raise InputError(f"unknown format {unknown_formats}; available: {list(FORMATS)}")
     unknown = [p for p in precisions or () if p not in AVAILABLE_PRECISIONS]
     if unknown:
         raise InputError(f"unknown precision {unknown}; available: {list(AVAILABLE_PRECISIONS)}")
@@ -308,6 +349,13 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
         artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
                                         {**foot, "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
         log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
+        if "ort" in formats:
+            ort_failures = write_ort(artifacts[precision], sequences, labels, zero, stream, limits, log)
+            failures += [f"{precision} (ORT format): {f}" for f in ort_failures]
+    ort_files = [a.ort["path"] for a in artifacts.values() if a.ort]
+    if ort_files:
+        config = write_bytes_atomic(out_dir / OPERATORS_CONFIG, operators_config(ort_files).encode())
+        log(f"wrote {config}")
     if failures:
         raise ExportGateError(failures, artifacts, failed)
     return artifacts

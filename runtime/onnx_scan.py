@@ -83,9 +83,47 @@ def external_data_locations(model: bytes) -> list[str]:
     return locations
 
 
+def is_ort_format(model: bytes) -> bool:
+    """An ORT-format file (a FlatBuffer with the identifier ``ORTM``), not an ONNX protobuf."""
+    return model[4:8] == b"ORTM"
+
+
+def required_operators(model: bytes) -> list[tuple[str, int, str]]:
+    """The operators an ONNX file's graph runs, as (domain, opset version, op type), sorted: the
+    domain "ai.onnx" for the default one, the version the file imports for that domain (the
+    form of onnxruntime's reduced-build ``required_operators.config``). Nested graphs (If, Loop,
+    Scan bodies) are included. Raises ValueError for bytes that are not an ONNX protobuf."""
+    opsets: dict[str, int] = {}
+    graphs: list[bytes] = []
+    for number, wire, value in _fields(model):
+        if number == 8 and wire == _LEN:  # opset_import: OperatorSetIdProto {domain 1, version 2}
+            entry = {n: v for n, _, v in _fields(value)}
+            opsets[entry.get(1, b"").decode() or "ai.onnx"] = int(entry.get(2, 0))
+        elif number == 7 and wire == _LEN:
+            graphs.append(value)
+    if not graphs:
+        raise ValueError("no graph: not an ONNX model")
+    found: set[tuple[str, int, str]] = set()
+    while graphs:
+        for number, wire, node in _fields(graphs.pop()):
+            if number != 1 or wire != _LEN:  # GraphProto.node: NodeProto {op_type 4, domain 7, attribute 5}
+                continue
+            fields = [(n, w, v) for n, w, v in _fields(node)]
+            entry = {n: v for n, w, v in fields if w == _LEN and n in (4, 7)}
+            domain = entry.get(7, b"").decode() or "ai.onnx"
+            found.add((domain, opsets.get(domain, 1), entry.get(4, b"").decode()))
+            for n, w, attribute in fields:  # AttributeProto.g (6) and .graphs (11): subgraphs
+                if n == 5 and w == _LEN:
+                    graphs += [v for k, kw, v in _fields(attribute) if k in (6, 11) and kw == _LEN]
+    return sorted(found)
+
+
 def check_external_data(path: Path, model: bytes) -> None:
     """Refuse a model whose external data would be read from outside its own folder (absolute
-    paths, ``..``, symlinks that leave it) or from a file that is not there."""
+    paths, ``..``, symlinks that leave it) or from a file that is not there. An ORT-format file
+    keeps its weights inside it."""
+    if is_ort_format(model):
+        return
     try:
         locations = external_data_locations(model)
     except ValueError:
