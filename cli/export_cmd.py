@@ -19,10 +19,14 @@ from edgernn.cli.options import (emit, false_alarms_option, json_option, limit_o
 @click.option("--format", "formats", type=click.Choice(["onnx", "ort"]), multiple=True,
               help="ort: also write each graph in ORT format (model.<precision>.ort, for onnxruntime's minimal builds, "
                    "gated against the .onnx graph) and required_operators.config beside them.  [default: onnx]")
+@click.option("--triton", type=click.Path(file_okay=False), default=None,
+              help="Also write a Triton Inference Server model repository here: DIR/NAME/1/model.onnx (the fp32 graph "
+                   "with batch-first state) and config.pbtxt (sequence batcher, implicit zero-initialised state).")
+@click.option("--triton-name", default="edgernn", show_default=True, help="The model's name in the Triton repository.")
 @limit_options
 @false_alarms_option
 @json_option
-def export_command(checkpoint, data, precisions, out, formats, false_alarms_per_hour, as_json, **limits):
+def export_command(checkpoint, data, precisions, out, formats, triton, triton_name, false_alarms_per_hour, as_json, **limits):
     """Export CHECKPOINT (model.pt or its run folder) to model.<precision>.onnx, each file
     passing its parity gates on held-out data before it is written (exit 1 when a gate fails).
     The graphs of an audio run trained with --background are then calibrated for streams (see
@@ -31,7 +35,7 @@ def export_command(checkpoint, data, precisions, out, formats, false_alarms_per_
     from edgernn.export.exporter import export
 
     artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)) or None, data=data, limits=parity_limits(limits),
-                       formats=("onnx", *formats))
+                       formats=("onnx", *formats), triton=triton, triton_name=triton_name)
     run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     streams = {}
     if artifacts and holds_validation_clips(run_dir):

@@ -29,6 +29,7 @@ from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
+from edgernn.export.triton import batch_first_parity, model_config, write_repository
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, frontend_from_json
 from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import make_session
@@ -264,7 +265,8 @@ def default_precisions(readout: str, log: Callable[[str], None]) -> tuple[str, .
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] | None = ("fp32",),
            data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
-           formats: tuple[str, ...] = ("onnx",)) -> dict[str, Artifact]:
+           formats: tuple[str, ...] = ("onnx",), triton: str | Path | None = None,
+           triton_name: str = "edgernn") -> dict[str, Artifact]:
     """Export one graph per precision beside the checkpoint (or under ``out``).
 
     Each graph passes its parity gates before it is written. When any precision fails, the
@@ -272,6 +274,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     under a failed precision's name. precisions None: ``default_precisions`` for the model.
     formats: "onnx" always; with "ort" each graph is also written in ORT format, gated against
     its .onnx graph, and ``required_operators.config`` lists their operators (export/ort_format.py).
+    triton: a folder to write a Triton model repository ``triton_name`` into (export/triton.py).
     """
     unknown_formats = [f for f in formats if f not in FORMATS]
     if unknown_formats:
@@ -309,10 +312,11 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     if not fp32_parity["passed"]:
         raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
 
-    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict) -> tuple[bytes, dict]:
+    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict,
+                 graph_contract: ExportContract = contract) -> tuple[bytes, dict]:
         """The file's bytes with its metadata written in, and its footprint."""
         foot = graph_footprint(proto, model, precision, runtime)
-        meta = graph_metadata(model, contract, payload["labels"], frontend.to_json(), precision, source_sha,
+        meta = graph_metadata(model, graph_contract, payload["labels"], frontend.to_json(), precision, source_sha,
                               compact(metadata_parity(parity)), compact(runtime), foot, payload.get("background"),
                               dataset_summary(payload.get("dataset", {})))
         set_metadata(proto, meta.to_props())
@@ -320,6 +324,17 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
 
     fp32_final = finished(fp32, "fp32", fp32_parity, {})
     fp32_bytes = len(fp32_final[0])  # the reference size, metadata included
+    if triton is not None:
+        batch_first = ExportContract.for_model(model, state_batch_axis=0)
+        variant, _ = finished(export_onnx(model, batch_first), "fp32", fp32_parity, {}, batch_first)
+        parity = batch_first_parity(variant, fp32_session, model, sequences[: limits.max_sequences], zero)
+        if not parity["max_abs_diff"] <= limits.fp32_max_abs_diff:
+            raise ExportGateError([f"triton: the batch-first graph differs from the fp32 graph by {parity['max_abs_diff']:.3g} "
+                                   f"(limit {limits.fp32_max_abs_diff:g})"], {}, {"triton": parity})
+        config = model_config(triton_name, model.config.input_kind, model.config.features, len(payload["labels"]),
+                              batch_first.state_specs(model))
+        folder = write_repository(Path(triton), triton_name, variant, payload["labels"], config)
+        log(f"triton: wrote {folder} (batch-first state; max difference from the fp32 graph {parity['max_abs_diff']:.2e})")
     if any(p != "fp32" for p in precisions):
         calibration, calibration_source = calibration_data(payload, sequences, frontend)
     artifacts, failed, failures = {}, {}, []

@@ -32,55 +32,69 @@ class ExportContract:
     output_names: tuple[str, ...]
     dynamic_axes: dict
     opset: int = OPSET
+    # The state tensors' batch axis: 1 (the recurrent ops' own layout, [layers, batch, hidden]),
+    # or 0 for servers that batch along the first axis (Triton's implicit state).
+    state_batch_axis: int = 1
 
     @classmethod
-    def for_model(cls, model: RecurrentClassifier) -> "ExportContract":
+    def for_model(cls, model: RecurrentClassifier, state_batch_axis: int = 1) -> "ExportContract":
         states = model.config.state_names
         inputs = ("x", *states)
         outputs = ("logits", *(f"{s}_out" for s in states))
         axes = {"x": {0: "batch", 1: "time"}, "logits": {0: "batch", 1: "time"}}
         for name in (*states, *(f"{s}_out" for s in states)):
-            axes[name] = {1: "batch"}
-        return cls(inputs, outputs, axes)
+            axes[name] = {state_batch_axis: "batch"}
+        return cls(inputs, outputs, axes, state_batch_axis=state_batch_axis)
 
     def state_specs(self, model: RecurrentClassifier) -> list[StateSpec]:
-        return [StateSpec(name, f"{name}_out", shape, 1)
-                for name, shape in zip(self.input_names[1:], model.state_shapes("batch"))]
+        specs = []
+        for name, shape in zip(self.input_names[1:], model.state_shapes("batch")):
+            if self.state_batch_axis == 0:
+                shape = (shape[1], shape[0], *shape[2:])
+            specs.append(StateSpec(name, f"{name}_out", shape, self.state_batch_axis))
+        return specs
 
 
 class StreamingGraph(nn.Module):
-    """The classifier with its state as explicit inputs and outputs: (x, h[, c]) -> (logits, h_out[, c_out])."""
+    """The classifier with its state as explicit inputs and outputs: (x, h[, c]) -> (logits, h_out[, c_out]).
+    batch_first_state: every state tensor (and its output) takes the batch on axis 0 instead of 1."""
 
-    def __init__(self, model: RecurrentClassifier):
+    def __init__(self, model: RecurrentClassifier, batch_first_state: bool = False):
         super().__init__()
         self.model = model
+        self.batch_first_state = batch_first_state
 
     def forward(self, x: torch.Tensor, *state: torch.Tensor):
+        if self.batch_first_state:
+            state = tuple(s.transpose(0, 1) for s in state)
         logits, new_state = self.model(x, tuple(state))
+        if self.batch_first_state:
+            new_state = tuple(s.transpose(0, 1) for s in new_state)
         return (logits, *new_state)
 
 
-def example_inputs(model: RecurrentClassifier, batch: int = 2, time: int = 5) -> tuple[torch.Tensor, ...]:
+def example_inputs(model: RecurrentClassifier, batch: int = 2, time: int = 5,
+                   state_batch_axis: int = 1) -> tuple[torch.Tensor, ...]:
     cfg = model.config
     if cfg.input_kind == "tokens":
         x = torch.randint(0, cfg.vocab_size, (batch, time), dtype=torch.int64)
     else:
         x = torch.randn(batch, time, cfg.features)
-    return (x, *model.zero_state(batch))
+    return (x, *(s.transpose(0, 1) if state_batch_axis == 0 else s for s in model.zero_state(batch)))
 
 
 def export_onnx(model: RecurrentClassifier, contract: ExportContract) -> onnx.ModelProto:
     """Trace and export the fp32 streaming graph; checked with ``onnx.checker`` (full check)."""
     # The wrapper must be in eval mode too: the exporter restores the wrapper's mode onto every
     # submodule afterwards, and a wrapper left in training mode would switch dropout back on.
-    graph = StreamingGraph(model.eval()).eval()
+    graph = StreamingGraph(model.eval(), batch_first_state=contract.state_batch_axis == 0).eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter warns about tracing and batch-size-dependent RNN export; the
         # explicit initial state makes both moot, and the parity gates prove the result.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            graph, example_inputs(model), buffer, dynamo=False,
+            graph, example_inputs(model, state_batch_axis=contract.state_batch_axis), buffer, dynamo=False,
             input_names=list(contract.input_names), output_names=list(contract.output_names),
             dynamic_axes=contract.dynamic_axes, opset_version=contract.opset, do_constant_folding=True,
         )
