@@ -36,6 +36,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from edgernn.export.onnx_export import STANDARDISE_NODES
 from edgernn.export.quantize import count_ops, quantize_with_onnxruntime, subgraphs, weight_only_int8, weight_storage
 from edgernn.runtime import Model
 from edgernn.runtime._files import write_json_atomic
@@ -184,8 +185,11 @@ def scan_graph(fp32: onnx.ModelProto, cell: dict, weights_in_body: bool) -> onnx
     if cell["op"] == "GRU" and cell["linear_before_reset"]:
         bias = cell["Wb"] + np.concatenate([cell["Rb"][:2 * hidden], np.zeros(hidden, np.float32)])
     body, outer_weights = scan_body(cell, weights_in_body)
+    standardise = [n for n in fp32.graph.node if n.name in STANDARDISE_NODES]  # the input's own standardisation
+    x = standardise[-1].output[0] if standardise else "x"
     nodes = [
-        helper.make_node("MatMul", ["x", "wT"], ["xw"]),  # [batch, time, gates*H]
+        *standardise,
+        helper.make_node("MatMul", [x, "wT"], ["xw"]),  # [batch, time, gates*H]
         helper.make_node("Add", ["xw", "xw_bias"], ["xp"]),
         helper.make_node("Transpose", ["xp"], ["xp_tm"], perm=[1, 0, 2]),  # time-major for Scan
         helper.make_node("Squeeze", ["h", "axis0"], ["h0"]),  # [batch, H]: one layer, one direction

@@ -69,9 +69,13 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
         if checkpoint is None:  # without a checkpoint the long stream is judged on finiteness alone
             summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
         else:
+            from edgernn.export.exporter import standardise_in_graph
+            from edgernn.runtime.frontend import frontend_from_json
             from edgernn.trainer.checkpoint import load_checkpoint
 
-            torch_model, _ = load_checkpoint(checkpoint)
+            torch_model, payload = load_checkpoint(checkpoint)
+            if model.metadata.schema_version >= 2:  # the graph standardises its raw input: so must PyTorch's model
+                standardise_in_graph(torch_model, frontend_from_json(payload["frontend"]))
             summary.update(fp32_vs_torch(model.session, torch_model, sequences))
             summary["long_stream"] = long_stream_vs_torch(model.session, torch_model, zero, stream, limits)
         rules = FP32_GATES
