@@ -1,0 +1,139 @@
+"""The log-mel front end (runtime/audio.py) as an ONNX graph: raw samples in, standardised log-mel
+frames out, with everything it must remember between calls carried as state tensors.
+
+Inputs and outputs (batch first; W window, H hop samples, B mel bands, all float32):
+- ``samples`` [batch, n], n a multiple of H: the next samples of each stream;
+- ``audio`` [batch, W - H] -> ``audio_out``: the last W - H samples heard (the window overlap);
+- ``norm_mean`` [batch, B] -> ``norm_mean_out``: the running mean of every band (``mean_norm_ms``);
+- ``norm_frames`` [batch, 1] -> ``norm_frames_out``: the frames the running mean has seen;
+- ``frames`` [batch, n / H, B]: one frame per hop.
+
+A stream starts with ``audio`` set to its first W - H samples (the Python front end answers
+nothing for them either, having no full window yet) and the other states zero; then every hop
+completes exactly the frame ``runtime/audio.py`` completes with it, so the frames line up with
+the Python front end's from the first one (frame k covers samples kH .. kH + W - 1).
+
+The arithmetic is runtime/audio.py's, in float64 up to the log as there (then float32): frame k through the Hann window and the real
+DFT as one MatMul with a [W, 2 (n_fft / 2 + 1)] basis (the window folded in, zero padding to
+n_fft implicit), squared, times the mel filters each repeated for the real and the imaginary
+part (``LogMel._pair_filters``), plus LOG_FLOOR, log; the running mean as a ``Scan`` over the
+frames (m_t = m_(t-1) + max(1 / t, rate) (f_t - m_(t-1)), t counting from 1); then (f - mean) / std
+with the training split's per-band statistics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edgernn.runtime.audio import LOG_FLOOR, LogMel, LogMelConfig
+from edgernn.runtime.frontend import FeatureFrontend
+
+OPSET = 17
+STATE_NAMES = ("audio", "norm_mean", "norm_frames")
+
+
+def dft_basis(config: LogMelConfig) -> np.ndarray:
+    """float64 [window, 2 * (n_fft // 2 + 1)]: Hann-windowed cosines and negated sines, interleaved
+    (re, im) per frequency bin as ``LogMel._pair_filters`` expects them."""
+    logmel = LogMel(config)
+    k = np.arange(config.window)[:, None]
+    f = np.arange(config.n_fft // 2 + 1)[None, :]
+    angle = 2.0 * np.pi * k * f / config.n_fft
+    basis = np.empty((config.window, 2 * f.shape[1]))
+    basis[:, 0::2] = np.cos(angle) * logmel._hann[:, None]
+    basis[:, 1::2] = -np.sin(angle) * logmel._hann[:, None]
+    return basis
+
+
+def _const(name: str, value, dtype=np.float32) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def running_mean_body(rate: float, bands: int) -> onnx.GraphProto:
+    """One Scan step: (mean [batch, B], seen [batch, 1], frame [batch, B]) -> (mean, seen, frame - mean)."""
+    nodes = [
+        helper.make_node("Add", ["seen_in", "one"], ["seen_out"]),
+        helper.make_node("Reciprocal", ["seen_out"], ["inverse"]),
+        helper.make_node("Max", ["inverse", "rate"], ["weight"]),
+        helper.make_node("Sub", ["frame", "mean_in"], ["step"]),
+        helper.make_node("Mul", ["step", "weight"], ["moved"]),
+        helper.make_node("Add", ["mean_in", "moved"], ["mean_out"]),
+        helper.make_node("Sub", ["frame", "mean_out"], ["normalised"]),
+    ]
+    batch = "batch"
+    return helper.make_graph(
+        nodes, "running_mean",
+        [helper.make_tensor_value_info("mean_in", TensorProto.FLOAT, [batch, bands]),
+         helper.make_tensor_value_info("seen_in", TensorProto.FLOAT, [batch, 1]),
+         helper.make_tensor_value_info("frame", TensorProto.FLOAT, [batch, bands])],
+        [helper.make_tensor_value_info("mean_out", TensorProto.FLOAT, [batch, bands]),
+         helper.make_tensor_value_info("seen_out", TensorProto.FLOAT, [batch, 1]),
+         helper.make_tensor_value_info("normalised", TensorProto.FLOAT, [batch, bands])],
+        initializer=[_const("one", 1.0), _const("rate", rate)])
+
+
+def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto:
+    """The front end of the module's docstring for ``config``, standardising with ``norm``'s
+    per-band mean and 1 / std (float32 [mel_bands] each, as the runtime multiplies by them)."""
+    window, hop, bands = config.window, config.hop, config.mel_bands
+    overlap = window - hop
+    logmel = LogMel(config)
+    nodes = [
+        helper.make_node("Concat", ["audio", "samples"], ["heard"], axis=1),           # [batch, overlap + n]
+        helper.make_node("Shape", ["samples"], ["samples_shape"]),
+        helper.make_node("Gather", ["samples_shape", "axis1"], ["n"], axis=0),          # [] int64
+        helper.make_node("Div", ["n", "hop"], ["count"]),                              # frames in this call
+        helper.make_node("Range", ["zero_i", "count", "one_i"], ["frame_index"]),      # [count]
+        helper.make_node("Unsqueeze", ["frame_index", "axis1_list"], ["frame_column"]),  # [count, 1]
+        helper.make_node("Mul", ["frame_column", "hop"], ["starts"]),
+        helper.make_node("Add", ["starts", "offsets"], ["positions"]),                 # [count, window]
+        helper.make_node("Gather", ["heard", "positions"], ["windows"], axis=1),        # [batch, count, window]
+        # float64 from the samples to the log, as runtime/audio.py computes: in float32 the
+        # DFT's rounding reaches 1e-4 in the log of a quiet band beside a loud one
+        helper.make_node("Cast", ["windows"], ["windows64"], to=TensorProto.DOUBLE),
+        helper.make_node("MatMul", ["windows64", "basis"], ["spectrum"]),              # [batch, count, 2 bins]
+        helper.make_node("Mul", ["spectrum", "spectrum"], ["power"]),
+        helper.make_node("MatMul", ["power", "pair_filters"], ["energy"]),             # [batch, count, bands]
+        helper.make_node("Add", ["energy", "log_floor"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["log_energy64"]),
+        helper.make_node("Cast", ["log_energy64"], ["log_energy"], to=TensorProto.FLOAT),
+        helper.make_node("Slice", ["heard", "keep_from", "keep_to", "axis1_list"], ["audio_out"]),
+    ]
+    if config.mean_norm_rate > 0:
+        nodes.append(helper.make_node("Scan", ["norm_mean", "norm_frames", "log_energy"],
+                                      ["norm_mean_out", "norm_frames_out", "centred"], num_scan_inputs=1,
+                                      scan_input_axes=[1], scan_output_axes=[1],
+                                      body=running_mean_body(config.mean_norm_rate, bands)))
+    else:  # no running mean: the states pass through untouched
+        nodes += [helper.make_node("Identity", ["log_energy"], ["centred"]),
+                  helper.make_node("Identity", ["norm_mean"], ["norm_mean_out"]),
+                  helper.make_node("Identity", ["norm_frames"], ["norm_frames_out"])]
+    nodes += [helper.make_node("Sub", ["centred", "band_mean"], ["shifted"]),
+              helper.make_node("Mul", ["shifted", "band_scale"], ["frames"])]
+    initializers = [
+        _const("axis1", 1, np.int64), _const("axis1_list", [1], np.int64), _const("hop", hop, np.int64),
+        _const("zero_i", 0, np.int64), _const("one_i", 1, np.int64),
+        _const("offsets", np.arange(window)[None, :], np.int64),
+        _const("basis", dft_basis(config), np.float64), _const("pair_filters", logmel._pair_filters, np.float64),
+        _const("log_floor", LOG_FLOOR, np.float64),
+        _const("keep_from", [-overlap] if overlap else [np.iinfo(np.int64).max], np.int64),
+        _const("keep_to", [np.iinfo(np.int64).max], np.int64),
+        _const("band_mean", norm.mean), _const("band_scale", norm._inv_std),
+    ]
+    batch = "batch"
+    graph = helper.make_graph(
+        nodes, "edgernn_logmel",
+        [helper.make_tensor_value_info("samples", TensorProto.FLOAT, [batch, "samples"]),
+         helper.make_tensor_value_info("audio", TensorProto.FLOAT, [batch, overlap]),
+         helper.make_tensor_value_info("norm_mean", TensorProto.FLOAT, [batch, bands]),
+         helper.make_tensor_value_info("norm_frames", TensorProto.FLOAT, [batch, 1])],
+        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, [batch, "steps", bands]),
+         helper.make_tensor_value_info("audio_out", TensorProto.FLOAT, [batch, overlap]),
+         helper.make_tensor_value_info("norm_mean_out", TensorProto.FLOAT, [batch, bands]),
+         helper.make_tensor_value_info("norm_frames_out", TensorProto.FLOAT, [batch, 1])],
+        initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(model, full_check=True)
+    return model
