@@ -13,10 +13,10 @@ nothing for them either, having no full window yet) and the other states zero; t
 completes exactly the frame ``runtime/audio.py`` completes with it, so the frames line up with
 the Python front end's from the first one (frame k covers samples kH .. kH + W - 1).
 
-The arithmetic is runtime/audio.py's, in float64 up to the log as there (then float32): frame k through the Hann window and the real
-DFT as one MatMul with a [W, 2 (n_fft / 2 + 1)] basis (the window folded in, zero padding to
-n_fft implicit), squared, times the mel filters each repeated for the real and the imaginary
-part (``LogMel._pair_filters``), plus LOG_FLOOR, log; the running mean as a ``Scan`` over the
+The arithmetic is runtime/audio.py's, in float64 up to the log as there (then float32): frame k through
+the Hann window, the one-sided ``DFT`` op zero-padded to n_fft (onnxruntime runs it as an FFT),
+squared, times the mel filters each repeated for the real and the imaginary part
+(``LogMel._pair_filters``), plus LOG_FLOOR, log; the running mean as a ``Scan`` over the
 frames (m_t = m_(t-1) + max(1 / t, rate) (f_t - m_(t-1)), t counting from 1); then (f - mean) / std
 with the training split's per-band statistics.
 """
@@ -32,19 +32,6 @@ from edgernn.runtime.frontend import FeatureFrontend
 
 OPSET = 17
 STATE_NAMES = ("audio", "norm_mean", "norm_frames")
-
-
-def dft_basis(config: LogMelConfig) -> np.ndarray:
-    """float64 [window, 2 * (n_fft // 2 + 1)]: Hann-windowed cosines and negated sines, interleaved
-    (re, im) per frequency bin as ``LogMel._pair_filters`` expects them."""
-    logmel = LogMel(config)
-    k = np.arange(config.window)[:, None]
-    f = np.arange(config.n_fft // 2 + 1)[None, :]
-    angle = 2.0 * np.pi * k * f / config.n_fft
-    basis = np.empty((config.window, 2 * f.shape[1]))
-    basis[:, 0::2] = np.cos(angle) * logmel._hann[:, None]
-    basis[:, 1::2] = -np.sin(angle) * logmel._hann[:, None]
-    return basis
 
 
 def _const(name: str, value, dtype=np.float32) -> onnx.TensorProto:
@@ -74,6 +61,28 @@ def running_mean_body(rate: float, bands: int) -> onnx.GraphProto:
         initializer=[_const("one", 1.0), _const("rate", rate)])
 
 
+def running_mean_step(rate: float, bands: int) -> onnx.GraphProto:
+    """``running_mean_body`` for a call of exactly one frame, as an If branch reading the outer
+    ``norm_mean``, ``norm_frames`` and ``log_energy`` [batch, 1, B]."""
+    nodes = [
+        helper.make_node("Squeeze", ["log_energy", "step_axis"], ["frame"]),
+        helper.make_node("Add", ["norm_frames", "step_one"], ["step_frames"]),
+        helper.make_node("Reciprocal", ["step_frames"], ["step_inverse"]),
+        helper.make_node("Max", ["step_inverse", "step_rate"], ["step_weight"]),
+        helper.make_node("Sub", ["frame", "norm_mean"], ["step_delta"]),
+        helper.make_node("Mul", ["step_delta", "step_weight"], ["step_moved"]),
+        helper.make_node("Add", ["norm_mean", "step_moved"], ["step_mean"]),
+        helper.make_node("Sub", ["log_energy", "step_mean_3d"], ["step_centred"]),
+    ]
+    nodes.insert(-1, helper.make_node("Unsqueeze", ["step_mean", "step_axis"], ["step_mean_3d"]))
+    return helper.make_graph(
+        nodes, "one_frame", [],
+        [helper.make_tensor_value_info("step_mean", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("step_frames", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("step_centred", TensorProto.FLOAT, None)],
+        initializer=[_const("step_one", 1.0), _const("step_rate", rate), _const("step_axis", [1], np.int64)])
+
+
 def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto:
     """The front end of the module's docstring for ``config``, standardising with ``norm``'s
     per-band mean and 1 / std (float32 [mel_bands] each, as the runtime multiplies by them)."""
@@ -93,7 +102,10 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         # float64 from the samples to the log, as runtime/audio.py computes: in float32 the
         # DFT's rounding reaches 1e-4 in the log of a quiet band beside a loud one
         helper.make_node("Cast", ["windows"], ["windows64"], to=TensorProto.DOUBLE),
-        helper.make_node("MatMul", ["windows64", "basis"], ["spectrum"]),              # [batch, count, 2 bins]
+        helper.make_node("Mul", ["windows64", "hann"], ["windowed"]),
+        helper.make_node("Unsqueeze", ["windowed", "last_axis"], ["signal"]),          # [batch, count, window, 1]
+        helper.make_node("DFT", ["signal", "n_fft"], ["bins"], axis=2, onesided=1),     # [batch, count, bins, 2]
+        helper.make_node("Reshape", ["bins", "pairs_shape"], ["spectrum"]),             # [batch, count, 2 bins]: re, im
         helper.make_node("Mul", ["spectrum", "spectrum"], ["power"]),
         helper.make_node("MatMul", ["power", "pair_filters"], ["energy"]),             # [batch, count, bands]
         helper.make_node("Add", ["energy", "log_floor"], ["floored"]),
@@ -102,10 +114,18 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         helper.make_node("Slice", ["heard", "keep_from", "keep_to", "axis1_list"], ["audio_out"]),
     ]
     if config.mean_norm_rate > 0:
-        nodes.append(helper.make_node("Scan", ["norm_mean", "norm_frames", "log_energy"],
-                                      ["norm_mean_out", "norm_frames_out", "centred"], num_scan_inputs=1,
-                                      scan_input_axes=[1], scan_output_axes=[1],
-                                      body=running_mean_body(config.mean_norm_rate, bands)))
+        # One frame per call (the always-on case) takes the step's ops directly; more take a Scan,
+        # whose fixed cost per call is several times theirs.
+        scan = helper.make_node("Scan", ["norm_mean", "norm_frames", "log_energy"],
+                                ["scan_mean", "scan_frames", "scan_centred"], num_scan_inputs=1,
+                                scan_input_axes=[1], scan_output_axes=[1],
+                                body=running_mean_body(config.mean_norm_rate, bands))
+        many = helper.make_graph([scan], "many_frames", [], [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in ("scan_mean", "scan_frames", "scan_centred")])
+        one = running_mean_step(config.mean_norm_rate, bands)
+        nodes += [helper.make_node("Equal", ["count", "one_i"], ["one_frame"]),
+                  helper.make_node("If", ["one_frame"], ["norm_mean_out", "norm_frames_out", "centred"],
+                                   then_branch=one, else_branch=many)]
     else:  # no running mean: the states pass through untouched
         nodes += [helper.make_node("Identity", ["log_energy"], ["centred"]),
                   helper.make_node("Identity", ["norm_mean"], ["norm_mean_out"]),
@@ -116,7 +136,9 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         _const("axis1", 1, np.int64), _const("axis1_list", [1], np.int64), _const("hop", hop, np.int64),
         _const("zero_i", 0, np.int64), _const("one_i", 1, np.int64),
         _const("offsets", np.arange(window)[None, :], np.int64),
-        _const("basis", dft_basis(config), np.float64), _const("pair_filters", logmel._pair_filters, np.float64),
+        _const("hann", logmel._hann, np.float64), _const("last_axis", [3], np.int64), _const("n_fft", config.n_fft, np.int64),
+        _const("pairs_shape", [0, 0, -1], np.int64),  # 0: the input's own batch and count
+        _const("pair_filters", logmel._pair_filters, np.float64),
         _const("log_floor", LOG_FLOOR, np.float64),
         _const("keep_from", [-overlap] if overlap else [np.iinfo(np.int64).max], np.int64),
         _const("keep_to", [np.iinfo(np.int64).max], np.int64),
