@@ -38,49 +38,42 @@ def _const(name: str, value, dtype=np.float32) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
+def mean_update(mean: str, seen: str, frame: str, scope: str, rate: float) -> tuple[list, list, str, str]:
+    """The running mean's step for one frame: (nodes, their constants, the new mean's name, the
+    new frame count's name). mean [batch, B], seen [batch, 1], frame [batch, B]; names made in
+    ``scope`` (a subgraph's own prefix, so no name is defined twice in the model)."""
+    name = lambda part: f"{scope}_{part}"  # noqa: E731
+    nodes = [
+        helper.make_node("Add", [seen, name("one")], [name("seen")]),
+        helper.make_node("Reciprocal", [name("seen")], [name("inverse")]),
+        helper.make_node("Max", [name("inverse"), name("rate")], [name("weight")]),  # max(1 / t, rate)
+        helper.make_node("Sub", [frame, mean], [name("delta")]),
+        helper.make_node("Mul", [name("delta"), name("weight")], [name("moved")]),
+        helper.make_node("Add", [mean, name("moved")], [name("mean")]),
+    ]
+    return nodes, [_const(name("one"), 1.0), _const(name("rate"), rate)], name("mean"), name("seen")
+
+
 def running_mean_body(rate: float, bands: int) -> onnx.GraphProto:
     """One Scan step: (mean [batch, B], seen [batch, 1], frame [batch, B]) -> (mean, seen, frame - mean)."""
-    nodes = [
-        helper.make_node("Add", ["seen_in", "one"], ["seen_out"]),
-        helper.make_node("Reciprocal", ["seen_out"], ["inverse"]),
-        helper.make_node("Max", ["inverse", "rate"], ["weight"]),
-        helper.make_node("Sub", ["frame", "mean_in"], ["step"]),
-        helper.make_node("Mul", ["step", "weight"], ["moved"]),
-        helper.make_node("Add", ["mean_in", "moved"], ["mean_out"]),
-        helper.make_node("Sub", ["frame", "mean_out"], ["normalised"]),
-    ]
-    batch = "batch"
-    return helper.make_graph(
-        nodes, "running_mean",
-        [helper.make_tensor_value_info("mean_in", TensorProto.FLOAT, [batch, bands]),
-         helper.make_tensor_value_info("seen_in", TensorProto.FLOAT, [batch, 1]),
-         helper.make_tensor_value_info("frame", TensorProto.FLOAT, [batch, bands])],
-        [helper.make_tensor_value_info("mean_out", TensorProto.FLOAT, [batch, bands]),
-         helper.make_tensor_value_info("seen_out", TensorProto.FLOAT, [batch, 1]),
-         helper.make_tensor_value_info("normalised", TensorProto.FLOAT, [batch, bands])],
-        initializer=[_const("one", 1.0), _const("rate", rate)])
+    nodes, constants, mean, seen = mean_update("mean_in", "seen_in", "frame", "body", rate)
+    nodes.append(helper.make_node("Sub", ["frame", mean], ["normalised"]))
+    tensor = lambda n, shape: helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)  # noqa: E731
+    return helper.make_graph(nodes, "running_mean",
+                             [tensor("mean_in", ["batch", bands]), tensor("seen_in", ["batch", 1]), tensor("frame", ["batch", bands])],
+                             [tensor(mean, ["batch", bands]), tensor(seen, ["batch", 1]), tensor("normalised", ["batch", bands])],
+                             initializer=constants)
 
 
-def running_mean_step(rate: float, bands: int) -> onnx.GraphProto:
-    """``running_mean_body`` for a call of exactly one frame, as an If branch reading the outer
+def running_mean_step(rate: float) -> onnx.GraphProto:
+    """The same step for a call of exactly one frame, as an If branch reading the outer
     ``norm_mean``, ``norm_frames`` and ``log_energy`` [batch, 1, B]."""
-    nodes = [
-        helper.make_node("Squeeze", ["log_energy", "step_axis"], ["frame"]),
-        helper.make_node("Add", ["norm_frames", "step_one"], ["step_frames"]),
-        helper.make_node("Reciprocal", ["step_frames"], ["step_inverse"]),
-        helper.make_node("Max", ["step_inverse", "step_rate"], ["step_weight"]),
-        helper.make_node("Sub", ["frame", "norm_mean"], ["step_delta"]),
-        helper.make_node("Mul", ["step_delta", "step_weight"], ["step_moved"]),
-        helper.make_node("Add", ["norm_mean", "step_moved"], ["step_mean"]),
-        helper.make_node("Sub", ["log_energy", "step_mean_3d"], ["step_centred"]),
-    ]
-    nodes.insert(-1, helper.make_node("Unsqueeze", ["step_mean", "step_axis"], ["step_mean_3d"]))
-    return helper.make_graph(
-        nodes, "one_frame", [],
-        [helper.make_tensor_value_info("step_mean", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("step_frames", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("step_centred", TensorProto.FLOAT, None)],
-        initializer=[_const("step_one", 1.0), _const("step_rate", rate), _const("step_axis", [1], np.int64)])
+    nodes, constants, mean, seen = mean_update("norm_mean", "norm_frames", "frame", "step", rate)
+    nodes = [helper.make_node("Squeeze", ["log_energy", "step_axis"], ["frame"]), *nodes,
+             helper.make_node("Unsqueeze", [mean, "step_axis"], ["step_mean_3d"]),
+             helper.make_node("Sub", ["log_energy", "step_mean_3d"], ["step_centred"])]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (mean, seen, "step_centred")]
+    return helper.make_graph(nodes, "one_frame", [], outputs, initializer=[*constants, _const("step_axis", [1], np.int64)])
 
 
 def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto:
@@ -122,7 +115,7 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
                                 body=running_mean_body(config.mean_norm_rate, bands))
         many = helper.make_graph([scan], "many_frames", [], [
             helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in ("scan_mean", "scan_frames", "scan_centred")])
-        one = running_mean_step(config.mean_norm_rate, bands)
+        one = running_mean_step(config.mean_norm_rate)
         nodes += [helper.make_node("Equal", ["count", "one_i"], ["one_frame"]),
                   helper.make_node("If", ["one_frame"], ["norm_mean_out", "norm_frames_out", "centred"],
                                    then_branch=one, else_branch=many)]
