@@ -178,11 +178,13 @@ def test_export_calibrates_the_graphs_of_a_background_run(calibrated_run, tmp_pa
 
     run = tmp_path / "run"
     shutil.copytree(calibrated_run[0], run)
-    result = CliRunner().invoke(cli, ["export", str(run), "--precision", "fp32", "--false-alarms-per-hour", "45", "--json"])
+    result = CliRunner().invoke(cli, ["export", str(run), "--precision", "fp32", "--false-alarms-per-hour", "45", "--format",
+                                      "ort", "--json"])
     assert result.exit_code == 0, result.output
     written = json.loads(result.stdout)["fp32"]
     detector = Model(run / "model.fp32.onnx").metadata.detector
     assert detector["target_false_alarms_per_hour"] == 45.0
+    assert Model(run / "model.fp32.ort").metadata.detector == detector  # the ORT file is rewritten with its graph
     assert written["detector"]["operating_point"] == {k: detector[k] for k in ("window", "min_steps", "refractory", "thresholds")}
     assert written["bytes"] == (run / "model.fp32.onnx").stat().st_size
     assert Model(run / "model.int8-dynamic.onnx").metadata.detector["target_false_alarms_per_hour"] == 30.0  # not exported
