@@ -17,7 +17,7 @@ streaming model can learn from:
 The test split's word clips keep their start and speech but end at most ``word_tail_s`` after it,
 as the training words do: a word's label is the answer once it has been heard, and after a long
 quiet end the right answer is background (clips synthesised by espeak-ng end with 0.2-0.6 s of
-silence; measured whole, a good model scored 60% on them). It gains background clips made from
+silence: one model scored 90% on them cut so and 57% whole). It gains background clips made from
 its own recordings, so the background class is measured too. Everything is drawn from ``seed``.
 
 Three more ingredients make training clips look like a stream (off by default; README,
@@ -71,8 +71,8 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     """``data`` (audio, labelled) plus the background class; see the module's docstring.
 
     words: True for a training split (lead-ins and trails added to the word clips), False for a
-    test split (quiet ends cut to ``word_tail_s``, background clips added). The result's classes are the data's other classes, then
-    ``label``.
+    test split (quiet ends cut to ``word_tail_s``, background clips added). The result's classes
+    are the data's other classes, then ``label``.
     """
     if data.sample_rate is None or data.labels is None:
         raise InputError("a background class needs labelled audio recordings (WAV data)")
@@ -111,7 +111,8 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             labels.append(mix.label)
         for i in rng.choice(len(data), size=round(mix.onset_share * len(data)), replace=False):
             clip, start, end = data.sequences[i], edges[i][0], ends[i]
-            onset, lead = clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))], lead_in(clip)
+            lead = lead_in(clip)  # drawn before the cut, as it always was: the same seed makes the same set
+            onset = clip[: start + int(rng.uniform(0.0, mix.onset_fraction) * (end - start))]
             missing = round(mix.shortest_s * rate) - len(lead) - len(onset)  # a word that starts at once, no lead-in
             if missing > 0:
                 lead = np.concatenate([quiet(clip, missing), lead])
@@ -131,10 +132,10 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
                                              clip[edges[i][0]: ends[i] + own_tail], quiet(clip, tail - own_tail)]))
             labels.append(label)
     else:
-        most = round(mix.word_tail_s * rate)
-        sequences = [clip[: len(clip) - tail + min(tail, most)] for clip, (_, tail) in
-                     ((clip, quiet_edges(clip, rate, mix)) for clip in data.sequences)]
-        labels = list(data.labels)
+        most, sequences, labels = round(mix.word_tail_s * rate), [], list(data.labels)
+        for clip in data.sequences:
+            _, tail = quiet_edges(clip, rate, mix)
+            sequences.append(clip[: len(clip) - tail + min(tail, most)])
     sequences += own_clips
     labels += [mix.label] * len(own_clips)
     for _ in range(per_class):
