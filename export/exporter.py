@@ -21,15 +21,15 @@ from edgernn.export.parity import (
     FP32_GATES, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements, judge, last_step_logits,
     long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements, run_graph, with_verdict,
 )
+from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
 from edgernn.export.quantize import (
     DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,
     recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
 )
+from edgernn.export.triton import batch_first_parity, model_config, write_repository
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
-from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
-from edgernn.export.triton import batch_first_parity, model_config, write_repository
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, frontend_from_json
 from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import make_session
