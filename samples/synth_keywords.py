@@ -13,8 +13,8 @@ class under OUT, 16 kHz mono 16-bit WAV:
 A voice is an espeak-ng accent with a voice variant; the test split holds the variants in
 ``TEST_VARIANTS`` (every accent), the training split the 50 others of TRAIN_VARIANTS, so no test
 voice is trained on. Voices are drawn from many variants rather than taken from a few: with
-eight training variants, a model's validation clips (its own voices) scored 97% and the test
-voices' clips about 60%.
+eight training variants, one model scored 97% on validation clips of its own voices and 90% on
+the test voices' clips; with these 50, one model scored 96% and 91.5%.
 File names begin with the split: train on OUT with ``--test-regex '^test_'``.
 Synthetic speech is far easier than real speech: use it for plumbing and for streams, and judge
 accuracy on real recordings.
