@@ -1,6 +1,7 @@
 """`edgernn check MODEL.onnx --data ...`: every parity gate that applies to one exported file.
 
-- fp32 vs PyTorch (when the checkpoint is given), at batch 1 and 3;
+- fp32 vs PyTorch (when the checkpoint is given), at batch 1 and 3; for an audio file that
+  computes its own frames, on whole recordings, PyTorch fed the Python front end's frames;
 - streaming in chunks of 1, 7 and 16 steps vs one call;
 - a long stream (10,000 steps by default) carried through the state: drift of logits and state
   against PyTorch (fp32 file with a checkpoint) or the fp32 graph (a quantized file), and
@@ -19,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch, judge, last_step_logits, long_stream_drift,
-    long_stream_input, long_stream_vs_torch, quantized_measurements, run_graph, streaming_vs_whole,
+    FP32_GATES, FRONTEND_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch,
+    frontend_in_graph, judge, long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements,
+    run_graph, run_torch, streaming_vs_whole,
 )
 from edgernn.runtime.datasets import read_held_out
 from edgernn.runtime.errors import InputError
@@ -59,13 +61,21 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     model = Model(model_path, threads=1)
     data = Path(data)
     held_out = read_held_out(data, label_regex, test_regex, strip)
-    sequences = [model.prepare(s, f"{held_out.source} case {i}") for i, s in enumerate(held_out.sequences)][: limits.max_sequences]
+    checked = [model.frontend.check(s, f"{held_out.source} case {i}", model.allow_nonfinite)
+               for i, s in enumerate(held_out.sequences[: limits.max_sequences])]
+    audio_in_graph = model.frontend.kind == "logmel" and model.frontend.in_graph
+    if audio_in_graph:  # each recording's whole hops, a stream that began in silence: the graph's zero state
+        hop = model.frontend.config.hop
+        sequences = [samples[: len(samples) // hop * hop].reshape(-1, hop) for samples in checked]
+    else:
+        sequences = [model.frontend(samples) for samples in checked]
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
     zero = list(model.zero_state(1).values())
     stream = long_stream_input(sequences, limits.long_stream_steps)
 
     if model.metadata.precision == "fp32":
         summary = streaming_vs_whole(model.session, sequences, zero, limits.chunks)
+        rules = FP32_GATES
         if checkpoint is None:  # without a checkpoint the long stream is judged on finiteness alone
             summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
         else:
@@ -76,9 +86,16 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
             torch_model, payload = load_checkpoint(checkpoint)
             if model.metadata.schema_version >= 2:  # the graph standardises its raw input: so must PyTorch's model
                 standardise_in_graph(torch_model, frontend_from_json(payload["frontend"]))
-            summary.update(fp32_vs_torch(model.session, torch_model, sequences))
-            summary["long_stream"] = long_stream_vs_torch(model.session, torch_model, zero, stream, limits)
-        rules = FP32_GATES
+            if audio_in_graph:  # PyTorch takes frames, the file samples: compared on whole recordings
+                torch_zero = [s.numpy() for s in torch_model.zero_state(1)]
+                summary["frontend_in_graph"] = frontend_in_graph(
+                    model.session, lambda frames: run_torch(torch_model, frames, torch_zero)[0], checked, model.frontend,
+                    limits.chunks)
+                summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
+                rules = (*FP32_GATES, *FRONTEND_GATES, FRONTEND_STREAM_GATE)
+            else:
+                summary.update(fp32_vs_torch(model.session, torch_model, sequences))
+                summary["long_stream"] = long_stream_vs_torch(model.session, torch_model, zero, stream, limits)
     else:
         reference = Path(reference) if reference is not None else Path(model_path).with_name("model.fp32.onnx")
         if not reference.is_file():
@@ -93,16 +110,17 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
         rules = QUANTIZED_GATES
     result = CheckResult(str(model_path), model.metadata.precision, judge(summary, rules, limits), summary)
     if labels is not None:
-        result.details["baselines"] = against_baselines(model, sequences, labels, zero)
+        result.details["baselines"] = against_baselines(model, checked, labels)
     return result
 
 
-def against_baselines(model: Model, sequences: list[np.ndarray], labels: np.ndarray, zero: list[np.ndarray]) -> dict:
-    """The file's accuracy on the checked cases, and the baselines its training run measured on its
-    test split (the graph's ``dataset`` metadata), with a warning for each one it does not beat."""
-    accuracy = float((last_step_logits(model.session, sequences, zero).argmax(1) == labels).mean())
+def against_baselines(model: Model, inputs: list, labels: np.ndarray) -> dict:
+    """The file's accuracy on the checked cases (raw inputs, answered as ``Model.predict`` answers
+    them), and the baselines its training run measured on its test split (the graph's
+    ``dataset`` metadata), with a warning for each one it does not beat."""
+    accuracy = float((model.predict(inputs).argmax(1) == labels).mean())
     recorded = model.metadata.dataset.get("baselines") or {}
-    return {"accuracy": accuracy, "cases": len(sequences), "recorded": recorded,
+    return {"accuracy": accuracy, "cases": len(inputs), "recorded": recorded,
             "warnings": baseline_warnings(accuracy, recorded)}
 
 

@@ -16,10 +16,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
-    FP32_GATES, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements, judge, last_step_logits,
-    long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements, run_graph, with_verdict,
+    FP32_GATES, FRONTEND_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements,
+    frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input, long_stream_vs_torch,
+    quantized_measurements, run_graph, with_verdict,
 )
 from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
 from edgernn.export.quantize import (
@@ -30,7 +32,7 @@ from edgernn.export.triton import batch_first_parity, model_config, write_reposi
 from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
-from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, frontend_from_json
+from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, frontend_from_json
 from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
@@ -125,6 +127,49 @@ def standardise_in_graph(model: RecurrentClassifier, frontend: Frontend) -> Fron
 
 
 FORMATS = ("onnx", "ort")
+
+
+@dataclass
+class AudioGraphs:
+    """An audio model's files compute their own log-mel frames (export/logmel_graph.py): the front
+    end in that form, the held-out recordings its gate runs on (checked float32 samples [n]), and
+    the inputs of gates that compare two such files (ORT format against .onnx): each recording's
+    whole hops, float32 [hops, hop], from a stream that began with ``window - hop`` samples of
+    silence, which is the graph's zero state."""
+
+    frontend: LogMelFrontend
+    recordings: list[np.ndarray]
+    core_zero: list[np.ndarray]
+
+    @classmethod
+    def of(cls, frontend: Frontend, raw: list, core_zero: list[np.ndarray]) -> "AudioGraphs | None":
+        """The audio graphs of ``frontend`` checked on ``raw`` held-out recordings; None for another front end."""
+        if not isinstance(frontend, LogMelFrontend):
+            return None
+        recordings = [frontend.check(s, f"recording {i}") for i, s in enumerate(raw)]
+        return cls(LogMelFrontend(frontend.config, frontend.norm, in_graph=True), recordings, core_zero)
+
+    @property
+    def hop(self) -> int:
+        return self.frontend.config.hop
+
+    def gate_inputs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(hops of every recording, the joined graph's zero state in its input order)."""
+        hop = self.hop
+        sequences = [rec[: len(rec) // hop * hop].reshape(-1, hop) for rec in self.recordings]
+        return sequences, [*self.core_zero, *(np.zeros(s.zeros_shape(1), np.float32) for s in self.state_specs())]
+
+    def state_specs(self):
+        return frontend_state_specs(self.frontend.config)
+
+    def join(self, core: onnx.ModelProto, core_session: ort.InferenceSession, runtime: dict,
+             limits: ParityLimits) -> tuple[onnx.ModelProto, dict]:
+        """``core`` fed by the front end in the graph, and its ``frontend_in_graph`` measurements."""
+        joined = with_frontend(core, self.frontend)
+        session = make_session(joined.SerializeToString(), session_config=runtime.get("session_config"),
+                               optimization=runtime.get("graph_optimization_level", "all"))
+        reference = lambda frames: run_graph(core_session, frames, self.core_zero)[0]  # noqa: E731
+        return joined, frontend_in_graph(session, reference, self.recordings[: limits.max_sequences], self.frontend, limits.chunks)
 
 
 def write_ort(artifact: Artifact, sequences: list[np.ndarray], labels: np.ndarray | None, zero: list[np.ndarray],
@@ -233,9 +278,12 @@ def compact(value, digits: int = 4):
     return value
 
 
-def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, precision: str, runtime: dict) -> dict:
+def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, precision: str, runtime: dict,
+                    frontend_states: list = ()) -> dict:
     """What an edge developer needs to know whether the graph fits a device; written into the
-    file's ``footprint`` metadata (read back by `edgernn info` without onnx) and report.json."""
+    file's ``footprint`` metadata (read back by `edgernn info` without onnx) and report.json.
+    frontend_states: the StateSpecs of a front end computed in the graph (its state counts too;
+    its arithmetic is not in ``macs_per_step``, which counts the recurrent cells and the head)."""
     cfg = model.config
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cfg.cell]
     width = cfg.embed_dim if cfg.input_kind == "tokens" else cfg.features
@@ -244,7 +292,8 @@ def graph_footprint(proto: onnx.ModelProto, model: RecurrentClassifier, precisio
             "recurrent_weights": recurrent_weight_type(proto),
             "compute": runtime.get("quantization", {}).get("compute", "float32"),
             "macs_per_step": macs + cfg.hidden * cfg.classes,  # recurrent cell(s) + head, batch 1
-            "state_bytes_per_stream": 4 * sum(math.prod(shape) for shape in model.state_shapes(1)),
+            "state_bytes_per_stream": 4 * sum(math.prod(shape) for shape in
+                                              [*model.state_shapes(1), *(s.zeros_shape(1) for s in frontend_states)]),
             **({"note": f"the recurrent weights stay {recurrent_weight_type(proto)} in this {precision} file: "
                         "only the head is quantized"}
                if precision.startswith("int8") and recurrent_weight_type(proto) != "int8" else {})}
@@ -295,6 +344,9 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     source_sha = file_sha256(payload["path"])
     contract = ExportContract.for_model(model)
     zero = [s.numpy() for s in model.zero_state(1)]
+    audio = AudioGraphs.of(frontend, held_out.sequences, zero)
+    # what gates comparing two written files feed them: the frames, or an audio file's samples
+    graph_sequences, graph_zero = audio.gate_inputs() if audio else (sequences, zero)
 
     fp32 = export_onnx(model, contract)
     fp32_blob = fp32.SerializeToString()
@@ -303,7 +355,10 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     fp32_parity = fp32_measurements(fp32_session, model, sequences, limits)
     stream = long_stream_input(sequences, limits.long_stream_steps)
     fp32_parity["long_stream"] = long_stream_vs_torch(fp32_session, model, zero, stream, limits)
-    with_verdict(fp32_parity, judge(fp32_parity, FP32_GATES, limits))
+    fp32_core = fp32
+    if audio:
+        fp32, fp32_parity["frontend_in_graph"] = audio.join(fp32_core, fp32_session, {}, limits)
+    with_verdict(fp32_parity, judge(fp32_parity, (*FP32_GATES, *FRONTEND_GATES, FRONTEND_STREAM_GATE), limits))
     fp32_stream = fp32_parity["long_stream"]
     if fp32_stream["horizon_steps"] < len(stream):
         log(f"note: this model amplifies rounding: PyTorch float32 and float64 part ways after "
@@ -314,11 +369,16 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
 
     def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict,
                  graph_contract: ExportContract = contract) -> tuple[bytes, dict]:
-        """The file's bytes with its metadata written in, and its footprint."""
-        foot = graph_footprint(proto, model, precision, runtime)
-        meta = graph_metadata(model, graph_contract, payload["labels"], frontend.to_json(), precision, source_sha,
-                              compact(metadata_parity(parity)), compact(runtime), foot, payload.get("background"),
-                              dataset_summary(payload.get("dataset", {})))
+        """The file's bytes with its metadata written in, and its footprint. An audio model's
+        files take samples (``audio``), but for the Triton variant, whose front end stays with
+        the client."""
+        joined = audio is not None and graph_contract is contract
+        foot = graph_footprint(proto, model, precision, runtime, audio.state_specs() if joined else [])
+        meta = graph_metadata(model, graph_contract, payload["labels"], (audio.frontend if joined else frontend).to_json(),
+                              precision, source_sha, compact(metadata_parity(parity)), compact(runtime), foot,
+                              payload.get("background"), dataset_summary(payload.get("dataset", {})))
+        if joined:
+            meta.features, meta.state = audio.hop, [*meta.state, *audio.state_specs()]
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString(), foot
 
@@ -335,26 +395,29 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
                               batch_first.state_specs(model))
         folder = write_repository(Path(triton), triton_name, variant, payload["labels"], config)
         log(f"triton: wrote {folder} (batch-first state; max difference from the fp32 graph {parity['max_abs_diff']:.2e})")
+    graph_stream = long_stream_input(graph_sequences, limits.long_stream_steps) if audio else stream
     if any(p != "fp32" for p in precisions):
-        calibration, calibration_source = calibration_data(payload, sequences, frontend)
+        calibration, calibration_source = calibration_data(payload, sequences, frontend)  # the core's inputs
     artifacts, failed, failures = {}, {}, []
     for precision in precisions:
         if precision == "fp32":
             parity, (blob, foot) = fp32_parity, fp32_final
         else:
             if precision == "int8-dynamic":
-                proto, runtime = quantize_int8_dynamic(fp32, model, fp32_session, calibration, calibration_source, zero)
+                proto, runtime = quantize_int8_dynamic(fp32_core, model, fp32_session, calibration, calibration_source, zero)
             elif precision == "int8-static":
-                proto, runtime = static_int8(fp32, calibration, list(contract.input_names[1:]), zero), STATIC_INT8_RUNTIME
+                proto, runtime = static_int8(fp32_core, calibration, list(contract.input_names[1:]), zero), STATIC_INT8_RUNTIME
             else:
-                proto, runtime = float16(fp32), FLOAT16_RUNTIME
+                proto, runtime = float16(fp32_core), FLOAT16_RUNTIME
             log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
             session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
                                    optimization=runtime.get("graph_optimization_level", "all"))
             parity = quantized_measurements(session, fp32_session, sequences, labels, zero, limits)
             parity["long_stream"] = long_stream_drift(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream)
             parity["long_stream"]["float32_top1_agreement"] = fp32_stream["float32_top1_agreement"]
-            with_verdict(parity, judge(parity, QUANTIZED_GATES, limits))
+            if audio:
+                proto, parity["frontend_in_graph"] = audio.join(proto, session, runtime, limits)
+            with_verdict(parity, judge(parity, (*QUANTIZED_GATES, *FRONTEND_GATES), limits))
             if not parity["passed"]:
                 failed[precision] = parity
                 failures += [f"{precision}: {f}" for f in parity["failures"]]
@@ -365,7 +428,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
                                         {**foot, "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
         log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
         if "ort" in formats:
-            ort_failures = write_ort(artifacts[precision], sequences, labels, zero, stream, limits, log)
+            ort_failures = write_ort(artifacts[precision], graph_sequences, labels, graph_zero, graph_stream, limits, log)
             failures += [f"{precision} (ORT format): {f}" for f in ort_failures]
     ort_files = [a.ort["path"] for a in artifacts.values() if a.ort]
     if ort_files:

@@ -15,8 +15,8 @@ the Python front end's from the first one (frame k covers samples kH .. kH + W -
 
 The arithmetic is runtime/audio.py's, in float64 up to the log as there (then float32): frame k through
 the Hann window, the one-sided ``DFT`` op zero-padded to n_fft (onnxruntime runs it as an FFT),
-squared, times the mel filters each repeated for the real and the imaginary part
-(``LogMel._pair_filters``), plus LOG_FLOOR, log; the running mean as a ``Scan`` over the
+squared and summed over the real and imaginary parts, times the mel filters (stored as float32,
+widened once at load), plus LOG_FLOOR, log; the running mean as a ``Scan`` over the
 frames (m_t = m_(t-1) + max(1 / t, rate) (f_t - m_(t-1)), t counting from 1); then (f - mean) / std
 with the training split's per-band statistics.
 """
@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, compose, helper, numpy_helper
 
 from edgernn.runtime.audio import LOG_FLOOR, LogMel, LogMelConfig
-from edgernn.runtime.frontend import FeatureFrontend
+from edgernn.runtime.frontend import FeatureFrontend, LogMelFrontend
+from edgernn.runtime.metadata import StateSpec
 
 OPSET = 17
 STATE_NAMES = ("audio", "norm_mean", "norm_frames")
+PREFIX = "logmel/"  # every front-end name inside a joined graph but its inputs and outputs
 
 
 def _const(name: str, value, dtype=np.float32) -> onnx.TensorProto:
@@ -98,9 +100,12 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         helper.make_node("Mul", ["windows64", "hann"], ["windowed"]),
         helper.make_node("Unsqueeze", ["windowed", "last_axis"], ["signal"]),          # [batch, count, window, 1]
         helper.make_node("DFT", ["signal", "n_fft"], ["bins"], axis=2, onesided=1),     # [batch, count, bins, 2]
-        helper.make_node("Reshape", ["bins", "pairs_shape"], ["spectrum"]),             # [batch, count, 2 bins]: re, im
-        helper.make_node("Mul", ["spectrum", "spectrum"], ["power"]),
-        helper.make_node("MatMul", ["power", "pair_filters"], ["energy"]),             # [batch, count, bands]
+        helper.make_node("Mul", ["bins", "bins"], ["squares"]),                        # re^2, im^2
+        helper.make_node("ReduceSum", ["squares", "last_axis"], ["power"], keepdims=0),  # [batch, count, bins]
+        # the filters travel as float32 (half the bytes; 6e-8 relative, far below the 1e-4 asked
+        # of the frames) and are widened once, when onnxruntime folds this Cast at load
+        helper.make_node("Cast", ["filters32"], ["filters"], to=TensorProto.DOUBLE),
+        helper.make_node("MatMul", ["power", "filters"], ["energy"]),                  # [batch, count, bands]
         helper.make_node("Add", ["energy", "log_floor"], ["floored"]),
         helper.make_node("Log", ["floored"], ["log_energy64"]),
         helper.make_node("Cast", ["log_energy64"], ["log_energy"], to=TensorProto.FLOAT),
@@ -130,8 +135,7 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         _const("zero_i", 0, np.int64), _const("one_i", 1, np.int64),
         _const("offsets", np.arange(window)[None, :], np.int64),
         _const("hann", logmel._hann, np.float64), _const("last_axis", [3], np.int64), _const("n_fft", config.n_fft, np.int64),
-        _const("pairs_shape", [0, 0, -1], np.int64),  # 0: the input's own batch and count
-        _const("pair_filters", logmel._pair_filters, np.float64),
+        _const("filters32", logmel._filters, np.float32),
         _const("log_floor", LOG_FLOOR, np.float64),
         _const("keep_from", [-overlap] if overlap else [np.iinfo(np.int64).max], np.int64),
         _const("keep_to", [np.iinfo(np.int64).max], np.int64),
@@ -149,6 +153,53 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
          helper.make_tensor_value_info("norm_mean_out", TensorProto.FLOAT, [batch, bands]),
          helper.make_tensor_value_info("norm_frames_out", TensorProto.FLOAT, [batch, 1])],
         initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    opsets = [helper.make_opsetid("", OPSET)]
+    # the oldest IR version the opset allows: onnxruntime builds (Node's among them) refuse newer
+    # IR versions than they know, whatever the ops
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def frontend_state_specs(config: LogMelConfig) -> list[StateSpec]:
+    """The front end's state tensors (STATE_NAMES) as the graph's ``state`` metadata lists them."""
+    widths = (config.window - config.hop, config.mel_bands, 1)
+    return [StateSpec(name, f"{name}_out", ("batch", width), 0, frontend=True) for name, width in zip(STATE_NAMES, widths)]
+
+
+def with_frontend(core: onnx.ModelProto, frontend: LogMelFrontend) -> onnx.ModelProto:
+    """``core``, a graph whose x is standardised log-mel frames float32 [batch, time, mel_bands],
+    fed by ``frontend`` computed in the graph: x becomes the samples, one hop per step, float32
+    [batch, time, hop] (frame t is complete after step t: LogMelFrontend's ``in_graph`` form), and
+    the front end's states (``frontend_state_specs``) join the core's inputs and outputs. The
+    core's nodes, names and precision are untouched; the front end runs in float64 and float32
+    whatever the core's precision."""
+    config = frontend.config
+    front = compose.add_prefix(logmel_graph(config, frontend.norm), PREFIX, rename_inputs=False, rename_outputs=False)
+    samples, frames = PREFIX + "samples", PREFIX + "frames"
+    renamed = {"samples": samples, "frames": frames}
+    for node in front.graph.node:
+        node.input[:] = [renamed.get(n, n) for n in node.input]
+        node.output[:] = [renamed.get(n, n) for n in node.output]
+    core_nodes = [onnx.NodeProto() for _ in core.graph.node]
+    for copy, node in zip(core_nodes, core.graph.node):
+        copy.CopyFrom(node)
+        copy.input[:] = [frames if n == "x" else n for n in copy.input]
+    flatten = helper.make_node("Reshape", ["x", PREFIX + "flat_shape"], [samples], name=PREFIX + "hops_to_samples")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", config.hop])
+    graph = helper.make_graph(
+        [flatten, *front.graph.node, *core_nodes], core.graph.name,
+        [x, *[i for i in core.graph.input if i.name != "x"], *[i for i in front.graph.input if i.name != "samples"]],
+        [*core.graph.output, *[o for o in front.graph.output if o.name != "frames"]],
+        initializer=[*front.graph.initializer, *core.graph.initializer,
+                     numpy_helper.from_array(np.array([0, -1], np.int64), PREFIX + "flat_shape")],
+        value_info=[*core.graph.value_info])
+    opsets: dict[str, int] = {}
+    for entry in [*front.opset_import, *core.opset_import]:
+        opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
+    joined = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()],
+                               producer_name=core.producer_name, producer_version=core.producer_version)
+    joined.ir_version = max(core.ir_version, front.ir_version)
+    joined.functions.extend(core.functions)
+    joined.metadata_props.extend(core.metadata_props)
+    return joined

@@ -31,6 +31,10 @@ Gates (DESIGN.md):
   makes any two implementations part ways on a long enough stream; ``horizon_steps`` (steps before PyTorch
   float32 and float64 differ by more than 1e-3) says how long its streams stay reproducible,
   and so within how many steps they should be reset.
+- ``frontend_in_graph`` (audio models): the file computes its own log-mel frames from samples;
+  the graph vs its core fed the Python front end's frames, on whole held-out recordings: logits
+  as close as the fp32 gate asks, the same last-step answer on every recording, and (fp32) the
+  same logits and states fed 1, 7 and 16 hops per call as in one call.
 Every gate is measured before any is judged (``judge``, by the rules in ``FP32_GATES`` and
 ``QUANTIZED_GATES``), so a failure report lists all failed gates; `export` and `check` judge
 through the same rules.
@@ -195,6 +199,19 @@ QUANTIZED_GATES = (
     GateRule("long_stream_class_shift", "long_stream.class_shift", "<=", "long_stream_max_class_shift"),
     FINITE,
 )
+
+
+# An audio graph that computes its own frames vs its core fed the Python front end's frames
+# (``frontend_in_graph``): as close as the fp32 graph must be to PyTorch, per unit of logit
+# scale, and the same answers. Chunked vs one call is judged where the core is exact under
+# chunking (fp32); dynamic int8 quantizes per call, which its own streaming gate already covers.
+FRONTEND_GATES = (
+    GateRule("frontend_in_graph", "frontend_in_graph.max_abs_diff", "<=",
+             _as_faithful_as_float32("fp32_max_abs_diff", "frontend_in_graph.logit_scale")),
+    GateRule("frontend_in_graph_top1_agreement", "frontend_in_graph.top1_agreement", ">=", 1.0),
+)
+FRONTEND_STREAM_GATE = GateRule("frontend_in_graph_streaming", "frontend_in_graph.stream_max_abs_diff", "<=",
+                                _as_faithful_as_float32("stream_max_abs_diff", "frontend_in_graph.logit_scale"))
 
 
 def _lookup(summary: dict, key: str):
@@ -431,3 +448,33 @@ def long_stream_drift(session: ort.InferenceSession, reference, zero_state: list
         drift.update(float32_drift=float(per_step.max()), horizon_steps=int(beyond[0]) if len(beyond) else len(stream),
                      float32_top1_agreement=float((ref_logits.argmax(1) == logits64.argmax(1)).mean()))
     return drift
+
+
+def frontend_in_graph(joined: ort.InferenceSession, reference: Callable[[np.ndarray], np.ndarray],
+                      recordings: list[np.ndarray], frontend, chunks: tuple[int, ...]) -> dict:
+    """A graph that computes its own log-mel frames (export/logmel_graph.py ``with_frontend``) vs
+    ``reference`` (standardised frames float32 [1, frames, mel_bands] -> logits [1, frames,
+    classes]: its core, or PyTorch) fed the Python front end's frames (runtime/audio.py), on
+    whole recordings (float32 samples [n] each, at least a window): max |difference| of the
+    logits at every step, the share of recordings with the same last-step top-1 answer, and the
+    joined graph fed ``chunks`` hops per call, carrying every state, vs one call (max
+    |difference| of logits and states). frontend: the LogMelFrontend in its ``in_graph`` form.
+    """
+    numpy_frontend = type(frontend)(frontend.config, frontend.norm)
+    names = [i.name for i in joined.get_inputs()[1:]]
+    worst, same, scale, chunked_worst = 0.0, 0, 1.0, {str(size): 0.0 for size in chunks}
+    for samples in recordings:
+        primed = frontend.initial_state(samples)
+        start = [primed.get(name, np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32))
+                 for name, i in zip(names, joined.get_inputs()[1:])]
+        whole = run_graph(joined, frontend(samples)[None], start)
+        expected = reference(numpy_frontend(samples)[None])
+        worst = max(worst, float(np.abs(whole[0] - expected).max()))
+        scale = max(scale, float(np.abs(expected).max()))
+        same += int(whole[0][0, -1].argmax() == expected[0, -1].argmax())
+        for size in chunks:
+            logits, state = run_long_stream(lambda x, s: run_graph(joined, x, s), frontend(samples), start, size)
+            chunked_worst[str(size)] = max(chunked_worst[str(size)], _max_diff([logits[None], *state], whole))
+    return {"max_abs_diff": worst, "logit_scale": scale, "top1_agreement": same / len(recordings),
+            "stream_max_abs_diff": max(chunked_worst.values()), "per_chunk": chunked_worst,
+            "sequences": len(recordings)}

@@ -51,6 +51,7 @@ class StreamBatch:
         self._slot: dict[int, int] = {}  # stream id -> slot
         self._slot_of_id = np.full(64, -1, dtype=np.int64)  # the same, as an array for push_array
         self._frontend: dict[int, Any] = {}
+        self._primes = hasattr(model.frontend.stream(), "take_initial_state")
         self._steps = np.zeros(capacity, dtype=np.int64)  # per slot
         self._next_id = 0
         self._last_ids: tuple[bytes, np.ndarray, bool] | None = None  # push_array's last checked ids: key, slots, every_slot
@@ -115,7 +116,10 @@ class StreamBatch:
         groups: dict[int, list[tuple[int, np.ndarray]]] = {}
         result: dict[int, np.ndarray] = {}
         for sid, chunk in checked:
-            x = self._frontend[sid].push(chunk)
+            frontend = self._frontend[sid]
+            x = frontend.push(chunk)
+            if self._primes:  # an audio graph that computes its own frames: the stream's first samples
+                self._set_slot(self._slot[sid], frontend.take_initial_state())
             if len(x) == 0:
                 result[sid] = self._empty
             else:
@@ -226,6 +230,14 @@ class StreamBatch:
             index[spec.batch_axis] = slot
             array[tuple(index)] = 0.0
         self._steps[slot] = 0
+
+    def _set_slot(self, slot: int, states: dict[str, np.ndarray]) -> None:
+        """Write {state name: float32 [.., 1, ..]} into one slot's rows of the stacked state."""
+        for spec, array in zip(self._specs, self._states):
+            if spec.name in states:
+                index = [slice(None)] * array.ndim
+                index[spec.batch_axis] = slice(slot, slot + 1)
+                array[tuple(index)] = states[spec.name]
 
     def _grow(self) -> None:
         old = self._capacity

@@ -22,6 +22,7 @@ input into the x steps they complete, and ``reset``). Only audio keeps anything 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -241,24 +242,35 @@ class LogMelFrontend:
     """Raw mono audio -> log-mel frames standardised per band.
 
     config: the filterbank (sample rate, window, hop, bands); norm: per-band mean/std (float32 [mel_bands]).
+    in_graph: the graph computes the frames itself (export/logmel_graph.py: files exported since
+    metadata schema 3). Its x is then the samples, one hop per step: float32 [steps, hop], the
+    samples from ``window - hop`` on (the first ``window - hop`` samples, which complete no frame,
+    go into the graph's ``audio`` state instead: ``initial_state``); step k completes frame k.
     """
 
     kind = "logmel"
+    PRIMED_STATE = "audio"  # the graph's window-overlap state, primed with a stream's first samples
 
-    def __init__(self, config: LogMelConfig, norm: FeatureFrontend):
+    def __init__(self, config: LogMelConfig, norm: FeatureFrontend, in_graph: bool = False):
         if norm.features != config.mel_bands:
             raise MetadataError(f"frontend: {norm.features} normalisation bands for {config.mel_bands} mel bands")
-        self.config, self.norm = config, norm
+        self.config, self.norm, self.in_graph = config, norm, in_graph
         self.logmel = LogMel(config)
 
     @property
     def features(self) -> int:
-        return self.config.mel_bands
+        """The graph's x per step: mel bands, or the samples of one hop when the graph computes the frames."""
+        return self.config.hop if self.in_graph else self.config.mel_bands
 
     @property
     def step_length(self) -> int:
         """Samples per graph step once the first window is full: one hop."""
         return self.config.hop
+
+    @property
+    def primer_samples(self) -> int:
+        """Samples a stream hears before its first hop: those of the first window no hop completes."""
+        return self.config.window - self.config.hop
 
     @classmethod
     def fit(cls, recordings: Sequence[np.ndarray], config: LogMelConfig, normalize: bool = True) -> "LogMelFrontend":
@@ -271,15 +283,27 @@ class LogMelFrontend:
         return check_samples(samples, where, allow_nonfinite)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        """Checked samples float32 [n] -> float32 [frames, mel_bands]."""
+        """Checked samples float32 [n] -> the graph's x: float32 [frames, mel_bands], or with the
+        frames in the graph the hops that complete them, float32 [frames, hop]."""
+        if self.in_graph:
+            frames = self.config.frame_count(len(samples))
+            return samples[self.primer_samples: self.primer_samples + frames * self.config.hop].reshape(frames, self.config.hop)
         return self.norm(self.logmel.frames(samples))
 
-    def stream(self) -> "LogMelFrontendStream":
-        return LogMelFrontendStream(self)
+    def initial_state(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+        """The front-end state a whole recording (checked float32 [n], at least a window) starts
+        from: {"audio": float32 [1, window - hop]}, its first samples; {} when the frames are not
+        computed in the graph."""
+        return {self.PRIMED_STATE: samples[None, : self.primer_samples]} if self.in_graph else {}
+
+    def stream(self) -> "LogMelFrontendStream | LogMelGraphStream":
+        return LogMelGraphStream(self) if self.in_graph else LogMelFrontendStream(self)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "features": self.features, "logmel": config_to_json(self.config),
-                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std)}
+        return {"kind": self.kind, "features": self.config.mel_bands, "logmel": config_to_json(self.config),
+                "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std),
+                **({"in_graph": {"step_samples": self.config.hop, "primer_samples": self.primer_samples,
+                                 "primer_state": self.PRIMED_STATE}} if self.in_graph else {})}
 
 
 class LogMelFrontendStream:
@@ -294,6 +318,40 @@ class LogMelFrontendStream:
 
     def reset(self) -> None:
         self._frames.reset()
+
+
+class LogMelGraphStream:
+    """One audio stream of a graph that computes its own frames: ``push(samples)`` -> the whole hops
+    they complete, float32 [hops, hop] (the graph's x); samples of an unfinished hop wait here.
+
+    The stream's first ``window - hop`` samples are no hop: once they have all arrived,
+    ``take_initial_state()`` hands them over, once, as the graph's ``audio`` state.
+    """
+
+    def __init__(self, frontend: LogMelFrontend):
+        self._hop, self._primer = frontend.config.hop, frontend.primer_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._waiting = np.zeros(0, dtype=np.float32)
+        self._primed: np.ndarray | None = None  # the first samples, until taken
+        self._priming = self._primer > 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        waiting = np.concatenate([self._waiting, samples]) if len(self._waiting) else samples
+        if self._priming:
+            if len(waiting) < self._primer:
+                self._waiting = waiting.copy()
+                return np.zeros((0, self._hop), dtype=np.float32)
+            self._primed, waiting, self._priming = waiting[None, : self._primer].copy(), waiting[self._primer:], False
+        hops = len(waiting) // self._hop
+        self._waiting = waiting[hops * self._hop:].copy()
+        return waiting[: hops * self._hop].reshape(hops, self._hop)
+
+    def take_initial_state(self) -> dict[str, np.ndarray]:
+        """{"audio": float32 [1, window - hop]} once the stream's first samples have arrived, then {}."""
+        primed, self._primed = self._primed, None
+        return {} if primed is None else {LogMelFrontend.PRIMED_STATE: primed}
 
 
 @dataclass
@@ -381,7 +439,7 @@ def frontend_from_json(spec: Any) -> Frontend:
             if norm.in_graph:
                 raise MetadataError("frontend: a 'logmel' front end standardises its frames itself; "
                                     "'standardised_in_graph' applies to feature front ends only")
-            return LogMelFrontend(config_from_json(spec["logmel"]), norm)
+            return _logmel_from_json(spec, config_from_json(spec["logmel"]), norm)
         if kind == TextFrontend.kind:
             return _text_from_json(spec)
         if kind == TokenFrontend.kind:
@@ -394,6 +452,17 @@ def frontend_from_json(spec: Any) -> Frontend:
             raise
         raise MetadataError(f"frontend: malformed {kind!r} front end ({type(exc).__name__}: {exc})") from None
     raise MetadataError(f"frontend: unknown kind {kind!r}; expected one of {list(FRONTEND_KINDS)}")
+
+
+def _logmel_from_json(spec: dict, config: LogMelConfig, norm: FeatureFrontend) -> LogMelFrontend:
+    """The audio front end; its ``in_graph`` record must match its filterbank: the samples of a
+    step are one hop, and the primer the first window's samples that complete no hop."""
+    in_graph = spec.get("in_graph")
+    frontend = LogMelFrontend(config, norm, in_graph is not None)
+    expected = frontend.to_json().get("in_graph")
+    if in_graph is not None and in_graph != expected:
+        raise MetadataError(f"frontend: 'in_graph' must be {json.dumps(expected)} for this filterbank, got {json.dumps(in_graph)[:200]}")
+    return frontend
 
 
 def _text_from_json(spec: dict) -> TextFrontend:

@@ -14,7 +14,9 @@ from typing import Any
 from edgernn.runtime.errors import MetadataError
 
 PREFIX = "edgernn."
-SCHEMA_VERSION = 2  # 2: a feature graph standardises its own input (frontend "standardised_in_graph")
+# 2: a feature graph standardises its own input (frontend "standardised_in_graph");
+# 3: an audio graph computes its own log-mel frames from samples (frontend "in_graph", front-end state)
+SCHEMA_VERSION = 3
 CELLS = ("rnn", "lstm", "gru")
 INPUT_KINDS = ("features", "tokens")
 PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")
@@ -28,21 +30,25 @@ REQUIRED_KEYS = (
 
 @dataclass(frozen=True)
 class StateSpec:
-    """One recurrent state tensor: graph input ``name`` is fed back from output ``output``.
+    """One state tensor: graph input ``name`` is fed back from output ``output``.
 
     shape: e.g. [layers, "batch", hidden]; the string marks the batch axis.
+    frontend: the state belongs to the front end computed in the graph (an audio graph's window
+    overlap and running mean), not to the recurrent layers: zeroing the recurrent state leaves it.
     """
 
     name: str
     output: str
     shape: tuple
     batch_axis: int
+    frontend: bool = False
 
     def zeros_shape(self, batch: int) -> tuple[int, ...]:
         return tuple(batch if i == self.batch_axis else int(d) for i, d in enumerate(self.shape))
 
     def to_json(self) -> dict:
-        return {"input": self.name, "output": self.output, "shape": list(self.shape), "batch_axis": self.batch_axis}
+        return {"input": self.name, "output": self.output, "shape": list(self.shape), "batch_axis": self.batch_axis,
+                **({"frontend": True} if self.frontend else {})}
 
 
 @dataclass
@@ -221,15 +227,16 @@ def _states(own: dict[str, str]) -> list[StateSpec]:
         try:
             shape = tuple(item["shape"])
             axis = int(item["batch_axis"])
-            spec = StateSpec(str(item["input"]), str(item["output"]), shape, axis)
-            ok = 0 <= axis < len(shape) and all(
+            spec = StateSpec(str(item["input"]), str(item["output"]), shape, axis, item.get("frontend", False))
+            ok = isinstance(spec.frontend, bool) and 0 <= axis < len(shape) and all(
                 isinstance(d, int) and d > 0 for i, d in enumerate(shape) if i != axis
             )
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
             raise MetadataError(
-                f"{PREFIX}state entries need 'input', 'output', 'shape' (positive ints, one batch axis) and 'batch_axis'"
+                f"{PREFIX}state entries need 'input', 'output', 'shape' (positive ints, one batch axis) and 'batch_axis' "
+                "(and optionally 'frontend': true or false)"
             )
         specs.append(spec)
     if not specs:

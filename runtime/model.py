@@ -157,6 +157,9 @@ class Model:
             if spec.name not in inputs or spec.output not in outputs:
                 problems.append(f"state {spec.name!r}->{spec.output!r} is not an input/output pair of the graph")
         expected_kinds = ("features", "framed_features", "logmel") if meta.input_kind == "features" else ("token_ids", "text")
+        primed = self.frontend.PRIMED_STATE if getattr(self.frontend, "in_graph", False) and self.frontend.kind == "logmel" else None
+        if primed is not None and not any(s.name == primed and s.frontend for s in meta.state):
+            problems.append(f"a graph that computes its own log-mel frames needs the front-end state {primed!r}")
         if self.frontend.kind not in expected_kinds:
             problems.append(f"frontend kind {self.frontend.kind!r} does not fit input_kind {meta.input_kind!r}")
         if problems:
@@ -188,7 +191,8 @@ class Model:
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        prepared = [self.prepare(seq, f"sequence {i}") for i, seq in enumerate(sequences)]
+        checked = [self.frontend.check(seq, f"sequence {i}", self.allow_nonfinite) for i, seq in enumerate(sequences)]
+        prepared = [self.frontend(seq) for seq in checked]
         for i, seq in enumerate(prepared):
             if len(seq) == 0:
                 raise InputError(f"sequence {i} is empty; predict needs at least one step")
@@ -197,9 +201,21 @@ class Model:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             x, lengths = pad_sequences([prepared[i] for i in idx])
-            logits, _ = self.run(x, self.zero_state(len(idx)))
+            logits, _ = self.run(x, self.start_state([checked[i] for i in idx]))
             result[idx] = softmax(logits[np.arange(len(idx)), lengths - 1])
         return result
+
+    def start_state(self, inputs: Sequence[Any]) -> dict[str, np.ndarray]:
+        """The state whole checked inputs start from, stacked along each state's batch axis: zeros,
+        but for a graph that computes its own audio frames the window overlap holds each
+        recording's first samples (LogMelFrontend.initial_state)."""
+        state = self.zero_state(len(inputs))
+        initial = getattr(self.frontend, "initial_state", None)
+        primed = [initial(seq) for seq in inputs] if initial is not None else []
+        for spec in self.state_specs:
+            if primed and spec.name in primed[0]:
+                state[spec.name] = np.concatenate([p[spec.name] for p in primed], axis=spec.batch_axis)
+        return state
 
     def stream(self, reset: "ResetPolicy | None" = None) -> "Stream":
         """A new stream with its own zero state; ``reset``: when it forgets its state by itself."""
@@ -238,7 +254,10 @@ class Stream:
         self._names = ["logits", *model._state_outputs]
         self._state_inputs = [s.name for s in model.state_specs]
         self._check = lambda chunk, where: model.frontend.check(chunk, where, model.allow_nonfinite)
-        self._frontend = model.frontend.stream()  # audio: holds the samples of an unfinished frame
+        self._frontend = model.frontend.stream()  # audio: holds the samples of an unfinished frame (or hop)
+        # an audio graph that computes its own frames starts from the stream's first samples
+        self._take_initial_state = getattr(self._frontend, "take_initial_state", None)
+        self._recurrent = [not s.frontend for s in model.state_specs]  # what reset_state zeroes
         self._classes = len(model.labels)
         self._on_cpu = model.device != "cuda"
         shapes = [s.zeros_shape(1) for s in model.state_specs]
@@ -284,16 +303,30 @@ class Stream:
 
     def reset(self) -> None:
         """Forget everything: zero state, buffered samples, step counter 0."""
-        self.reset_state()
+        self._zero_state(everything=True)
         self._frontend.reset()
         self.steps = 0
 
     def reset_state(self) -> None:
         """Zero the recurrent state only; the front end (an audio stream's buffered samples and
-        running mean) and the step counter go on."""
-        for buffers in self._buffers:
-            for value in buffers:
-                value.update_inplace(np.zeros(value.shape(), dtype=np.float32))
+        running mean, whether kept here or as state of the graph) and the step counter go on."""
+        self._zero_state(everything=False)
+
+    def _zero_state(self, everything: bool) -> None:
+        for buffers, recurrent in zip(self._buffers, self._recurrent):
+            if everything or recurrent:
+                for value in buffers:
+                    value.update_inplace(np.zeros(value.shape(), dtype=np.float32))
+
+    def _set_initial_state(self) -> None:
+        """Write the front end's initial state (an audio stream's first samples), once it has
+        it, into the state buffers the next step reads."""
+        for name, value in self._take_initial_state().items():
+            k = self._state_inputs.index(name)
+            if self._on_cpu:
+                _copyto(self._host[k][0], value)
+            else:
+                self._buffers[k][self._current].update_inplace(value)
 
     @property
     def state(self) -> dict[str, np.ndarray]:
@@ -311,7 +344,10 @@ class Stream:
         if (self._step_bindings is not None and type(chunk) is np.ndarray and chunk.dtype is FLOAT32
                 and chunk.shape == self._frame_shape and math.isfinite(_vdot(chunk, chunk))):
             return self._push_one_frame(chunk)
-        return self._advance(self._frontend.push(self._check(chunk, "chunk")))
+        x = self._frontend.push(self._check(chunk, "chunk"))
+        if self._take_initial_state is not None:
+            self._set_initial_state()
+        return self._advance(x)
 
     def push_in_pieces(self, data: Any, piece: int) -> Iterator[np.ndarray]:
         """Push ``data`` (anything ``push`` takes, as a whole) ``piece`` elements at a time, then

@@ -186,3 +186,20 @@ def raw_input_runs(tmp_path_factory, sample_dir):
                         log=lambda m: None)
         runs[name] = (outcome.checkpoint, export(outcome.checkpoint, precisions=precisions, log=lambda m: None))
     return runs
+
+
+@pytest.fixture(scope="session")
+def audio_graphs(tmp_path_factory):
+    """A small LSTM trained briefly on tones (8 kHz, 16 bands, running mean on), exported in three
+    precisions: (training outcome, {precision: artifact})."""
+    from test_wav import make_digit_folder
+
+    from edgernn.export.exporter import export
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    base = tmp_path_factory.mktemp("audio_graphs")
+    outcome = train(make_digit_folder(base / "rec"), base / "run", {"cell": "lstm", "hidden": 8},
+                    TrainConfig(epochs=2, seed=0, threads=1, mel_bands=16), log=lambda m: None,
+                    label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    return outcome, export(outcome.checkpoint, precisions=("fp32", "int8-dynamic", "fp16"), log=lambda m: None)

@@ -143,3 +143,18 @@ def test_malformed_logmel_metadata_is_named(change, message):
     change(spec)
     with pytest.raises(MetadataError, match=message):
         frontend_from_json(spec)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["in_graph"].update(step_samples=81), "'in_graph' must be"),
+    (lambda s: s["in_graph"].update(primer_state="h"), "'in_graph' must be"),
+    (lambda s: s.update(in_graph=True), "'in_graph' must be"),
+])
+def test_a_front_end_in_the_graph_must_match_its_filterbank(change, message):
+    frontend = LogMelFrontend.fit([np.zeros(1000, np.float32)], LogMelConfig(sample_rate=8000, mel_bands=8))
+    spec = LogMelFrontend(frontend.config, frontend.norm, in_graph=True).to_json()
+    assert spec["in_graph"] == {"step_samples": 80, "primer_samples": 120, "primer_state": "audio"}
+    assert frontend_from_json(spec).features == 80
+    change(spec)
+    with pytest.raises(MetadataError, match=message):
+        frontend_from_json(spec)

@@ -72,3 +72,106 @@ def test_streams_batched_together_each_equal_their_own():
     for i, audio in enumerate(streams):
         alone = LogMelFrontend(config, norm)(audio)[: batched.shape[1]]
         assert np.abs(batched[i] - alone).max() <= 1e-4
+
+
+def plain_onnxruntime_answers(path, recordings: list[np.ndarray]) -> np.ndarray:
+    """Class probabilities of whole recordings from a bare onnxruntime session, reading only the
+    file's own metadata (onnx reads it; no edgernn code): the first ``primer_samples`` samples into the primer
+    state, the rest as hops, every other state zero, softmax of the last step's logits."""
+    import json
+
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    options = ort.SessionOptions()  # the optimisation level the file asks for (fp16: basic; see its metadata)
+    if json.loads(meta.get("edgernn.runtime", "{}")).get("graph_optimization_level") == "basic":
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    in_graph = json.loads(meta["edgernn.frontend"])["in_graph"]
+    hop, primer = in_graph["step_samples"], in_graph["primer_samples"]
+    answers = []
+    for samples in recordings:
+        hops = (len(samples) - primer) // hop
+        feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in session.get_inputs()}
+        feeds["x"] = samples[None, primer: primer + hops * hop].reshape(1, hops, hop)
+        feeds[in_graph["primer_state"]] = samples[None, :primer]
+        logits = session.run(["logits"], feeds)[0][0, -1].astype(np.float64)
+        answers.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+    return np.array(answers)
+
+
+def test_audio_graphs_take_samples_and_give_the_runtimes_answers_without_edgernn(audio_graphs):
+    from edgernn.runtime import Model
+
+    outcome, artifacts = audio_graphs
+    clips = outcome.test_set.sequences
+    for precision, artifact in artifacts.items():
+        model = Model(artifact.path)
+        assert model.frontend.in_graph and model.metadata.features == 80, precision  # one 10 ms hop at 8 kHz
+        gate = artifact.parity["frontend_in_graph"]
+        assert gate["top1_agreement"] == 1.0 and gate["sequences"] == len(clips), precision
+        # one recording per call, as the bare session runs them (dynamic int8 quantizes per call)
+        expected, plain = model.predict(clips, batch_size=1), plain_onnxruntime_answers(artifact.path, clips)
+        assert (plain.argmax(1) == expected.argmax(1)).all(), precision
+        np.testing.assert_allclose(plain, expected, atol=1e-6, err_msg=precision)
+    # the front end stays float64/float32 in every precision: the same DFT and Log ops, no int8 or fp16 in them
+    fp16_ops = artifacts["fp16"].footprint["op_counts"]
+    assert fp16_ops.get("DFT") == 1 and fp16_ops.get("Log") == 1
+
+
+def test_audio_graphs_answer_as_the_python_front_end_feeding_the_model(audio_graphs, tmp_path):
+    """A file that takes log-mel frames (metadata schema 2, as exported before) still loads, and
+    gives the answers of the file that computes its frames itself, clip by clip and stream by stream."""
+    import onnx
+
+    from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
+    from edgernn.runtime import Model
+    from edgernn.runtime.frontend import frontend_from_json
+    from edgernn.trainer.checkpoint import load_checkpoint
+
+    outcome, artifacts = audio_graphs
+    torch_model, payload = load_checkpoint(outcome.checkpoint)
+    frames_in = export_onnx(torch_model, ExportContract.for_model(torch_model))
+    meta = graph_metadata(torch_model, ExportContract.for_model(torch_model), payload["labels"],
+                          frontend_from_json(payload["frontend"]).to_json(), "fp32", "old", {})
+    meta.schema_version = 2
+    set_metadata(frames_in, meta.to_props())
+    onnx.save(frames_in, tmp_path / "frames_in.onnx")
+    old, new = Model(tmp_path / "frames_in.onnx"), Model(artifacts["fp32"].path)
+    assert not old.frontend.in_graph and old.metadata.features == 16
+    clips = outcome.test_set.sequences
+    np.testing.assert_allclose(new.predict(clips), old.predict(clips), atol=1e-4)
+    rng = np.random.default_rng(0)
+    for clip in clips[:4]:
+        cuts = np.sort(rng.integers(0, len(clip), size=6))
+        old_stream, new_stream = old.stream(), new.stream()
+        pieces = np.split(clip, cuts)
+        old_steps = np.concatenate([old_stream.push(p) for p in pieces])
+        new_steps = np.concatenate([new_stream.push(p) for p in pieces])
+        assert len(new_steps) == len(old_steps) == new.frontend.config.frame_count(len(clip))
+        np.testing.assert_allclose(new_steps, old_steps, atol=1e-4)
+
+
+def test_zeroing_the_recurrent_state_keeps_the_audio_front_end_going(audio_graphs):
+    from edgernn.runtime import Model
+
+    outcome, artifacts = audio_graphs
+    model = Model(artifacts["fp32"].path)
+    clip = outcome.test_set.sequences[0]
+    stream = model.stream()
+    first = stream.push(clip)
+    before = stream.state
+    stream.reset_state()
+    after = stream.state
+    assert not after["h"].any() and not after["c"].any() and before["h"].any()
+    for name in ("audio", "norm_mean", "norm_frames"):  # the window overlap and the running mean go on
+        np.testing.assert_array_equal(after[name], before[name])
+    assert after["norm_frames"][0, 0] == len(first)
+    stream.reset()  # everything: the next samples prime the window again
+    assert not any(value.any() for value in stream.state.values())
+    np.testing.assert_array_equal(stream.push(clip), first)
+    batch = model.batch()
+    sid = batch.open()
+    np.testing.assert_allclose(batch.push({sid: clip})[sid], first, atol=1e-6)
+    batch.reset(sid)
+    np.testing.assert_allclose(batch.push({sid: clip[:500]})[sid], first[: model.frontend.config.frame_count(500)], atol=1e-6)

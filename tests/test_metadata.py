@@ -41,7 +41,7 @@ def test_missing_key_is_named(key):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("schema_version", "3", "schema_version is 3; this edgernn reads versions up to 2"),
+    ("schema_version", "4", "schema_version is 4; this edgernn reads versions up to 3"),
     ("schema_version", "one", "schema_version must be an integer"),
     ("cell", "transformer", r"cell must be one of \['rnn', 'lstm', 'gru'\]"),
     ("labels", "[1, 2]", "labels must be a JSON list of distinct strings"),

@@ -92,3 +92,21 @@ def test_a_text_graph_tokenizes_and_streams_from_node_as_from_python(tmp_path):
     lines = run_node(cases, tmp_path)
     assert lines[-1] == {"cases": len(cases), "failed": 0}
     assert all(line["passed"] and line["steps"] == len(case["expected"]) for line, case in zip(lines, cases))
+
+
+def test_an_audio_graph_computes_its_frames_from_samples_in_node_as_in_python(audio_graphs, tmp_path):
+    outcome, artifacts = audio_graphs
+    clips = outcome.test_set.sequences[::4]
+    rng = np.random.default_rng(2)
+    cases = []
+    for precision, artifact in artifacts.items():
+        model = Model(artifact.path)
+        for i, clip in enumerate(clips):
+            # pieces of any size: some shorter than the primer or a hop, none a multiple of the hop
+            chunks = np.diff(np.concatenate([[0], np.sort(rng.integers(1, len(clip), size=5))])).tolist()
+            cases.append({"name": f"audio {precision} case {i}", "model": str(artifact.path), "samples": clip.tolist(),
+                          "chunks": chunks, "expected": stream_steps(model, clip, chunks).tolist(), "tolerance": 1e-4})
+    lines = run_node(cases, tmp_path)
+    assert lines[-1] == {"cases": len(cases), "failed": 0}
+    for line, case, clip in zip(lines, cases, [c for _ in artifacts for c in clips]):
+        assert line["passed"] and line["steps"] == len(case["expected"]) == model.frontend.config.frame_count(len(clip)), line

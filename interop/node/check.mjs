@@ -3,8 +3,8 @@
 // runtime's. Prints one JSON line per case and a summary; exit 1 when any case differs by more
 // than its tolerance or names another top class at any step.
 //
-// CASES.json: {"cases": [{"name", "model": path, "frames": [[...]...] | "text": str,
-//              "chunks": [raw steps (or tokens) per push...], "expected": [[p...] per step],
+// CASES.json: {"cases": [{"name", "model": path, "frames": [[...]...] | "samples": [...] | "text": str,
+//              "chunks": [raw steps (samples, tokens) per push...], "expected": [[p...] per step],
 //              "tolerance"}]}
 
 import { readFileSync } from "node:fs";
@@ -18,7 +18,7 @@ let failed = 0;
 for (const c of cases) {
   if (!models.has(c.model)) models.set(c.model, await loadModel(c.model));
   const model = models.get(c.model);
-  const input = c.text !== undefined ? model.encode(c.text) : c.frames;
+  const input = c.text !== undefined ? model.encode(c.text) : (c.samples ?? c.frames);
   const stream = model.stream();
   const steps = [];
   let at = 0;

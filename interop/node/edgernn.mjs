@@ -1,12 +1,14 @@
 // Running an edgernn graph from JavaScript with onnxruntime-node alone: the file's own metadata
 // (its front end, labels and state layout: ONNX metadata_props read straight from the protobuf),
-// the front end for raw feature frames and for text, and a stream that carries the state.
+// the front end for raw feature frames, audio samples and text, and a stream that carries the state.
 //
 //   const model = await loadModel("model.fp32.onnx");
 //   const stream = model.stream();
 //   const probs = await stream.push(rawFrames);   // [[p per class] per step completed]
 //
-// Audio models are not covered yet: their log-mel front end runs outside the graph.
+// An audio graph computes its own log-mel frames: it takes samples (float, full scale 1.0), one
+// hop per step (x [1, steps, hop]); a stream's first `primer_samples` samples complete no frame
+// and go into the state named `primer_state` instead (frontend metadata "in_graph").
 
 import { readFileSync } from "node:fs";
 import ort from "onnxruntime-node";
@@ -99,8 +101,12 @@ export async function loadModel(path, options = {}) {
     if (!frontend.standardised_in_graph) {
       throw new Error(`${path}: this graph takes standardised frames (metadata schema 1); export it again`);
     }
+  } else if (frontend.kind === "logmel") {
+    if (!frontend.in_graph) {
+      throw new Error(`${path}: this audio graph takes log-mel frames computed outside it (metadata schema 2); export it again`);
+    }
   } else if (frontend.kind !== "text" && frontend.kind !== "tokens") {
-    throw new Error(`${path}: front end '${frontend.kind}' runs outside the graph; not supported here yet`);
+    throw new Error(`${path}: unknown front end '${frontend.kind}'`);
   }
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
   return new Model(session, frontend, JSON.parse(props[PREFIX + "labels"]), JSON.parse(props[PREFIX + "state"]));
@@ -132,16 +138,39 @@ class Stream {
 
   reset() {
     this.state = Object.fromEntries(this.model.state.map((s) => [s.input, zeros(s)]));
-    this.pending = []; // raw frames of an unfinished graph step (framed feature models)
+    this.pending = []; // raw frames (or samples) of an unfinished graph step
+    this.priming = this.model.frontend.kind === "logmel" && this.model.frontend.in_graph.primer_samples > 0;
   }
 
-  // Feature models: raw frames [[f per feature] per step]. Token models: ids. -> probabilities
-  // [[p per class] per graph step completed].
+  // Audio: samples [s...] -> x [1, hops, hop], the stream's first samples primed into the state.
+  audioSteps(samples) {
+    const { step_samples: hop, primer_samples: primer, primer_state: name } = this.model.frontend.in_graph;
+    let waiting = this.pending.concat(Array.from(samples));
+    if (this.priming) {
+      if (waiting.length < primer) {
+        this.pending = waiting;
+        return null;
+      }
+      this.state[name] = new ort.Tensor("float32", Float32Array.from(waiting.slice(0, primer)), [1, primer]);
+      waiting = waiting.slice(primer);
+      this.priming = false;
+    }
+    const steps = Math.floor(waiting.length / hop);
+    this.pending = waiting.slice(steps * hop);
+    if (steps === 0) return null;
+    return new ort.Tensor("float32", Float32Array.from(waiting.slice(0, steps * hop)), [1, steps, hop]);
+  }
+
+  // Feature models: raw frames [[f per feature] per step]. Audio models: samples. Token models:
+  // ids. -> probabilities [[p per class] per graph step completed].
   async push(input) {
     let x;
     if (this.model.frontend.kind === "text" || this.model.frontend.kind === "tokens") {
       if (input.length === 0) return [];
       x = new ort.Tensor("int64", BigInt64Array.from(input.map(BigInt)), [1, input.length]);
+    } else if (this.model.frontend.kind === "logmel") {
+      x = this.audioSteps(input);
+      if (x === null) return [];
     } else {
       const frames = this.pending.concat(input);
       const steps = Math.floor(frames.length / this.frame);
