@@ -25,6 +25,7 @@ from itertools import product
 from pathlib import Path
 
 from floor_spread import cpu_name, parse_seeds
+from results_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 def finish(result: dict, stem: str, out: Path | None, table: str) -> int:
     """Write ``result`` as JSON (``out``, else benchmarks/results/<stem>-<time>.json), print the
     Markdown ``table`` and every failed run; 0 when every run has a test accuracy, else 1."""
-    out = out or ROOT / "benchmarks" / "results" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out = write_result(result, stem, out)
     print(table)
     for failed in (r for r in result["runs"] if "error" in r):
         print(f"{failed['set']}{'' if 'seed' not in failed else ' seed ' + str(failed['seed'])} failed: "

@@ -18,7 +18,6 @@ alarms per hour at recall 0.8. Writes JSON; prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, 
 from edgernn.runtime.datasets import load_train_test
 from edgernn.runtime.detect import Detector
 from edgernn.trainer.streams import StreamRecipe, build_stream
+from results_file import write_result
 
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 
@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
             entry = judge(model, streams)
             entry["seconds_to_run"] = round(time.perf_counter() - started, 1)
             results["snr"][f"{snr:g}"][model.metadata.precision] = entry
-    out = args.out or Path(__file__).resolve().parent / "results" / f"keyword_stream-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    out = write_result(results, "keyword_stream", args.out)
     print("| SNR | graph | recall | false alarms per hour (95% bound) | per minute | at recall 0.8 |")
     print("|---|---|---|---|---|---|")
     for snr, by_model in results["snr"].items():

@@ -24,6 +24,7 @@ from itertools import product
 from pathlib import Path
 
 from floor_spread import cpu_name, parse_seeds
+from results_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["all"] = spread([r["test_accuracy"] for r in done])
     result = {"command": ["edgernn", "train", *args.train_args], "seeds": seeds, "threads": thread_counts, "cpu": cpu_name(),
               "runs": runs, "test_accuracy": summary}
-    out = args.out or ROOT / "benchmarks" / "results" / f"train_spread-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out = write_result(result, "train_spread", args.out)
     for name, s in summary.items():
         print(f"{name}: {s['runs']} runs, test accuracy min {s['min']:.4f} mean {s['mean']:.4f} max {s['max']:.4f} (sd {s['sd']:.4f})")
     for failed in (r for r in runs if "error" in r):
