@@ -203,3 +203,32 @@ def with_frontend(core: onnx.ModelProto, frontend: LogMelFrontend) -> onnx.Model
     joined.functions.extend(core.functions)
     joined.metadata_props.extend(core.metadata_props)
     return joined
+
+
+def without_frontend(joined: onnx.ModelProto) -> onnx.ModelProto:
+    """The inverse of ``with_frontend``: the core graph alone, x its standardised log-mel frames
+    float32 [batch, time, mel_bands] again, the front end's states gone (metadata as it was, so
+    the caller rewrites what changed). For measuring the front end against the Python one."""
+    front_outputs = {f"{name}_out" for name in STATE_NAMES}
+    frames = PREFIX + "frames"
+    core_nodes = []
+    for node in joined.graph.node:
+        if all(out.startswith(PREFIX) or out in front_outputs for out in node.output):
+            continue
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = ["x" if n == frames else n for n in copy.input]
+        core_nodes.append(copy)
+    bands = next(i for i in joined.graph.input if i.name == "norm_mean").type.tensor_type.shape.dim[1].dim_value
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", bands])
+    graph = helper.make_graph(
+        core_nodes, joined.graph.name,
+        [x, *[i for i in joined.graph.input if i.name not in ("x", *STATE_NAMES)]],
+        [o for o in joined.graph.output if o.name not in front_outputs],
+        initializer=[i for i in joined.graph.initializer if not i.name.startswith(PREFIX)],
+        value_info=[v for v in joined.graph.value_info if not v.name.startswith(PREFIX)])
+    core = helper.make_model(graph, opset_imports=list(joined.opset_import), ir_version=joined.ir_version,
+                             producer_name=joined.producer_name, producer_version=joined.producer_version)
+    core.functions.extend(joined.functions)
+    core.metadata_props.extend(joined.metadata_props)
+    return core
