@@ -43,6 +43,10 @@ def info_command(model_path, as_json):
             cfg = model.frontend.config
             front = (f"log-mel, {cfg.sample_rate} Hz audio, {cfg.window_ms:g} ms windows every {cfg.hop_ms:g} ms "
                      f"({cfg.window} / {cfg.hop} samples), {cfg.mel_bands} bands; push raw samples")
+            if model.frontend.in_graph:
+                size = f"one hop of {cfg.hop} samples per step"
+                front += (f"; computed in the graph (its first {model.frontend.primer_samples} samples go into "
+                          f"state '{model.frontend.PRIMED_STATE}')")
         if front == "framed_features":
             raw = model.frontend.raw_features
             front = (f"{model.frontend.frame} raw steps of {raw} feature{'s' if raw != 1 else ''} stacked per step, "

@@ -220,6 +220,11 @@ def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:
 
 def parity_line(precision: str, parity: dict) -> str:
     """One line per exported precision: the gate values that matter for it."""
+    front = parity.get("frontend_in_graph")
+    if front:  # an audio file that computes its own frames: against its graph fed the Python front end's
+        return (f"{parity_line(precision, {k: v for k, v in parity.items() if k != 'frontend_in_graph'})}; front end in "
+                f"the graph: max logit diff {front['max_abs_diff']:.2e} from the Python front end's, "
+                f"top-1 agreement {front['top1_agreement']:.4f} on {front['sequences']} recordings")
     if precision == "fp32":
         own = f" (PyTorch's own float32 error {parity['float32_error']:.2e})" if "float32_error" in parity else ""
         horizon = parity.get("long_stream", {})

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgernn.export.logmel_graph import logmel_graph
+from edgernn.export.logmel_graph import logmel_graph, without_frontend
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.frontend import FeatureFrontend, LogMelFrontend
 
@@ -139,6 +139,12 @@ def test_audio_graphs_answer_as_the_python_front_end_feeding_the_model(audio_gra
     onnx.save(frames_in, tmp_path / "frames_in.onnx")
     old, new = Model(tmp_path / "frames_in.onnx"), Model(artifacts["fp32"].path)
     assert not old.frontend.in_graph and old.metadata.features == 16
+    # the exported file less its front end is that graph again (benchmarks/logmel_graph_cost.py times the two)
+    core = ort.InferenceSession(without_frontend(onnx.load(artifacts["fp32"].path)).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    frames = old.prepare(outcome.test_set.sequences[0])[None]
+    np.testing.assert_allclose(core.run(["logits"], {"x": frames, **old.zero_state(1)})[0],
+                               old.run(frames, old.zero_state(1))[0], atol=1e-6)
     clips = outcome.test_set.sequences
     np.testing.assert_allclose(new.predict(clips), old.predict(clips), atol=1e-4)
     rng = np.random.default_rng(0)
@@ -175,3 +181,24 @@ def test_zeroing_the_recurrent_state_keeps_the_audio_front_end_going(audio_graph
     np.testing.assert_allclose(batch.push({sid: clip})[sid], first, atol=1e-6)
     batch.reset(sid)
     np.testing.assert_allclose(batch.push({sid: clip[:500]})[sid], first[: model.frontend.config.frame_count(500)], atol=1e-6)
+
+
+def test_check_judges_an_audio_graph_against_pytorch_on_whole_recordings(audio_graphs):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgernn.cli.main import cli
+
+    outcome, artifacts = audio_graphs
+    rec = outcome.run_dir.parent / "rec"
+    common = ["--data", str(rec), "--label-regex", r"^([a-z]+)_", "--test-regex", r"_[0-1]\.wav$", "--long-steps", "2000", "--json"]
+    result = CliRunner().invoke(cli, ["check", str(artifacts["fp32"].path), "--checkpoint", str(outcome.checkpoint), *common])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    gates = {g["gate"]: g for g in report["gates"]}
+    assert {"frontend_in_graph", "frontend_in_graph_top1_agreement", "frontend_in_graph_streaming", "streaming"} <= set(gates)
+    assert gates["frontend_in_graph"]["value"] <= 1e-4 and all(g["passed"] for g in gates.values())
+    assert report["details"]["baselines"]["cases"] == len(outcome.test_set)
+    quantized = CliRunner().invoke(cli, ["check", str(artifacts["int8-dynamic"].path), *common])
+    assert quantized.exit_code == 0, quantized.output
