@@ -9,7 +9,8 @@ The trainer fits and applies the same objects, and their parameters travel in th
   stacked into one graph step: long series in fewer recurrent steps.
 - ``TokenFrontend`` ("token_ids"): int token ids [time] -> int64 ids, range-checked.
 - ``LogMelFrontend`` ("logmel"): raw mono audio samples [n] -> standardised log-mel frames
-  [frames, mel_bands] (runtime/audio.py), per-band mean/std fitted on the training split.
+  [frames, mel_bands] (runtime/audio.py), per-band mean/std fitted on the training split; or,
+  for a graph that computes the frames itself (``in_graph``), the samples cut into hops.
 - ``TextFrontend`` ("text"): a str -> int64 word ids [time] through the training split's
   vocabulary (runtime/text.py); token ids pass through range-checked.
 
@@ -17,7 +18,9 @@ Every front end has ``check`` (validate one raw input), ``__call__`` (a whole ch
 the graph's x) and ``stream()`` (an object whose ``push`` turns consecutive checked pieces of one
 input into the x steps they complete, and ``reset``). Only audio keeps anything between pieces
 (samples of a frame not yet complete), framing (the steps of a frame not yet complete), and text
-(the letters of a word not yet complete); the others are their own stream.
+(the letters of a word not yet complete); the others are their own stream. An audio stream
+of a graph that computes its frames keeps the samples of an unfinished hop, and hands its first
+``window - hop`` samples over once as the graph's initial ``audio`` state (``take_initial_state``).
 """
 
 from __future__ import annotations
