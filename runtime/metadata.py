@@ -228,15 +228,17 @@ def _states(own: dict[str, str]) -> list[StateSpec]:
             shape = tuple(item["shape"])
             axis = int(item["batch_axis"])
             spec = StateSpec(str(item["input"]), str(item["output"]), shape, axis, item.get("frontend", False))
+            # a front end's state may be empty: no window overlap when the hop is the whole window
+            least = 0 if spec.frontend is True else 1
             ok = isinstance(spec.frontend, bool) and 0 <= axis < len(shape) and all(
-                isinstance(d, int) and d > 0 for i, d in enumerate(shape) if i != axis
+                isinstance(d, int) and d >= least for i, d in enumerate(shape) if i != axis
             )
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
             raise MetadataError(
-                f"{PREFIX}state entries need 'input', 'output', 'shape' (positive ints, one batch axis) and 'batch_axis' "
-                "(and optionally 'frontend': true or false)"
+                f"{PREFIX}state entries need 'input', 'output', 'shape' (positive ints, one batch axis; a front end's "
+                "state may have size 0) and 'batch_axis' (and optionally 'frontend': true or false)"
             )
         specs.append(spec)
     if not specs:

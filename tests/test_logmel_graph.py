@@ -202,3 +202,27 @@ def test_check_judges_an_audio_graph_against_pytorch_on_whole_recordings(audio_g
     assert report["details"]["baselines"]["cases"] == len(outcome.test_set)
     quantized = CliRunner().invoke(cli, ["check", str(artifacts["int8-dynamic"].path), *common])
     assert quantized.exit_code == 0, quantized.output
+
+
+def test_a_hop_as_long_as_the_window_leaves_the_overlap_state_empty(tmp_path):
+    from test_wav import make_digit_folder
+
+    from edgernn.export.exporter import export
+    from edgernn.runtime import Model
+    from edgernn.trainer.config import TrainConfig
+    from edgernn.trainer.train import train
+
+    outcome = train(make_digit_folder(tmp_path / "rec"), tmp_path / "run", {"cell": "gru", "hidden": 8},
+                    TrainConfig(epochs=1, seed=0, threads=1, mel_bands=8, window_ms=20.0, hop_ms=20.0), log=lambda m: None,
+                    label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
+    artifact = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)["fp32"]
+    assert artifact.parity["passed"] and artifact.parity["frontend_in_graph"]["top1_agreement"] == 1.0
+    model = Model(artifact.path)
+    assert model.frontend.primer_samples == 0 and model.zero_state(1)["audio"].shape == (1, 0)
+    clips = outcome.test_set.sequences
+    whole = model.predict(clips)
+    for clip, expected in zip(clips, whole):
+        stream = model.stream()
+        steps = np.concatenate([stream.push(piece) for piece in np.array_split(clip, 7)])
+        assert len(steps) == model.frontend.config.frame_count(len(clip))
+        np.testing.assert_allclose(steps[-1], expected, atol=1e-6)
