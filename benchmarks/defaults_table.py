@@ -131,12 +131,11 @@ def main(argv: list[str] | None = None) -> int:
 def finish(result: dict, stem: str, out: Path | None, table: str) -> int:
     """Write ``result`` as JSON (``out``, else benchmarks/results/<stem>-<time>.json), print the
     Markdown ``table`` and every failed run; 0 when every run has a test accuracy, else 1."""
-    out = write_result(result, stem, out)
+    write_result(result, stem, out)
     print(table)
     for failed in (r for r in result["runs"] if "error" in r):
         print(f"{failed['set']}{'' if 'seed' not in failed else ' seed ' + str(failed['seed'])} failed: "
               f"{failed['error'].strip().splitlines()[-1:]}")
-    print(f"wrote {out}", file=sys.stderr)
     return 0 if all("test_accuracy" in r for r in result["runs"]) else 1
 
 

@@ -18,7 +18,6 @@ alarms per hour at recall 0.8. Writes JSON; prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -87,14 +86,13 @@ def main(argv: list[str] | None = None) -> dict:
             entry = judge(model, streams)
             entry["seconds_to_run"] = round(time.perf_counter() - started, 1)
             results["snr"][f"{snr:g}"][model.metadata.precision] = entry
-    out = write_result(results, "keyword_stream", args.out)
+    write_result(results, "keyword_stream", args.out)
     print("| SNR | graph | recall | false alarms per hour (95% bound) | per minute | at recall 0.8 |")
     print("|---|---|---|---|---|---|")
     for snr, by_model in results["snr"].items():
         for precision, e in by_model.items():
             print(f"| {snr} dB | {precision} | {e['recall']} | {e['false_alarms_per_hour']} ({e['false_alarms_per_hour_upper95']}) | "
                   f"{e['false_alarms_per_minute']} | {e['false_alarms_per_hour_at_recall_0.8']} |")
-    print(f"wrote {out}", file=sys.stderr)
     return results
 
 

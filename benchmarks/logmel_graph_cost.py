@@ -18,8 +18,6 @@ affects all alike). Writes JSON: p50 and p99 microseconds per hop, and the paire
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -121,9 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "numpy_then_graph": lambda i, stream=numpy_stream: stream.push(hops[i % len(hops)]),
                     "joined_graph": lambda i, stream=joined_stream: stream.push(hops[i % len(hops)]),
                 }, args.hops, args.rounds)}
-    out = write_result(result, "logmel_graph_cost", args.out)
-    print(json.dumps(result))
-    print(f"wrote {out}", file=sys.stderr)
+    write_result(result, "logmel_graph_cost", args.out, echo=True)
     return result
 
 

@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     report = {"onnxruntime": ort.__version__, "runs": {str(run): compare_run(run) for run in args.runs}}
-    out = write_result(report, "plain_onnxruntime", args.out)
-    print(json.dumps(report))
-    print(f"wrote {out}", file=sys.stderr)
+    write_result(report, "plain_onnxruntime", args.out, echo=True)
     return report
 
 

@@ -67,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         summary["all"] = spread([r["test_accuracy"] for r in done])
     result = {"command": ["edgernn", "train", *args.train_args], "seeds": seeds, "threads": thread_counts, "cpu": cpu_name(),
               "runs": runs, "test_accuracy": summary}
-    out = write_result(result, "train_spread", args.out)
+    write_result(result, "train_spread", args.out)
     for name, s in summary.items():
         print(f"{name}: {s['runs']} runs, test accuracy min {s['min']:.4f} mean {s['mean']:.4f} max {s['max']:.4f} (sd {s['sd']:.4f})")
     for failed in (r for r in runs if "error" in r):
         print(f"seed {failed['seed']} threads {failed['threads']} failed: {failed['error'].strip().splitlines()[-1]}")
-    print(f"wrote {out}", file=sys.stderr)
     return 0 if len(done) == len(runs) else 1
 
 
