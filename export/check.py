@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.export.parity import (
-    FP32_GATES, FRONTEND_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch,
+    FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch,
     frontend_in_graph, judge, long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements,
     run_graph, run_torch, streaming_vs_whole,
 )
@@ -92,7 +92,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
                     model.session, lambda frames: run_torch(torch_model, frames, torch_zero)[0], checked, model.frontend,
                     limits.chunks)
                 summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
-                rules = (*FP32_GATES, *FRONTEND_GATES, FRONTEND_STREAM_GATE)
+                rules = (*FP32_GATES, *FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE)
             else:
                 summary.update(fp32_vs_torch(model.session, torch_model, sequences))
                 summary["long_stream"] = long_stream_vs_torch(model.session, torch_model, zero, stream, limits)

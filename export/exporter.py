@@ -19,7 +19,8 @@ import onnxruntime as ort
 from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
-    FP32_GATES, FRONTEND_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError, ParityLimits, fp32_measurements,
+    FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError,
+    ParityLimits, fp32_measurements,
     frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input, long_stream_vs_torch,
     quantized_measurements, run_graph, with_verdict,
 )
@@ -358,7 +359,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
     fp32_core = fp32
     if audio:
         fp32, fp32_parity["frontend_in_graph"] = audio.join(fp32_core, fp32_session, {}, limits)
-    with_verdict(fp32_parity, judge(fp32_parity, (*FP32_GATES, *FRONTEND_GATES, FRONTEND_STREAM_GATE), limits))
+    with_verdict(fp32_parity, judge(fp32_parity, (*FP32_GATES, *FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE), limits))
     fp32_stream = fp32_parity["long_stream"]
     if fp32_stream["horizon_steps"] < len(stream):
         log(f"note: this model amplifies rounding: PyTorch float32 and float64 part ways after "
@@ -417,7 +418,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
             parity["long_stream"]["float32_top1_agreement"] = fp32_stream["float32_top1_agreement"]
             if audio:
                 proto, parity["frontend_in_graph"] = audio.join(proto, session, runtime, limits)
-            with_verdict(parity, judge(parity, (*QUANTIZED_GATES, *FRONTEND_GATES), limits))
+            with_verdict(parity, judge(parity, (*QUANTIZED_GATES, *FRONTEND_QUANTIZED_GATES), limits))
             if not parity["passed"]:
                 failed[precision] = parity
                 failures += [f"{precision}: {f}" for f in parity["failures"]]
