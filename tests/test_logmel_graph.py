@@ -109,7 +109,9 @@ def test_audio_graphs_take_samples_and_give_the_runtimes_answers_without_edgernn
         model = Model(artifact.path)
         assert model.frontend.in_graph and model.metadata.features == 80, precision  # one 10 ms hop at 8 kHz
         gate = artifact.parity["frontend_in_graph"]
-        assert gate["top1_agreement"] == 1.0 and gate["sequences"] == len(clips), precision
+        assert artifact.parity["passed"] and gate["sequences"] == len(clips), precision
+        if precision == "fp32":  # the samples-in file is the frames-in graph to float32 rounding
+            assert gate["max_abs_diff"] <= 1e-4 * max(1.0, gate["logit_scale"]) and gate["stream_max_abs_diff"] <= 1e-6
         # one recording per call, as the bare session runs them (dynamic int8 quantizes per call)
         expected, plain = model.predict(clips, batch_size=1), plain_onnxruntime_answers(artifact.path, clips)
         assert (plain.argmax(1) == expected.argmax(1)).all(), precision
@@ -214,7 +216,8 @@ def test_a_hop_as_long_as_the_window_leaves_the_overlap_state_empty(tmp_path):
                     TrainConfig(epochs=1, seed=0, threads=1, mel_bands=8, window_ms=20.0, hop_ms=20.0), log=lambda m: None,
                     label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
     artifact = export(outcome.checkpoint, precisions=("fp32",), log=lambda m: None)["fp32"]
-    assert artifact.parity["passed"] and artifact.parity["frontend_in_graph"]["top1_agreement"] == 1.0
+    gate = artifact.parity["frontend_in_graph"]
+    assert artifact.parity["passed"] and gate["max_abs_diff"] <= 1e-4 * max(1.0, gate["logit_scale"])
     model = Model(artifact.path)
     assert model.frontend.primer_samples == 0 and model.zero_state(1)["audio"].shape == (1, 0)
     clips = outcome.test_set.sequences
