@@ -64,11 +64,8 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     checked = [model.frontend.check(s, f"{held_out.source} case {i}", model.allow_nonfinite)
                for i, s in enumerate(held_out.sequences[: limits.max_sequences])]
     audio_in_graph = model.frontend.kind == "logmel" and model.frontend.in_graph
-    if audio_in_graph:  # each recording's whole hops, a stream that began in silence: the graph's zero state
-        hop = model.frontend.config.hop
-        sequences = [samples[: len(samples) // hop * hop].reshape(-1, hop) for samples in checked]
-    else:
-        sequences = [model.frontend(samples) for samples in checked]
+    prepare = model.frontend.hops_from_silence if audio_in_graph else model.frontend  # in-graph audio: from zero state
+    sequences = [prepare(samples) for samples in checked]
     labels = held_out.label_ids(model.labels)[: len(sequences)] if held_out.labels is not None else None
     zero = list(model.zero_state(1).values())
     stream = long_stream_input(sequences, limits.long_stream_steps)

@@ -20,9 +20,8 @@ from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
     FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError,
-    ParityLimits, fp32_measurements,
-    frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input, long_stream_vs_torch,
-    quantized_measurements, run_graph, with_verdict,
+    ParityLimits, fp32_measurements, frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input,
+    long_stream_vs_torch, quantized_measurements, run_graph, with_verdict,
 )
 from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
 from edgernn.export.quantize import (
@@ -150,14 +149,9 @@ class AudioGraphs:
         recordings = [frontend.check(s, f"recording {i}") for i, s in enumerate(raw)]
         return cls(LogMelFrontend(frontend.config, frontend.norm, in_graph=True), recordings, core_zero)
 
-    @property
-    def hop(self) -> int:
-        return self.frontend.config.hop
-
     def gate_inputs(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(hops of every recording, the joined graph's zero state in its input order)."""
-        hop = self.hop
-        sequences = [rec[: len(rec) // hop * hop].reshape(-1, hop) for rec in self.recordings]
+        sequences = [self.frontend.hops_from_silence(rec) for rec in self.recordings]
         return sequences, [*self.core_zero, *(np.zeros(s.zeros_shape(1), np.float32) for s in self.state_specs())]
 
     def state_specs(self):
@@ -379,7 +373,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
                               precision, source_sha, compact(metadata_parity(parity)), compact(runtime), foot,
                               payload.get("background"), dataset_summary(payload.get("dataset", {})))
         if joined:
-            meta.features, meta.state = audio.hop, [*meta.state, *audio.state_specs()]
+            meta.features, meta.state = audio.frontend.features, [*meta.state, *audio.state_specs()]
         set_metadata(proto, meta.to_props())
         return proto.SerializeToString(), foot
 

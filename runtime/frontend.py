@@ -293,6 +293,13 @@ class LogMelFrontend:
             return samples[self.primer_samples: self.primer_samples + frames * self.config.hop].reshape(frames, self.config.hop)
         return self.norm(self.logmel.frames(samples))
 
+    def hops_from_silence(self, samples: np.ndarray) -> np.ndarray:
+        """Checked samples float32 [n] -> the in-graph x of a stream that heard ``window - hop``
+        samples of silence before them, which is the graph's zero state: float32 [n // hop, hop].
+        For comparing two such graphs on the same inputs from zero state."""
+        hop = self.config.hop
+        return samples[: len(samples) // hop * hop].reshape(-1, hop)
+
     def initial_state(self, samples: np.ndarray) -> dict[str, np.ndarray]:
         """The front-end state a whole recording (checked float32 [n], at least a window) starts
         from: {"audio": float32 [1, window - hop]}, its first samples; {} when the frames are not
@@ -302,11 +309,15 @@ class LogMelFrontend:
     def stream(self) -> "LogMelFrontendStream | LogMelGraphStream":
         return LogMelGraphStream(self) if self.in_graph else LogMelFrontendStream(self)
 
+    @property
+    def in_graph_record(self) -> dict:
+        """What a binding needs to feed the graph samples (the metadata's ``in_graph``)."""
+        return {"step_samples": self.config.hop, "primer_samples": self.primer_samples, "primer_state": self.PRIMED_STATE}
+
     def to_json(self) -> dict:
         return {"kind": self.kind, "features": self.config.mel_bands, "logmel": config_to_json(self.config),
                 "mean": _float32_list(self.norm.mean), "std": _float32_list(self.norm.std),
-                **({"in_graph": {"step_samples": self.config.hop, "primer_samples": self.primer_samples,
-                                 "primer_state": self.PRIMED_STATE}} if self.in_graph else {})}
+                **({"in_graph": self.in_graph_record} if self.in_graph else {})}
 
 
 class LogMelFrontendStream:
@@ -462,7 +473,7 @@ def _logmel_from_json(spec: dict, config: LogMelConfig, norm: FeatureFrontend) -
     step are one hop, and the primer the first window's samples that complete no hop."""
     in_graph = spec.get("in_graph")
     frontend = LogMelFrontend(config, norm, in_graph is not None)
-    expected = frontend.to_json().get("in_graph")
+    expected = frontend.in_graph_record
     if in_graph is not None and in_graph != expected:
         raise MetadataError(f"frontend: 'in_graph' must be {json.dumps(expected)} for this filterbank, got {json.dumps(in_graph)[:200]}")
     return frontend
