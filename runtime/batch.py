@@ -111,6 +111,9 @@ class StreamBatch:
         """
         if not isinstance(chunks, Mapping):
             raise InputTypeError(f"expected a mapping {{stream id: chunk}}, got {type(chunks).__name__}")
+        stacked = self._push_stacked(chunks)
+        if stacked is not None:
+            return stacked
         check, allow = self.model.frontend.check, self.model.allow_nonfinite
         checked = [(self._known(sid), check(chunk, f"stream {sid} chunk", allow)) for sid, chunk in chunks.items()]
         groups: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -149,6 +152,29 @@ class StreamBatch:
         x = self._check_array(x, ids)
         slots, every_slot = self._slots_of(ids)
         return self._advance(slots, model.frontend(x) if kind == "features" else x, every_slot)
+
+    def _push_stacked(self, chunks: Mapping[int, Any]) -> dict[int, np.ndarray] | None:
+        """``push`` as one ``push_array`` call when it can be: a feature or token model (its front
+        end keeps nothing per stream) and chunks that are arrays of one shape and the graph's dtype.
+
+        Returns None when it cannot, and for any input push_array refuses, so that the per-chunk
+        path answers (and names the stream of a bad chunk in its error).
+        """
+        expected = X_DTYPES.get(self.model.metadata.input_kind)
+        if not chunks or expected is None or self.model.frontend.kind not in ("features", "token_ids"):
+            return None
+        values = list(chunks.values())
+        shape = getattr(values[0], "shape", None)
+        for value in values:  # the usual dtype object, by identity: anything else takes the per-chunk path
+            if value.__class__ is not np.ndarray or value.dtype is not expected or value.shape != shape:
+                return None
+        try:
+            ids = np.fromiter(chunks, dtype=np.int64, count=len(values))
+            # concatenate and reshape: a third of np.stack's time for hundreds of small chunks
+            probs = self.push_array(ids, np.concatenate(values).reshape(len(values), *shape))
+        except (InputError, TypeError, ValueError, OverflowError):  # InputTypeError is a TypeError
+            return None
+        return dict(zip(chunks, probs))
 
     def _slots_of(self, ids: np.ndarray) -> tuple[np.ndarray, bool]:
         """Slots of distinct open stream ids (int [n]) and whether they are every slot in order.

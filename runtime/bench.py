@@ -214,6 +214,8 @@ def throughput(model: Model, streams: int, rounds: int, seed: int = 0) -> dict:
     result: dict = {"streams": streams, "rounds": rounds}
     for name in calls:  # the mean call time gives the sustained rate
         result[f"{name}_steps_per_s"] = round(streams * 1e6 / timed[name]["step_us_mean"], 1)
+    if "batched_dict" in calls:  # what the dict path costs over the array path (1.0: nothing)
+        result["dict_vs_array"] = round(result["batched_steps_per_s"] / result["batched_dict_steps_per_s"], 2)
     result["batched_vs_bare"] = timed["batched_vs_bare"]
     result["batched_vs_bare_range"] = timed["batched_vs_bare_range"]
     if "separate" in calls:

@@ -176,3 +176,24 @@ def test_push_array_checks_ids_again_after_streams_open_or_close(quick_runs, sam
     ids32 = ids.astype(np.int32)  # equal values, another dtype: checked, and the same slots
     batch.push_array(ids32, x)
     assert batch.steps(int(ids[0])) == 10
+
+
+def test_dict_of_equal_chunks_takes_the_array_path_with_the_same_answers_and_errors(quick_runs, sample_test_file):
+    model = Model(quick_runs["gru"][2]["fp32"].path, threads=1)
+    sequences = [s for s in read_ts(sample_test_file).sequences if len(s) >= 6][:40]
+    by_dict, by_array = model.batch(), model.batch()
+    ids = [by_dict.open() for _ in sequences]
+    assert ids == [by_array.open() for _ in sequences]
+    for start in range(0, 6, 2):  # two steps a round, every stream: chunks of one shape
+        x = np.stack([s[start:start + 2] for s in sequences])
+        out = by_dict.push({sid: x[i] for i, sid in enumerate(ids)})
+        np.testing.assert_array_equal(np.stack([out[sid] for sid in ids]), by_array.push_array(np.array(ids), x))
+    for sid, sequence in zip(ids, sequences):
+        np.testing.assert_allclose(out[sid][-1], solo(model, sequence[:6])[-1], atol=1e-5)
+    bad = {sid: sequences[i][6:7].copy() for i, sid in enumerate(ids)}
+    bad[ids[5]][0, 3] = np.nan  # one bad chunk among equal ones: the per-chunk path names its stream
+    before = by_dict.state(ids[0])["h"].copy()
+    with pytest.raises(InputError, match=rf"stream {ids[5]} chunk: NaN/Inf at step 0, feature 3"):
+        by_dict.push(bad)
+    np.testing.assert_array_equal(by_dict.state(ids[0])["h"], before)
+    assert by_dict.steps(ids[0]) == 6
