@@ -22,6 +22,7 @@ COMMANDS = {
     "pipeline": "edgernn.cli.pipeline_cmd:pipeline_command",
     "tune": "edgernn.cli.tune_cmd:tune_command",
     "calibrate": "edgernn.cli.calibrate_cmd:calibrate_command",
+    "serve": "edgernn.cli.serve_cmd:serve_command",
 }
 
 

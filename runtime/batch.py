@@ -92,6 +92,16 @@ class StreamBatch:
         self._reset_slot(self._slot[self._known(sid)])
         self._frontend[sid].reset()
 
+    def reset_state(self, sid: int) -> None:
+        """Zero one stream's recurrent state only, as ``Stream.reset_state`` does: an audio graph's
+        front-end state (window overlap, running mean) and the step count go on."""
+        slot = self._slot[self._known(sid)]
+        for spec, array in zip(self._specs, self._states):
+            if not spec.frontend:
+                index = [slice(None)] * array.ndim
+                index[spec.batch_axis] = slot
+                array[tuple(index)] = 0.0
+
     def steps(self, sid: int) -> int:
         """Steps the stream has taken since it was opened or reset."""
         return int(self._steps[self._slot[self._known(sid)]])

@@ -497,13 +497,13 @@ class PolicyStream(Stream):
             if self._silent_samples >= policy.silence_seconds * self.model.frontend.config.sample_rate:
                 self._policy_reset()
         if policy.background_steps is not None and len(probs):
-            self._background_run = _trailing_run(probs.argmax(axis=1) == self._background, self._background_run)
+            self._background_run = trailing_run(probs.argmax(axis=1) == self._background, self._background_run)
             if self._background_run >= policy.background_steps:
                 self._policy_reset()
         return probs
 
 
-def _trailing_run(flags: np.ndarray, before: int) -> int:
+def trailing_run(flags: np.ndarray, before: int) -> int:
     """Length of the run of True at the end of ``before`` True steps followed by ``flags`` (bool [steps])."""
     false = np.flatnonzero(~flags)
     return before + len(flags) if len(false) == 0 else len(flags) - 1 - int(false[-1])

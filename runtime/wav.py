@@ -38,9 +38,17 @@ _PCM_DTYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """One PCM WAV file -> (float32 [n] mono samples in [-1, 1), sample rate in Hz)."""
-    path = Path(path)
+    return _read_pcm(str(path), Path(path))
+
+
+def read_wav_bytes(data: bytes, name: str = "WAV data") -> tuple[np.ndarray, int]:
+    """A whole PCM WAV file held in memory (an upload) -> as ``read_wav``; ``name`` is for messages."""
+    return _read_pcm(io.BytesIO(data), name)
+
+
+def _read_pcm(source: str | io.BytesIO, path: Path | str) -> tuple[np.ndarray, int]:
     try:
-        with wave.open(str(path), "rb") as reader:
+        with wave.open(source, "rb") as reader:
             channels, width, rate, frames = (reader.getnchannels(), reader.getsampwidth(),
                                              reader.getframerate(), reader.getnframes())
             data = reader.readframes(frames)
