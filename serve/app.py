@@ -52,6 +52,7 @@ class Hub:
         self.draining = False
 
     def start(self) -> None:
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         for name, model in self.models.items():
             reset = self.config.reset_after_background
             if reset is None and model.background is not None:
@@ -62,7 +63,17 @@ class Hub:
             self.workers[name] = worker
 
     async def stop(self) -> None:
-        await asyncio.gather(*(worker.stop() for worker in self.workers.values()))
+        self._watchdog.cancel()
+        await asyncio.gather(self._watchdog, *(worker.stop() for worker in self.workers.values()), return_exceptions=True)
+
+    async def _watch(self) -> None:
+        """Every so often, end the streams that idle or do not read (Connection.expire)."""
+        period = max(0.05, min(1.0, self.config.idle_timeout_s / 4, self.config.send_timeout_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.expire(now)
 
     async def drain(self) -> None:
         """Refuse new streams and requests; tell every open stream that the server is closing
@@ -104,7 +115,11 @@ def _detector_json(detector: Detector) -> dict:
 
 
 class Connection:
-    """One WebSocket stream: reads chunks, queues them on the model's worker, sends the answers in order."""
+    """One WebSocket stream: reads chunks, queues them on the model's worker, sends the answers in order.
+
+    No timer runs per message: the hub's watchdog (``expire``) ends a stream that has sent nothing
+    for ``idle_timeout_s`` or has had a reply unsent for ``send_timeout_s``.
+    """
 
     def __init__(self, websocket: WebSocket, hub: Hub, options: StreamOptions):
         self.ws, self.hub, self.options = websocket, hub, options
@@ -112,7 +127,11 @@ class Connection:
         self.worker = hub.workers[options.model]
         self.detector = Detector.for_model(self.model) if options.reply == "events" else None
         self._reader: asyncio.Task | None = None
+        self._sender: asyncio.Task | None = None
         self._replies: asyncio.Queue | None = None
+        self._waiting_since: float | None = None  # monotonic time the reader began to wait for a message
+        self._sending_since: float | None = None  # monotonic time the reply being sent was handed over
+        self._ended_by: str | None = None  # "drain", "idle" or "not_reading": who stopped the stream
 
     def notify(self, message: str) -> None:
         """Send ``message`` after the replies already queued."""
@@ -121,56 +140,73 @@ class Connection:
 
     def stop_reading(self) -> None:
         """Stop taking messages (drain): what is queued is still answered, then the stream closes with 1001."""
-        if self._reader is not None:
-            self._reader.cancel()
+        self._end("drain", self._reader)
+
+    def expire(self, now: float) -> None:
+        """The watchdog's check: stop a client that does not take its replies, or that sends nothing."""
+        config = self.hub.config
+        if self._sending_since is not None and now - self._sending_since > config.send_timeout_s:
+            self._end("not_reading", self._sender)
+        elif self._waiting_since is not None and now - self._waiting_since > config.idle_timeout_s:
+            self._end("idle", self._reader)
+
+    def _end(self, why: str, task: asyncio.Task | None) -> None:
+        if task is not None and not task.done() and self._ended_by is None:
+            self._ended_by = why
+            task.cancel()
 
     async def serve(self, sid: int) -> None:
         metrics = self.hub.metrics
         replies: asyncio.Queue = asyncio.Queue()  # bounded by self._unanswered, so that a sentinel always fits
         self._replies = replies
         self._unanswered = asyncio.Semaphore(self.hub.config.queue_depth)
-        sender = asyncio.create_task(self._send_loop(sid, replies))
-        self._reader = asyncio.create_task(self._read_loop(sid, replies))
-        await asyncio.wait({self._reader, sender}, return_when=asyncio.FIRST_COMPLETED)
-        if sender.done():  # the client stopped taking replies (or went away): no more reading
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-            if sender.exception() is not None and isinstance(sender.exception(), TimeoutError):
-                metrics.refused.labels("not_reading").inc()
-                await self._close(CLOSE_CODES["policy"], "the client did not take its replies")
+        self._sender = sender = asyncio.create_task(self._send_loop(replies))
+        self._reader = reader = asyncio.create_task(self._read_loop(sid, replies))
+        await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done():  # the client does not take its replies, or went away: no more reading
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await self._not_reading()
             return
-        outcome = None if self._reader.cancelled() else self._reader.exception() or self._reader.result()
-        if isinstance(outcome, BaseException):
+        if reader.cancelled():
+            outcome = self._ended_by
+        elif reader.exception() is not None:
             sender.cancel()
-            raise outcome
+            raise reader.exception()
+        else:
+            outcome = reader.result()
         if outcome == "disconnected":
             sender.cancel()
             return
+        if outcome in ("idle", "drain"):
+            metrics.refused.labels("idle" if outcome == "idle" else "draining").inc()
         replies.put_nowait(None)  # answer everything queued, then end
-        try:
-            await sender
-        except (TimeoutError, *SEND_FAILURES):
+        await asyncio.wait({sender})
+        if sender.cancelled() or sender.exception() is not None:
+            await self._not_reading()
             return
         if self.detector is not None:
             last = self.detector.flush()
             if last and not await self._send(events_reply(last)):
                 return
-        if self._reader.cancelled():  # drained
-            metrics.refused.labels("draining").inc()
+        if outcome == "drain":
             await self._close(CLOSE_CODES["going_away"], "server shutting down")
         else:
             await self._close(CLOSE_CODES["normal"], outcome)
 
+    async def _not_reading(self) -> None:
+        if self._ended_by == "not_reading":
+            self.hub.metrics.refused.labels("not_reading").inc()
+            await self._close(CLOSE_CODES["policy"], "the client did not take its replies")
+
     async def _read_loop(self, sid: int, replies: asyncio.Queue) -> str:
-        """Read until the client closes ("disconnected"), says close ("closed") or idles ("idle")."""
+        """Read until the client goes away ("disconnected") or says close ("closed")."""
         config, metrics, model, options = self.hub.config, self.hub.metrics, self.model, self.options
         check, allow = model.frontend.check, model.allow_nonfinite
         while True:
-            try:
-                message = await asyncio.wait_for(self.ws.receive(), config.idle_timeout_s)
-            except TimeoutError:
-                metrics.refused.labels("idle").inc()
-                return "idle"
+            self._waiting_since = time.monotonic()
+            message = await self.ws.receive()
+            self._waiting_since = None
             if message["type"] == "websocket.disconnect":
                 return "disconnected"
             since = time.perf_counter()
@@ -191,49 +227,55 @@ class Connection:
             await self._unanswered.acquire()
             replies.put_nowait((kind, chunk if kind == "error" else self.worker.submit(sid, chunk), since))
 
-    async def _send_loop(self, sid: int, replies: asyncio.Queue) -> None:
+    async def _send_loop(self, replies: asyncio.Queue) -> None:
         metrics, options = self.hub.metrics, self.options
         latency, chunks = metrics.latency.labels(options.model), metrics.chunks.labels(options.model)
+        send = self._send_or_raise
         while True:
             item = await replies.get()
             if item is None:
                 return
             kind, payload, since = item
             if kind == "notice":
-                await self._send_or_raise(payload)
+                await send(payload)
                 continue
             self._unanswered.release()  # the reply is on its way: the reader may take the next message
             if kind == "error":
-                await self._send_or_raise(payload)
+                await send(payload)
                 continue
             try:
                 result: Result = await payload
             except EdgeRNNError as exc:
                 metrics.errors.labels("bad_chunk").inc()
-                await self._send_or_raise(error_reply(exc))
+                await send(error_reply(exc))
                 continue
             if kind == "reset":
                 if self.detector is not None:
                     self.detector.reset()
-                await self._send_or_raise(json.dumps({"type": "reset", "steps": 0}))
+                await send(json.dumps({"type": "reset", "steps": 0}))
                 continue
             if self.detector is None:
-                await self._send_or_raise(probs_reply(result.probs, result.start, options.encoding))
+                await send(probs_reply(result.probs, result.start, options.encoding))
             else:
                 events = self.detector.push(result.probs)
                 if events:
-                    await self._send_or_raise(events_reply(events))
+                    await send(events_reply(events))
             chunks.inc()
             latency.observe(time.perf_counter() - since)
 
     async def _send_or_raise(self, payload: str | bytes) -> None:
-        """Send, or raise TimeoutError when the client has not taken it within send_timeout_s."""
-        sending = self.ws.send_bytes(payload) if isinstance(payload, bytes) else self.ws.send_text(payload)
-        await asyncio.wait_for(sending, self.hub.config.send_timeout_s)
+        """Send (the watchdog cancels a send the client has not taken within send_timeout_s)."""
+        self._sending_since = time.monotonic()
+        if isinstance(payload, bytes):
+            await self.ws.send_bytes(payload)
+        else:
+            await self.ws.send_text(payload)
+        self._sending_since = None
 
     async def _send(self, payload: str | bytes) -> bool:
         try:
-            await self._send_or_raise(payload)
+            await asyncio.wait_for(self.ws.send_bytes(payload) if isinstance(payload, bytes) else self.ws.send_text(payload),
+                                   self.hub.config.send_timeout_s)
             return True
         except (TimeoutError, *SEND_FAILURES):
             return False

@@ -3,7 +3,7 @@
 Every open stream of a model lives in one ``StreamBatch``, used from one worker thread only (a
 StreamBatch is for one thread at a time), so the event loop never blocks on a graph call. A
 cycle starts when the oldest waiting chunk has waited ``max_wait_s``, or at once when
-``max_batch`` streams have a chunk waiting; it takes the first waiting chunk of up to
+``max_batch`` streams (or every open stream) have a chunk waiting; it takes the first waiting chunk of up to
 ``max_batch`` streams (a stream's later chunks wait for later cycles, so each stream's chunks run
 in order) and pushes them in one ``StreamBatch.push`` call. While a cycle runs, the next one's
 chunks gather. Each stream's outputs equal its solo run: StreamBatch never pads one stream for
@@ -103,7 +103,7 @@ class BatchWorker:
         if sid not in self._ready:
             self._ready[sid] = None
             self._wake.set()
-            if len(self._ready) >= self.max_batch:
+            if len(self._ready) >= min(self.max_batch, len(self._queues)):  # nobody else to wait for
                 self._full.set()
         return future
 
@@ -111,7 +111,7 @@ class BatchWorker:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            if len(self._ready) < self.max_batch:
+            if len(self._ready) < min(self.max_batch, len(self._queues)):
                 oldest = min(self._queues[sid][0].since for sid in self._ready)
                 delay = oldest + self.max_wait_s - time.monotonic()
                 if delay > 0:
@@ -129,7 +129,7 @@ class BatchWorker:
             self._full.clear()
             if not self._ready:
                 self._wake.clear()
-            elif len(self._ready) >= self.max_batch:
+            elif len(self._ready) >= min(self.max_batch, len(self._queues)):
                 self._full.set()
             if not taken:
                 continue

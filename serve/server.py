@@ -60,6 +60,6 @@ def build_server(models: dict[str, Model], config: ServeConfig, host: str = "127
     """The server for ``models``, not started: ``.run()`` serves until a signal drains it."""
     app = create_app(models, config)
     uv_config = uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio",
-                               ws_max_size=config.max_frame_bytes, lifespan="on",
+                               ws_max_size=config.max_frame_bytes, ws_per_message_deflate=False, lifespan="on",
                                timeout_graceful_shutdown=max(1, int(config.drain_timeout_s)))
     return DrainingServer(uv_config, app.state.hub, on_listening)
