@@ -17,7 +17,9 @@ Measured:
   against it;
 - ``--watch`` streams record every reply; after the run each is compared with its solo run
   (``Model.stream().push`` of the same chunks): the largest difference;
-- the server's peak resident memory (VmHWM) and its /metrics batch sizes.
+- the server's CPU time over the timed window (its share of one core, and per stream-step:
+  what one step costs the server, whatever the client's own cost on a shared machine), its peak
+  resident memory (VmHWM) and its /metrics batch sizes.
 """
 
 from __future__ import annotations
@@ -79,8 +81,20 @@ def client_process(url: str, indices: list[int], args, start: float, end: float,
 
     async def everyone():
         await asyncio.gather(*(one_stream(url, i, args, start, end, out) for i in indices))
-    asyncio.run(everyone())
+    try:  # the client side should not be what limits the server: uvloop's event loop when installed
+        import uvloop
+        uvloop.run(everyone())
+    except ImportError:
+        asyncio.run(everyone())
     queue.put(out)
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), all its threads together."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def in_process_rate(model_path: str, streams: int, calls: int = 200) -> float:
@@ -151,6 +165,10 @@ def main() -> None:
             for c in range(args.clients)]
         for client in clients:
             client.start()
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu_before = server_cpu_seconds(server.pid)
+        time.sleep(max(0.0, end - time.monotonic()))
+        server_cpu = server_cpu_seconds(server.pid) - cpu_before
         outs = [queue.get() for _ in clients]
         for client in clients:
             client.join()
@@ -177,6 +195,8 @@ def main() -> None:
         "kept_up": round(rate / offered, 4) if offered else None,
         "in_process_push_array_steps_per_s": round(baseline, 1),
         "server_vs_in_process": round(rate / baseline, 4),
+        "server_cpu_share": round(server_cpu / args.seconds, 3),
+        "server_cpu_us_per_step": round(server_cpu / max(steps, 1) * 1e6, 1),
         "mean_batch_streams": round(batch_sum / batch_count, 1) if batch_count else None,
         "watched_streams": sum(len(o["watched"]) for o in outs),
         "watched_max_abs_diff": solo_difference(str(args.model), [w for o in outs for w in o["watched"]]),
