@@ -277,11 +277,11 @@ class Connection:
             await asyncio.wait_for(self.ws.send_bytes(payload) if isinstance(payload, bytes) else self.ws.send_text(payload),
                                    self.hub.config.send_timeout_s)
             return True
-        except (TimeoutError, *SEND_FAILURES):
+        except (asyncio.TimeoutError, *SEND_FAILURES):
             return False
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(TimeoutError, *SEND_FAILURES):
+        with contextlib.suppress(asyncio.TimeoutError, *SEND_FAILURES):
             await asyncio.wait_for(self.ws.close(code, reason), self.hub.config.send_timeout_s)
 
 

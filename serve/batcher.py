@@ -117,7 +117,7 @@ class BatchWorker:
                 if delay > 0:
                     try:
                         await asyncio.wait_for(self._full.wait(), delay)
-                    except TimeoutError:
+                    except asyncio.TimeoutError:  # TimeoutError from 3.11 on
                         pass
             taken = []
             for sid in list(self._ready)[: self.max_batch]:
