@@ -190,7 +190,7 @@ def raw_input_runs(tmp_path_factory, sample_dir):
 
 @pytest.fixture(scope="session")
 def audio_graphs(tmp_path_factory):
-    """A small LSTM trained briefly on tones (8 kHz, 16 bands, running mean on), exported in three
+    """A small LSTM trained briefly (5 epochs) on tones (8 kHz, 16 bands, running mean on), exported in three
     precisions: (training outcome, {precision: artifact})."""
     from test_wav import make_digit_folder
 
@@ -199,7 +199,9 @@ def audio_graphs(tmp_path_factory):
     from edgernn.trainer.train import train
 
     base = tmp_path_factory.mktemp("audio_graphs")
+    # 5 epochs, not fewer: a model still near its ties flips an int8 answer between chunked and
+    # whole runs (streaming agreement 6/8 on one CPU at 2 epochs; 8/8 at seeds 0-3 at 5 epochs)
     outcome = train(make_digit_folder(base / "rec"), base / "run", {"cell": "lstm", "hidden": 8},
-                    TrainConfig(epochs=2, seed=0, threads=1, mel_bands=16), log=lambda m: None,
+                    TrainConfig(epochs=5, seed=0, threads=1, mel_bands=16), log=lambda m: None,
                     label_regex=r"^([a-z]+)_", test_regex=r"_[0-1]\.wav$")
     return outcome, export(outcome.checkpoint, precisions=("fp32", "int8-dynamic", "fp16"), log=lambda m: None)
