@@ -54,9 +54,10 @@ from edgernn.cli.main import cli
 out = {{}}
 for args in (["predict", {str(gru_onnx)!r}, {str(sample_test_file)!r}, "--json"],
              ["stream", {str(gru_onnx)!r}, {str(sample_test_file)!r}, "--json"],
-             ["info", {str(gru_onnx)!r}, "--json"], ["stream", "--help"]):
+             ["info", {str(gru_onnx)!r}, "--json"], ["stream", "--help"], ["serve", "--help"]):
     r = CliRunner().invoke(cli, args)
     out[args[0] + str(len(args))] = [r.exit_code, repr(r.exception) if r.exit_code else ""]
+import edgernn.serve.server  # the server room: runtime and the serve extra only
 out["torch_loaded"] = any(m.split(".")[0] in ("torch", "onnx") for m in sys.modules)
 print(json.dumps(out))
 """
