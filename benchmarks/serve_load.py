@@ -13,8 +13,8 @@ Measured:
 - server throughput in stream-steps per second over the timed window, and the share of the
   offered load it kept up with;
 - the same model in this process, ``StreamBatch.push_array`` (``push`` for audio) of all streams
-  at once, one step each: stream-steps per second (median of 200 calls), and the server's rate
-  against it;
+  at once, one step each (``runtime/bench.py``'s throughput, 200 calls): stream-steps per second,
+  and the server's rate against it;
 - ``--watch`` streams record every reply; after the run each is compared with its solo run
   (``Model.stream().push`` of the same chunks): the largest difference;
 - the server's CPU time over the timed window (its share of one core, and per stream-step:
@@ -98,28 +98,12 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def in_process_rate(model_path: str, streams: int, calls: int = 200) -> float:
-    """Stream-steps per second of the runtime's batched path, one step of every stream per call."""
+    """Stream-steps per second of the runtime's batched path (``StreamBatch.push_array``, ``push``
+    for audio), one step of every stream per call: ``edgernn bench``'s throughput measurement."""
     from edgernn.runtime import Model
+    from edgernn.runtime.bench import throughput
 
-    model = Model(model_path, threads=1)
-    batch = model.batch()
-    ids = [batch.open() for _ in range(streams)]
-    rng = np.random.default_rng(0)
-    if model.frontend.kind == "logmel":
-        hop = model.frontend.step_length
-        chunks = {sid: rng.standard_normal(hop).astype(np.float32) * 0.1 for sid in ids}
-        batch.push({sid: np.zeros(model.frontend.primer_samples, np.float32) for sid in ids})
-        call = lambda: batch.push(chunks)  # noqa: E731
-    else:
-        x = rng.standard_normal((streams, 1, model.metadata.features)).astype(np.float32)
-        id_array = np.array(ids)
-        call = lambda: batch.push_array(id_array, x)  # noqa: E731
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return streams / float(np.median(times))
+    return throughput(Model(model_path, threads=1), streams, calls)["batched_steps_per_s"]
 
 
 def solo_difference(model_path: str, watched: list) -> float:

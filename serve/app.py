@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -105,13 +106,7 @@ class Hub:
         return {"name": name, "labels": model.labels, "input": {"kind": model.frontend.kind, **input_shape(model)},
                 "precision": meta.precision, "cell": meta.cell, "layers": meta.layers, "hidden": meta.hidden,
                 "background": model.background, "operating_point": meta.detector or None,
-                "detector": _detector_json(Detector.for_model(model)), "streams": self.workers[name].streams}
-
-
-def _detector_json(detector: Detector) -> dict:
-    config = detector.config
-    return {"window": config.window, "threshold": config.threshold, "min_steps": config.min_steps,
-            "refractory": config.refractory, "ignore": list(config.ignore)}
+                "detector": asdict(Detector.for_model(model).config), "streams": self.workers[name].streams}
 
 
 class Connection:
