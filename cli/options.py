@@ -110,6 +110,13 @@ audio_options = _stack(
                  help="Audio with --background: the range of --stream-noise's signal-to-noise ratios, dB."),
     click.option("--gain-db", type=click.FloatRange(min=0), default=TrainConfig.gain_db, show_default=True,
                  help="Audio with --background: training clips scaled by a random gain within +-this many dB."),
+    click.option("--band-warp", type=click.FloatRange(0, 0.5, max_open=True), default=TrainConfig.band_warp,
+                 show_default=True, help="Audio: each batch's log-mel bands resampled by a random factor within "
+                                         "1 +- this (new voices' formants sit elsewhere); 0: off."),
+    click.option("--band-mask", type=click.IntRange(min=0), default=TrainConfig.band_mask, show_default=True,
+                 help="Audio: in each batch, one run of up to this many bands of every clip set to the mean; 0: off."),
+    click.option("--time-mask", type=click.IntRange(min=0), default=TrainConfig.time_mask, show_default=True,
+                 help="Audio: in each batch, one run of up to this many steps of every clip set to the mean; 0: off."),
 )
 
 model_options = _stack(
@@ -200,6 +207,7 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
                        hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
                        background=options["background"], preceding_share=options["preceding_share"],
                        noise_share=options["noise_share"], snr_db=tuple(options["snr_db"]), gain_db=options["gain_db"],
+                       band_warp=options["band_warp"], band_mask=options["band_mask"], time_mask=options["time_mask"],
                        max_vocab=options["max_vocab"],
                        min_count=options["min_count"], max_tokens=options["max_tokens"],
                        token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",
