@@ -11,6 +11,7 @@ import click
 
 from edgernn.runtime.errors import CheckFailed, EdgeRNNError
 
+ARGV_KEY = "edgernn.argv"
 COMMANDS = {
     "train": "edgernn.cli.train_cmd:train_command",
     "export": "edgernn.cli.export_cmd:export_command",
@@ -37,6 +38,10 @@ class LazyGroup(click.Group):
             return None
         module_name, attribute = COMMANDS[name].split(":")
         return getattr(importlib.import_module(module_name), attribute)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)  # the command line after `edgernn`, for --nproc's workers
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:

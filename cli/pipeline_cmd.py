@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from edgernn.cli.distributed import distributed_options, relaunch_if_asked
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options, training_threads_option,
@@ -21,20 +22,25 @@ from edgernn.cli.options import (
 @precision_option
 @training_threads_option
 @false_alarms_option
+@distributed_options
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @json_option
-def pipeline_command(data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out, as_json,
+@click.pass_context
+def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out, as_json,
                      **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
+    out = out or default_run_dir(options["cell"])
+    relaunch_if_asked(ctx, options, out)
     from edgernn.export.pipeline import pipeline
     from edgernn.runtime.metadata import baselines_line
 
-    out = out or default_run_dir(options["cell"])
     config = train_config(options, threads)
     report = pipeline(data, out, model_config(options), config,
                       precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=config.threads,
                       label_regex=label_regex, test_regex=test_regex, strip=strip, false_alarms_per_hour=false_alarms_per_hour)
+    if report is None:  # a distributed run's rank other than 0: rank 0 exports and reports
+        return
 
     def human():
         d, m = report["dataset"], report["model"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from edgernn.cli.distributed import distributed_options, relaunch_if_asked
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, training_threads_option,
     train_config, train_options,
@@ -19,14 +20,19 @@ from edgernn.cli.options import (
 @model_options
 @train_options
 @training_threads_option
+@distributed_options
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted run in this folder from its last saved epoch (no DATA: "
                    "data and settings come from the run).")
 @json_option
-def train_command(data, test, label_regex, test_regex, strip, threads, out, resume_dir, as_json, **options):
+@click.pass_context
+def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out, resume_dir, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
+    if resume_dir is None and data is not None:
+        out = out or default_run_dir(options["cell"])
+    relaunch_if_asked(ctx, options, out)
     from edgernn.runtime.metadata import baselines_line
     from edgernn.trainer.train import resume_training, train
 
@@ -37,9 +43,10 @@ def train_command(data, test, label_regex, test_regex, strip, threads, out, resu
     elif data is None:
         raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
     else:
-        out = out or default_run_dir(options["cell"])
         outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
                         label_regex=label_regex, test_regex=test_regex, strip=strip)
+    if outcome is None:  # a distributed run's rank other than 0: rank 0 reports
+        return
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),
                "test_accuracy": outcome.metrics["accuracy"], "macro_f1": outcome.metrics["macro_f1"],
                "best_epoch": outcome.metrics["best_epoch"], "kept": outcome.metrics["kept"],

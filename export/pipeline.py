@@ -38,10 +38,11 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
              label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = (),
-             false_alarms_per_hour: float = 1.0) -> dict:
+             false_alarms_per_hour: float = 1.0) -> dict | None:
     """Run the whole flow into ``out``; writes and returns report.json's content. An audio model
     with a background class is then calibrated for continuous streams at
-    ``false_alarms_per_hour`` (export/calibrate.py: report.json gains ``stream``)."""
+    ``false_alarms_per_hour`` (export/calibrate.py: report.json gains ``stream``). None on the
+    ranks other than 0 of a distributed training, which stop once it is done."""
     if data is None:
         from edgernn.samples import sample_dataset
         data = sample_dataset()
@@ -50,6 +51,8 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
     started = time.perf_counter()
     outcome = train(data, run_dir, model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
                     strip=strip)
+    if outcome is None:  # a rank other than 0 of a distributed training (trainer/distributed.py)
+        return None
     trained = time.perf_counter()
     gate_error = None
     try:

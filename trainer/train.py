@@ -9,6 +9,7 @@ seed that makes a run repeatable on the same machine and torch build.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import math
 import sys
@@ -20,6 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import CheckpointError, InputError
@@ -28,7 +30,9 @@ from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
 from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
+from edgernn.trainer.augment import FeatureAugment, augment_features
 from edgernn.trainer.background import BackgroundMix, add_background
+from edgernn.trainer.distributed import BACKEND, SINGLE, Ranks, join, leave
 from edgernn.trainer.baselines import baseline_warnings, baselines
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
@@ -75,6 +79,46 @@ def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, w
             losses.append(nn.functional.cross_entropy(logits, batch.y, weight=weight, reduction="sum").item())
             preds.append(logits.argmax(dim=1).numpy())
     return sum(losses) / max(len(data), 1), np.concatenate(preds)
+
+
+def evaluate_shared(model: RecurrentClassifier, data: Encoded, ranks: Ranks, weight: torch.Tensor | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over ``data``, each rank answering its rows."""
+    if not ranks.active:
+        loss, pred = evaluate(model, data, weight=weight)
+        return loss, float((pred == data.y.numpy()).mean())
+    part = data.subset(np.arange(ranks.rank, len(data), ranks.world))
+    loss_sum = correct = 0.0
+    if len(part):
+        loss, pred = evaluate(model, part, weight=weight)
+        loss_sum, correct = loss * len(part), float((pred == part.y.numpy()).sum())
+    loss_sum, correct = ranks.sum(loss_sum, correct)
+    return loss_sum / len(data), correct / len(data)
+
+
+def batch_loss(net: nn.Module, batch: Encoded, x: torch.Tensor, weight: torch.Tensor | None,
+               ranks: Ranks) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the loss to back-propagate, this rank's logits [rows, classes], their labels [rows]) for
+    one batch whose inputs (noise and augmentation drawn) are ``x`` [batch, time, ...]. A rank's
+    loss is its rows' share of the whole batch's mean loss times the ranks, so that DDP's average
+    of the gradients is the one-process gradient."""
+    if not ranks.active:
+        logits = last_step(net(x)[0], batch.lengths)
+        return nn.functional.cross_entropy(logits, batch.y, weight=weight), logits, batch.y
+    rows = ranks.rows(len(batch))
+    y = batch.y[rows]
+    logits = last_step(net(x[rows])[0], batch.lengths[rows])
+    whole = float(weight[batch.y].sum()) if weight is not None else float(len(batch))
+    loss = nn.functional.cross_entropy(logits, y, weight=weight, reduction="sum") * (ranks.world / whole)
+    return loss, logits, y
+
+
+def resumed_dropout_state(resume: dict, ranks: Ranks) -> torch.Tensor:
+    """This rank's saved dropout generator; a run resumes with the processes it was trained with."""
+    saved = resume.get("torch_rng_ranks") or [resume["torch_rng"]]
+    if len(saved) != ranks.world:
+        raise InputError(f"the run was trained by {len(saved)} process(es); resume it with --nproc {len(saved)}, "
+                         f"not {ranks.world}")
+    return saved[ranks.rank]
 
 
 def shuffled_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
@@ -170,9 +214,13 @@ class DivergenceGuard:
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
         on_epoch: Callable[[dict], None] | None = None,
-        epoch_hook: Callable[[EpochRecord], None] | None = None) -> FitResult:
+        epoch_hook: Callable[[EpochRecord], None] | None = None, ranks: Ranks = SINGLE) -> FitResult:
     """Train ``model`` in place; returns it holding the kept weights (the best validation epoch's,
     or the last epoch's without validation data).
+
+    ranks: this process's share of a distributed run (trainer/distributed.py: every rank calls
+    fit with the same arguments, takes its rows of each batch and of the validation split, and
+    gets the same result; only the leader's on_epoch runs).
 
     config: settings left unset are decided from ``train``'s size (trainer/defaults.py).
     on_epoch(state): called after a completed epoch, at most every STATE_EVERY_S seconds, with
@@ -182,7 +230,7 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     ends the run there (`edgernn tune` prunes hopeless trials so).
     """
     config, _ = resolve(config, len(train) + (len(val) if val is not None else 0))
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + ranks.rank)  # dropout masks: each rank its own
     generator = torch.Generator().manual_seed(config.seed)
     weight = None
     if config.class_weights:
@@ -204,14 +252,16 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         optimizer.load_state_dict(resume["optimizer"])
         schedule.load_state_dict(resume["schedule"])
         generator.set_state(resume["generator"])
-        torch.set_rng_state(resume["torch_rng"])  # dropout masks
+        torch.set_rng_state(resumed_dropout_state(resume, ranks))
         history = [EpochRecord(**r) for r in resume["history"]]
         best, best_state = tuple(resume["best"]), resume["best_state"]
         best_epoch, stale, first_epoch = resume["best_epoch"], resume["stale"], resume["epoch"] + 1
         guard = DivergenceGuard(**resume["guard"])
         log(f"resuming after epoch {resume['epoch']} of {config.epochs}")
     last_state = -math.inf  # when on_epoch last ran (the first epoch always hands its state over)
+    net = DistributedDataParallel(model) if ranks.active else model  # DDP averages the gradients over ranks
     add_noise = config.input_noise > 0 and model.config.input_kind == "features"
+    augment = FeatureAugment(config.band_warp, config.band_mask, config.time_mask)
     drop_tokens = config.token_dropout > 0 and model.config.input_kind == "tokens"
     for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
@@ -222,29 +272,30 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         for index in batches:
             batch = train.subset(index)
             x = batch.x
+            if augment.active:
+                x = augment_features(x, batch.lengths, augment, generator)
             if add_noise:
                 x = x + config.input_noise * torch.randn(x.shape, generator=generator)
             if drop_tokens:  # words read as unknown: no single word can carry a document
                 x = torch.where((torch.rand(x.shape, generator=generator) < config.token_dropout) & (x > UNK_ID), UNK_ID, x)
-            logits = last_step(model(x)[0], batch.lengths)
-            loss = nn.functional.cross_entropy(logits, batch.y, weight=weight)
+            loss, logits, y = batch_loss(net, batch, x, weight, ranks)
             optimizer.zero_grad(set_to_none=True)
             loss_value = loss.item()
-            if math.isfinite(loss_value):  # a non-finite loss updates nothing; the guard sees it below
+            if math.isfinite(ranks.sum(loss_value)[0]):  # a non-finite loss updates nothing; the guard sees it below
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
                 optimizer.step()
             schedule.step()
-            total_loss += loss_value * len(batch)
-            correct += int((logits.argmax(dim=1) == batch.y).sum())
+            total_loss += loss_value * len(batch) / ranks.world
+            correct += int((logits.argmax(dim=1) == y).sum())
+        total_loss, correct = ranks.sum(total_loss, correct)
         record = EpochRecord(epoch, total_loss / len(train), correct / len(train), None, None,
                              optimizer.param_groups[0]["lr"], 0.0)
         if val is not None and len(val):
-            val_loss, val_pred = evaluate(model, val, weight=weight)
-            record.val_loss, record.val_accuracy = val_loss, float((val_pred == val.y.numpy()).mean())
-            score = (record.val_accuracy, -val_loss)
+            record.val_loss, record.val_accuracy = evaluate_shared(model, val, ranks, weight)
+            score = (record.val_accuracy, -record.val_loss)
             if score > (best[0], -best[1]):
-                best, best_state, best_epoch, stale = (record.val_accuracy, val_loss), copy.deepcopy(model.state_dict()), epoch, 0
+                best, best_state, best_epoch, stale = (record.val_accuracy, record.val_loss), copy.deepcopy(model.state_dict()), epoch, 0
             else:
                 stale += 1
         else:
@@ -259,11 +310,13 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
                 best_state, best_epoch = copy.deepcopy(model.state_dict()), event["restored_epoch"]
         record.seconds = round(time.perf_counter() - started, 3)
         history.append(record)
-        if on_epoch is not None and time.perf_counter() - last_state >= STATE_EVERY_S:
+        dropout_states = ranks.gather(torch.get_rng_state())  # every rank takes part; the leader keeps them
+        if on_epoch is not None and ranks.leader and time.perf_counter() - last_state >= STATE_EVERY_S:
             last_state = time.perf_counter()
             on_epoch({"epoch": epoch, "model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
                       "schedule": schedule.state_dict(), "generator": generator.get_state(),
-                      "torch_rng": torch.get_rng_state(), "history": [asdict(r) for r in history],
+                      "torch_rng": dropout_states[0], "torch_rng_ranks": dropout_states,
+                      "history": [asdict(r) for r in history],
                       "best": list(best), "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
                       "guard": guard.to_state()})
         val_text = "" if record.val_accuracy is None else f" val_loss {record.val_loss:.4f} val_acc {record.val_accuracy:.4f}"
@@ -391,13 +444,37 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
             "label_regex": label_regex, "test_regex": test_regex, "strip": list(strip),
             "test_fraction": config.test_fraction, "seed": config.seed,
             "model_config": dict(model_config), "train_config": asdict(config)}
-    with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
-        return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook)
+    ranks = join()  # under torchrun (`--nproc`): this process's rank; else the only one
+    if not ranks.leader:
+        log = ignore_log
+    try:
+        with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
+            return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook, ranks)
+    finally:
+        leave()
+
+
+def ignore_log(message: str) -> None:
+    """The log of a rank other than the leader: one process speaks for the run."""
+
+
+def distributed_summary(model: RecurrentClassifier, ranks: Ranks) -> dict:
+    """How a distributed run was trained, and whether every rank ended with the same weights (a
+    SHA-256 of each rank's parameters, compared on every rank)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    digests = ranks.gather(digest.hexdigest())
+    return {"processes": ranks.world, "backend": BACKEND, "weights_sha256": digests[0],
+            "weights_identical": len(set(digests)) == 1}
 
 
 def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str], None], resume: dict | None,
-              evaluate_test: bool = True, epoch_hook: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
-    """The body of ``train``, with the call's arguments as recorded in the training state."""
+              evaluate_test: bool = True, epoch_hook: Callable[[EpochRecord], None] | None = None,
+              ranks: Ranks = SINGLE) -> TrainOutcome | None:
+    """The body of ``train``, with the call's arguments as recorded in the training state; None on
+    the ranks other than the leader of a distributed run, which write nothing."""
     data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
     label_regex, test_regex = call["label_regex"], call["test_regex"]
     train_set, test_set = load_train_test(data, test, label_regex, test_regex, tuple(strip), config.test_fraction, config.seed)
@@ -406,6 +483,9 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
         train_set, test_set, held_clips = with_background(train_set, test_set, config)
         config = replace(config, val_fraction=None if len(held_clips) else 0.0)  # None: validate on the clips held out
     labels = train_set.classes
+    if FeatureAugment(config.band_warp, config.band_mask, config.time_mask).active and train_set.input_kind != "audio":
+        raise InputError(f"--band-warp, --band-mask and --time-mask act on log-mel bands and need audio recordings (WAV data); "
+                         f"{train_set.source} holds {train_set.input_kind}")
     config, frame_setting = resolve_frame(config, [len(s) for s in train_set.sequences] if train_set.input_kind == "features" else None)
     frontend = fit_frontend(train_set, test_set, config)
     if train_set.input_kind in ("tokens", "text"):
@@ -454,14 +534,19 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     if config.word_vectors:
         load_word_vectors(model, frontend, config.word_vectors, log)
     if config.pretrain_epochs and resume is None:
-        pretrain_word_vectors(model, frontend, train_set, config, log, save_to=run_dir / "word_vectors.txt")
+        pretrain_word_vectors(model, frontend, train_set, config, log, save_to=run_dir / "word_vectors.txt" if ranks.leader else None)
     if config.freeze_embedding:
         if not (config.word_vectors or config.pretrain_epochs):
             raise InputError("--freeze-embedding keeps word vectors fixed: give --word-vectors or --pretrain-epochs too")
         model.embedding.weight.requires_grad_(False)  # AdamW skips a parameter without a gradient
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
-                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook)
+                 resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook,
+                 ranks=ranks)
+    if ranks.active:
+        dataset["distributed"] = distributed_summary(model, ranks)
+        if not ranks.leader:
+            return None
     if not evaluate_test:
         return validation_outcome(run_dir, model, labels, frontend, config, dataset, result, test_set)
     _, test_pred = evaluate(model, test_enc)
