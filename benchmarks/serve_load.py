@@ -1,8 +1,10 @@
 """Many concurrent WebSocket streams against one `edgernn serve`, written to one JSON file.
 
     python benchmarks/serve_load.py MODEL [--streams 1000] [--seconds 60] [--chunk-ms 10] [--clients 1]
+                                          [--ray --replicas N]
 
-Starts `edgernn serve MODEL --port 0` (one onnxruntime thread), then ``--clients`` client
+Starts `edgernn serve MODEL --port 0` (one onnxruntime thread; with ``--ray``, on a local Ray
+instance with N replicas behind Ray's proxy on a free port), then ``--clients`` client
 processes open ``--streams`` WebSocket streams between them. Every stream sends one chunk of one
 step (a feature frame, or one hop of int16 audio) every ``--chunk-ms`` milliseconds, as a live
 sensor or microphone would (``--pace closed-loop``: the next chunk as soon as the last reply is
@@ -19,7 +21,9 @@ Measured:
   (``Model.stream().push`` of the same chunks): the largest difference;
 - the server's CPU time over the timed window (its share of one core, and per stream-step:
   what one step costs the server, whatever the client's own cost on a shared machine), its peak
-  resident memory (VmHWM) and its /metrics batch sizes.
+  resident memory (VmHWM) and its /metrics batch sizes. With ``--ray`` the server is every
+  process under the `edgernn serve` process (Ray's GCS, raylet, proxy, controller and replicas):
+  CPU is their sum, memory the sum of their peaks (an upper bound), and /metrics is one replica's.
 """
 
 from __future__ import annotations
@@ -97,6 +101,46 @@ def server_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux /proc children lists)."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            queue += [int(child) for child in task.read_text().split()]
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += server_cpu_seconds(member)
+        except (FileNotFoundError, ProcessLookupError):  # ended between the listing and the read
+            pass
+    return total
+
+
+def tree_peak_kb(pid: int) -> int:
+    total = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text().splitlines()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += next((int(line.split()[1]) for line in status if line.startswith("VmHWM")), 0)
+    return total
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def in_process_rate(model_path: str, streams: int, calls: int = 200) -> float:
     """Stream-steps per second of the runtime's batched path (``StreamBatch.push_array``, ``push``
     for audio), one step of every stream per call: ``edgernn bench``'s throughput measurement."""
@@ -129,10 +173,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--watch", type=int, default=20, help="streams compared with their solo runs")
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--ray", action="store_true", help="serve through Ray Serve (the ray extra)")
+    parser.add_argument("--replicas", type=int, default=1, help="with --ray")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, "-m", "edgernn.cli", "serve", str(args.model), "--port", "0", "--json",
+    where_to = ["--ray", "--replicas", str(args.replicas), "--cpus-per-replica", "0.5", "--port", str(free_port())] \
+        if args.ray else ["--port", "0"]
+    server = subprocess.Popen([sys.executable, "-m", "edgernn.cli", "serve", str(args.model), *where_to, "--json",
                                "--max-streams", str(args.streams + 10), "--max-wait-ms", str(args.max_wait_ms),
                                "--log-level", "warning", "--threads", "1"], stdout=subprocess.PIPE, text=True)
     try:
@@ -150,18 +198,17 @@ def main() -> None:
         for client in clients:
             client.start()
         time.sleep(max(0.0, start - time.monotonic()))
-        cpu_before = server_cpu_seconds(server.pid)
+        cpu_before = tree_cpu_seconds(server.pid)
         time.sleep(max(0.0, end - time.monotonic()))
-        server_cpu = server_cpu_seconds(server.pid) - cpu_before
+        server_cpu = tree_cpu_seconds(server.pid) - cpu_before
         outs = [queue.get() for _ in clients]
         for client in clients:
             client.join()
         metrics = httpx.get(f"{where['url']}/metrics").text
-        peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
-                       if line.startswith("VmHWM"))
+        peak_kb = tree_peak_kb(server.pid)
     finally:
         server.terminate()
-        server.wait(30)
+        server.wait(120)
     latencies = np.concatenate([np.array(o["latencies"]) for o in outs]) * 1000
     steps = sum(o["steps"] for o in outs)
     rate = steps / args.seconds
@@ -172,6 +219,7 @@ def main() -> None:
     result = {
         "model": str(args.model), "streams": args.streams, "seconds": args.seconds, "chunk_ms": args.chunk_ms,
         "pace": args.pace, "clients": args.clients, "max_wait_ms": args.max_wait_ms,
+        "server": f"ray serve, {args.replicas} replica(s)" if args.ray else "edgernn serve (uvicorn)",
         "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 3), "p99": round(float(np.percentile(latencies, 99)), 3),
                        "max": round(float(latencies.max()), 3)},
         "server_steps_per_s": round(rate, 1),

@@ -57,9 +57,17 @@ def model_names(specs: tuple[str, ...]) -> dict[str, Path]:
               help="onnxruntime intra-op threads per model.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn's log level.")
+@click.option("--ray", "on_ray", is_flag=True,
+              help="Serve through Ray Serve (the `ray` extra): --replicas processes behind Ray's proxy on --host:--port.")
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --ray: replicas, each a process holding the models and its own streams.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --ray: a running Ray cluster (ray://HOST:10001 or auto); default: a local Ray instance.")
+@click.option("--cpus-per-replica", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="With --ray: CPUs Ray reserves for each replica.")
 @json_option
 def serve_command(models, host, port, max_streams, max_batch, max_wait_ms, max_frame_bytes, queue_depth, idle_timeout,
-                  drain_timeout, token_file, threads, log_level, as_json):
+                  drain_timeout, token_file, threads, log_level, on_ray, replicas, ray_address, cpus_per_replica, as_json):
     """Serve MODEL... (exported graphs; PATH or NAME=PATH) over HTTP and WebSocket: one stream per
     WebSocket connection at /v1/stream, micro-batched across connections; POST /v1/predict;
     GET /v1/models, /healthz and /metrics (Prometheus). SIGTERM drains open streams, then exits.
@@ -70,6 +78,8 @@ def serve_command(models, host, port, max_streams, max_batch, max_wait_ms, max_f
       python -m websockets ws://127.0.0.1:8000/v1/stream
     """
     paths = model_names(models)
+    if on_ray and port == 0:
+        raise click.BadParameter("Ray's proxy listens on a fixed port: give one", param_hint="--port")
     try:
         from edgernn.serve.server import build_server
     except ModuleNotFoundError as exc:
@@ -83,7 +93,12 @@ def serve_command(models, host, port, max_streams, max_batch, max_wait_ms, max_f
             raise click.BadParameter(f"{token_file} holds no token", param_hint="--token-file")
     config = ServeConfig(max_streams=max_streams, max_batch=max_batch, max_wait_ms=max_wait_ms, max_frame_bytes=max_frame_bytes,
                          queue_depth=queue_depth, idle_timeout_s=idle_timeout, drain_timeout_s=drain_timeout, token=token)
-    loaded = {name: Model(path, threads=threads) for name, path in paths.items()}
+    if on_ray:
+        try:
+            from edgernn.serve import ray_app
+        except ModuleNotFoundError as exc:
+            raise InputError(f"edgernn serve --ray needs {exc.name}, which is not installed: pip install 'edgernn[ray]'") from None
+    loaded = {name: Model(path, threads=threads) for name, path in paths.items()}  # also checks each file here
     for name, model in loaded.items():
         click.echo(f"serving {name}: {model.path} ({model.metadata.precision}, {model.frontend.kind}, "
                    f"{len(model.labels)} classes)", err=True)
@@ -93,4 +108,7 @@ def serve_command(models, host, port, max_streams, max_batch, max_wait_ms, max_f
                  "models": list(loaded)}
         # one line either way, flushed: whoever started the server reads the port it got (--port 0)
         click.echo(json.dumps(where) if as_json else f"listening on {where['url']} (streams: {where['stream']})")
-    build_server(loaded, config, host, port, log_level, on_listening).run()
+    if on_ray:
+        ray_app.run(paths, config, host, port, replicas, threads, ray_address, cpus_per_replica, on_listening)
+    else:
+        build_server(loaded, config, host, port, log_level, on_listening).run()

@@ -21,7 +21,8 @@ Client -> server:
   (the server answers what is still queued, reports the last open event, and closes with 1000).
 
 Server -> client (text frames hold JSON):
-- first ``{"type": "ready", "stream": ID, "model": NAME, "labels": [...], "input": {...}}``;
+- first ``{"type": "ready", "stream": ID, "model": NAME, "server": {"host", "pid"}, "labels": [...],
+  "input": {...}}`` (``server``: the process holding the stream, a replica on Ray Serve);
 - per chunk with ``reply=probs``: ``{"type": "probs", "start": FIRST_STEP, "probs": [[...], ...]}``
   (steps counted from the stream's start or last reset), or the binary frame;
 - with ``reply=events``: ``{"type": "events", "events": [{"label", "start", "end", "score"}]}``;
@@ -41,6 +42,8 @@ server is full or draining (try again later).
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -61,6 +64,7 @@ MESSAGE_TYPES = ("chunk", "text", "reset", "close")
 CLOSE_CODES = {"normal": 1000, "going_away": 1001, "policy": 1008, "too_big": 1009, "server_error": 1011,
                "try_again_later": 1013}
 ERROR_CODES = ("bad_message", "bad_chunk", "server_error")
+SERVER = {"host": socket.gethostname(), "pid": os.getpid()}  # this process; each Ray Serve replica is one
 
 
 class ProtocolError(InputError):
@@ -172,7 +176,7 @@ def decode_text(text: str, model: "Model") -> Message:
 
 def ready_message(sid: int, name: str, model: "Model", options: StreamOptions) -> dict:
     """The first message of a stream: what it is connected to."""
-    return {"type": "ready", "stream": sid, "model": name, "labels": model.labels,
+    return {"type": "ready", "stream": sid, "model": name, "server": SERVER, "labels": model.labels,
             "input": {"kind": model.frontend.kind, "dtype": options.input, **input_shape(model)},
             "reply": options.reply, "encoding": options.encoding}
 

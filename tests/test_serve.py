@@ -369,3 +369,12 @@ def test_serve_refuses_missing_and_clashing_models(feature_model):
     clash = CliRunner().invoke(cli, ["serve", path, path])
     assert clash.exit_code == 2 and "name them apart with NAME=PATH" in clash.output
     assert Path(path).name == "model.fp32.onnx"
+
+
+def test_serving_on_ray_needs_a_fixed_port(feature_model):
+    from click.testing import CliRunner
+
+    from edgernn.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["serve", str(feature_model.path), "--ray", "--port", "0"])
+    assert result.exit_code == 2 and "Ray's proxy listens on a fixed port: give one" in result.output
