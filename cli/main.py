@@ -12,6 +12,8 @@ import click
 from edgernn.runtime.errors import CheckFailed, EdgeRNNError
 
 ARGV_KEY = "edgernn.argv"
+RESUME_HINT = "edgernn.resume"  # (run folder, verb) of a command that saves a training state as it goes
+INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
 COMMANDS = {
     "train": "edgernn.cli.train_cmd:train_command",
     "export": "edgernn.cli.export_cmd:export_command",
@@ -53,12 +55,23 @@ class LazyGroup(click.Group):
         except EdgeRNNError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted{resume_hint(ctx)}", err=True)
+            ctx.exit(INTERRUPTED)
         except ModuleNotFoundError as exc:
             if exc.name not in ("torch", "onnx", "optuna", "sklearn"):
                 raise
             click.echo(f"Error: this command needs {exc.name}, which is not installed: "
                        "pip install 'edgernn[train]' (with -c constraints.txt for the CPU build of torch)", err=True)
             ctx.exit(2)
+
+
+def resume_hint(ctx: click.Context) -> str:
+    """Where an interrupted run can go on from, when it saved a training state."""
+    run_dir, verb = ctx.meta.get(RESUME_HINT, (None, None))
+    if run_dir is None or not (run_dir / "train_state.pt").is_file():
+        return ""
+    return f": {run_dir}/train_state.pt holds the last saved epoch; go on with `edgernn {verb} --resume {run_dir}`"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from edgernn.cli.main import RESUME_HINT
 
 from edgernn.cli.distributed import distributed_options, relaunch_if_asked
 from edgernn.cli.options import (
@@ -24,21 +28,32 @@ from edgernn.cli.options import (
 @false_alarms_option
 @distributed_options
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Continue the interrupted pipeline in this folder: training from its last saved epoch, then "
+                   "everything after it (no DATA: data and training settings come from the run).")
 @json_option
 @click.pass_context
-def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out, as_json,
-                     **options):
+def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out,
+                     resume_dir, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
-    out = out or default_run_dir(options["cell"])
-    relaunch_if_asked(ctx, options, out)
-    from edgernn.export.pipeline import pipeline
+    if resume_dir is not None and data is not None:
+        raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
+    out = resume_dir or out or default_run_dir(options["cell"])
+    relaunch_if_asked(ctx, options, None if resume_dir else out)
+    ctx.meta[RESUME_HINT] = (Path(out), "pipeline")
+    from edgernn.export.pipeline import pipeline, resume_pipeline
     from edgernn.runtime.metadata import baselines_line
 
-    config = train_config(options, threads)
-    report = pipeline(data, out, model_config(options), config,
-                      precisions=tuple(dict.fromkeys(precisions)) or None, test=test, threads=config.threads,
-                      label_regex=label_regex, test_regex=test_regex, strip=strip, false_alarms_per_hour=false_alarms_per_hour)
+    chosen = tuple(dict.fromkeys(precisions)) or None
+    if resume_dir is not None:
+        report = resume_pipeline(resume_dir, precisions=chosen, threads=threads or 1, training_threads=threads,
+                                 false_alarms_per_hour=false_alarms_per_hour)
+    else:
+        config = train_config(options, threads)
+        report = pipeline(data, out, model_config(options), config, precisions=chosen, test=test, threads=config.threads,
+                          label_regex=label_regex, test_regex=test_regex, strip=strip,
+                          false_alarms_per_hour=false_alarms_per_hour)
     if report is None:  # a distributed run's rank other than 0: rank 0 exports and reports
         return
 

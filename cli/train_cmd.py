@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from edgernn.cli.main import RESUME_HINT
 
 from edgernn.cli.distributed import distributed_options, relaunch_if_asked
 from edgernn.cli.options import (
@@ -33,6 +37,8 @@ def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out,
     if resume_dir is None and data is not None:
         out = out or default_run_dir(options["cell"])
     relaunch_if_asked(ctx, options, out)
+    if resume_dir or out:
+        ctx.meta[RESUME_HINT] = (Path(resume_dir or out), "train")
     from edgernn.runtime.metadata import baselines_line
     from edgernn.trainer.train import resume_training, train
 

@@ -17,7 +17,7 @@ from edgernn.export.report import build_report
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.bench import step_latency
 from edgernn.runtime.model import Model
-from edgernn.trainer.train import TrainConfig, train
+from edgernn.trainer.train import TrainConfig, TrainOutcome, log_to_stderr, resume_training, train
 
 
 def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:
@@ -36,7 +36,7 @@ def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:
 def pipeline(data: str | Path | None, out: str | Path, model_config: dict, config: TrainConfig,
              precisions: tuple[str, ...] | None = None, test: str | Path | None = None,
              threads: int = 1, limits: ParityLimits = ParityLimits(),
-             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+             log: Callable[[str], None] = log_to_stderr,
              label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = (),
              false_alarms_per_hour: float = 1.0) -> dict | None:
     """Run the whole flow into ``out``; writes and returns report.json's content. An audio model
@@ -47,12 +47,29 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
         from edgernn.samples import sample_dataset
         data = sample_dataset()
         log(f"no data given: using the bundled sample {data}")
-    run_dir = Path(out)
     started = time.perf_counter()
-    outcome = train(data, run_dir, model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
+    outcome = train(data, Path(out), model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
                     strip=strip)
+    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
+
+
+def resume_pipeline(run_dir: str | Path, precisions: tuple[str, ...] | None = None, threads: int = 1,
+                    limits: ParityLimits = ParityLimits(),
+                    log: Callable[[str], None] = log_to_stderr,
+                    false_alarms_per_hour: float = 1.0, training_threads: int | None = None) -> dict | None:
+    """`pipeline --resume RUN`: the interrupted training in ``run_dir`` goes on from its last
+    saved epoch (trainer/train.py resume_training), then the rest of the flow as ``pipeline``."""
+    started = time.perf_counter()
+    outcome = resume_training(run_dir, log=log, threads=training_threads)
+    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
+
+
+def finish_pipeline(outcome: TrainOutcome | None, started: float, precisions: tuple[str, ...] | None, threads: int,
+                    limits: ParityLimits, log: Callable[[str], None], false_alarms_per_hour: float) -> dict | None:
+    """Everything after training: export through the gates, measure, stream, report, calibrate."""
     if outcome is None:  # a rank other than 0 of a distributed training (trainer/distributed.py)
         return None
+    run_dir = outcome.run_dir
     trained = time.perf_counter()
     gate_error = None
     try:

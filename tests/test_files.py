@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -32,3 +34,13 @@ def test_interrupted_write_keeps_the_old_file(tmp_path):
     with pytest.raises(TypeError):
         write_bytes_atomic(target, 12345)  # not bytes: the write itself fails midway
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_are_as_readable_as_the_umask_says(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        written = write_json_atomic(tmp_path / "report.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(written.stat().st_mode) == mode
