@@ -8,7 +8,8 @@ import click
 
 from edgernn.cli.main import RESUME_HINT
 
-from edgernn.cli.distributed import distributed_options, relaunch_if_asked
+from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
+from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config, model_options, parity_line, precision_option, test_option,
     train_config, train_options, training_threads_option,
@@ -31,15 +32,18 @@ from edgernn.cli.options import (
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted pipeline in this folder: training from its last saved epoch, then "
                    "everything after it (no DATA: data and training settings come from the run).")
+@force_option
 @json_option
 @click.pass_context
 def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out,
-                     resume_dir, as_json, **options):
+                     resume_dir, force, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
     its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
     if resume_dir is not None and data is not None:
         raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
     out = resume_dir or out or default_run_dir(options["cell"])
+    if resume_dir is None and out is not None and not inside_worker():
+        claim_run_folder(out, force, "pipeline")
     relaunch_if_asked(ctx, options, None if resume_dir else out)
     ctx.meta[RESUME_HINT] = (Path(out), "pipeline")
     from edgernn.export.pipeline import pipeline, resume_pipeline

@@ -8,7 +8,8 @@ import click
 
 from edgernn.cli.main import RESUME_HINT
 
-from edgernn.cli.distributed import distributed_options, relaunch_if_asked
+from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
+from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, training_threads_option,
     train_config, train_options,
@@ -29,13 +30,16 @@ from edgernn.cli.options import (
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted run in this folder from its last saved epoch (no DATA: "
                    "data and settings come from the run).")
+@force_option
 @json_option
 @click.pass_context
-def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out, resume_dir, as_json, **options):
+def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out, resume_dir, force, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
     history.json and metrics.json to the run folder."""
     if resume_dir is None and data is not None:
         out = out or default_run_dir(options["cell"])
+    if resume_dir is None and out is not None and not inside_worker():
+        claim_run_folder(out, force, "train")
     relaunch_if_asked(ctx, options, out)
     if resume_dir or out:
         ctx.meta[RESUME_HINT] = (Path(resume_dir or out), "train")
