@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from edgernn.cli.options import emit, json_option, parity_line
@@ -9,11 +11,31 @@ from edgernn.runtime.metadata import baselines_line
 
 
 @click.command("info")
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True))
 @json_option
 def info_command(model_path, as_json):
-    """Describe MODEL (.onnx or .ort): cell, size, inputs and outputs, labels, front end, parity,
-    producer, and the operators it needs (and which onnxruntime's reduced mobile package lacks)."""
+    """Describe MODEL (.onnx or .ort, or every model.*.onnx of a run folder): cell, size, inputs and
+    outputs, labels, front end, parity, producer, and the operators it needs (and which onnxruntime's
+    reduced mobile package lacks).
+
+    \b
+    Example:
+      edgernn info runs/sample/model.int8-dynamic.onnx
+      edgernn info runs/sample --json
+    """
+    if not Path(model_path).is_dir():
+        emit(*described(model_path), as_json=as_json)
+        return
+    graphs = sorted(Path(model_path).glob("model.*.onnx")) + sorted(Path(model_path).glob("model.*.ort"))
+    if not graphs:
+        raise click.BadParameter(f"{model_path} holds no exported graph (model.<precision>.onnx): run "
+                                 f"`edgernn export {model_path}` first", param_hint="MODEL")
+    found = [described(str(path)) for path in graphs]
+    emit([payload for payload, _ in found], as_json, lambda: [human() for _, human in found])
+
+
+def described(model_path: str):
+    """(info's JSON for one graph file, the function that prints it for people)."""
     from edgernn.runtime import Model
     from edgernn.runtime.onnx_scan import is_ort_format, required_operators
     from edgernn.runtime.ort_packages import REDUCED_MOBILE_RELEASES, missing_from_reduced_mobile
@@ -89,4 +111,4 @@ def info_command(model_path, as_json):
         if meta.runtime.get("session_config"):
             click.echo(f"session config: {meta.runtime['session_config']}")
         click.echo(f"producer: {meta.producer}")
-    emit(payload, as_json, human)
+    return payload, human

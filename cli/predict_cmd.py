@@ -38,9 +38,11 @@ def predict_command(model_path, data, texts, strip, device, threads, allow_nonfi
         payload["accuracy"] = float((best == truth).mean())
 
     def human():
+        width = max([len("predicted"), *(len(row["predicted"]) for row in rows[:limit])])
+        click.echo(f"{'case':>6}  {'predicted':<{width}}  {'score':>6}" + ("  label" if sequences.labels else ""))
         for row in rows[:limit]:
-            label = f"  (label {row['label']})" if "label" in row else ""
-            click.echo(f"{row['index']:>6}  {row['predicted']}  {row['score']:.4f}{label}")
+            label = f"  {row['label']}" if "label" in row else ""
+            click.echo(f"{row['index']:>6}  {row['predicted']:<{width}}  {row['score']:.4f}{label}")
         if "accuracy" in payload:
             click.echo(f"accuracy {payload['accuracy']:.4f} on {len(rows)} cases")
     emit(payload, as_json, human)

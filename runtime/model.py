@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgernn.runtime.datasets import pad_sequences
+from edgernn.runtime.file_kinds import checkpoint_given_as_graph
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.metadata import OPTIMIZATION_LEVELS, GraphMetadata, StateSpec
@@ -90,7 +91,9 @@ def make_session(source: str | bytes, device: str = "cpu", threads: int | None =
         return ort.InferenceSession(source, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Exception subclasses (InvalidProtobuf, Fail, ...)
         where = source if isinstance(source, str) else "<bytes>"
-        raise ModelFileError(f"{where}: onnxruntime cannot load it as an ONNX graph ({type(exc).__name__}: {str(exc)[:300]})") from None
+        advice = checkpoint_given_as_graph(source) if isinstance(source, str) else None
+        raise ModelFileError(advice or f"{where}: onnxruntime cannot load it as an ONNX graph "
+                                       f"({type(exc).__name__}: {str(exc)[:300]})") from None
 
 
 class Model:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.file_kinds import graph_given_as_checkpoint
 from edgernn.runtime.errors import CheckpointError
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier
 
@@ -47,6 +48,9 @@ def read_checkpoint(path: str | Path) -> dict:
         path = path / "model.pt"
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    advice = graph_given_as_checkpoint(path)
+    if advice:
+        raise CheckpointError(advice)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -1,0 +1,50 @@
+"""Files given in the wrong place get a message that says what the file is and what to give;
+`info` takes a run folder; `predict` prints a header."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from edgernn.cli.main import cli
+from edgernn.runtime.file_kinds import file_kind
+
+
+def test_file_kinds_are_told_apart_from_their_bytes(quick_runs, tmp_path):
+    run_dir, _, artifacts = quick_runs["gru"]
+    (tmp_path / "noise.bin").write_bytes(b"\x00" * 64)
+    assert file_kind(run_dir / "model.pt") == "checkpoint"
+    assert file_kind(artifacts["fp32"].path) == "onnx"
+    assert file_kind(run_dir) == "folder"
+    assert file_kind(tmp_path / "noise.bin") is None
+
+
+def test_a_checkpoint_given_as_a_graph_and_a_graph_given_as_a_checkpoint(quick_runs, sample_test_file):
+    run_dir, _, artifacts = quick_runs["gru"]
+    predict = CliRunner().invoke(cli, ["predict", str(run_dir / "model.pt"), str(sample_test_file)])
+    assert predict.exit_code == 2
+    assert (f"{run_dir / 'model.pt'} is a PyTorch checkpoint (model.pt), not an exported graph: export it first "
+            "(`edgernn export RUN`), then give RUN/model.<precision>.onnx") in predict.output
+    graph = str(artifacts["fp32"].path)
+    export = CliRunner().invoke(cli, ["export", graph])
+    assert export.exit_code == 2
+    assert f"{graph} is an exported ONNX graph, not a checkpoint: give the run's model.pt (or its run folder)" in export.output
+
+
+def test_info_describes_every_graph_of_a_run_folder(quick_runs, tmp_path):
+    run_dir, _, artifacts = quick_runs["gru"]
+    result = CliRunner().invoke(cli, ["info", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    assert sorted(d["precision"] for d in described) == sorted(artifacts)
+    empty = CliRunner().invoke(cli, ["info", str(tmp_path)])
+    assert empty.exit_code == 2 and "holds no exported graph (model.<precision>.onnx)" in empty.output
+
+
+def test_predict_rows_have_a_header(quick_runs, sample_test_file):
+    _, _, artifacts = quick_runs["gru"]
+    result = CliRunner().invoke(cli, ["predict", str(artifacts["fp32"].path), str(sample_test_file), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["case", "predicted", "score", "label"] and lines[1].split()[0] == "0"
