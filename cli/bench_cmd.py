@@ -21,7 +21,7 @@ def _stream_counts(ctx, param, value: str) -> tuple[int, ...]:
     return counts
 
 
-@click.command("bench")
+@click.command("bench", short_help='Measure per-step latency and throughput of graphs.')
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--threads", "thread_counts", type=click.IntRange(min=1), multiple=True,
               help="Intra-op threads to measure latency with (repeatable; default: 1 and the library's default).")
@@ -34,7 +34,13 @@ def _stream_counts(ctx, param, value: str) -> tuple[int, ...]:
 @json_option
 def bench_command(path, thread_counts, stream_counts, steps, precisions, out, device, as_json):
     """Benchmark PATH: a run folder (every model.<precision>.onnx in it; PyTorch eager from its
-    model.pt when torch is installed) or one .onnx file."""
+    model.pt when torch is installed) or one .onnx file.
+
+    \b
+    Example:
+      edgernn bench runs/jv --threads 1 --streams 1,64,256
+      edgernn bench runs/jv/model.int8-dynamic.onnx --json --out bench.json
+    """
     from edgernn.runtime import InputError
     from edgernn.runtime._files import write_json_atomic
     from edgernn.runtime.bench import bench

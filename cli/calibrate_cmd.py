@@ -8,7 +8,7 @@ import click
 from edgernn.cli.options import emit, false_alarms_option, json_option
 
 
-@click.command("calibrate")
+@click.command("calibrate", short_help="Choose an audio run's detector for a false-alarm budget.")
 @click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
 @false_alarms_option
 @click.option("--minutes", type=click.FloatRange(min=1), default=20.0, show_default=True,
@@ -21,7 +21,12 @@ def calibrate_command(run_dir, false_alarms_per_hour, minutes, seed, as_json):
     continuous streams: sweep window, threshold, minimum length and refractory period on
     validation streams built from clips the model never trained on, write the chosen setting
     into each graph (edgernn stream uses it unless flags say otherwise) and the recall, false
-    alarms per hour and DET points into report.json's "stream"."""
+    alarms per hour and DET points into report.json's "stream".
+
+    \b
+    Example:
+      edgernn calibrate runs/kws --false-alarms-per-hour 1
+    """
     from edgernn.export.calibrate import calibrate_run
 
     section = calibrate_run(run_dir, false_alarms_per_hour, minutes, seed)

@@ -9,7 +9,7 @@ import click
 from edgernn.cli.options import data_options, json_option, limit_options, parity_limits
 
 
-@click.command("check")
+@click.command("check", short_help='Judge a graph: parity gates, or recall on recordings.')
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", type=click.Path(exists=True), default=None,
               help="Held-out data (.ts/.npz file, a folder whose test split is used, or text: a folder of class "
@@ -35,7 +35,13 @@ def check_command(model_path, data, stream_wavs, truths, min_recall, max_false_a
                   label_regex, test_regex, strip, as_json, **limits):
     """Run every parity gate that applies to MODEL on held-out DATA, and/or judge an audio MODEL
     on recordings (--stream WAV --truth JSON: recall and false alarms per hour); exit 1 naming
-    each failed gate."""
+    each failed gate.
+
+    \b
+    Example:
+      edgernn check runs/jv/model.int8-dynamic.onnx --data ../shared/data/uea/JapaneseVowels_TEST.ts
+      edgernn check runs/kws/model.fp32.onnx --stream long.wav --truth long.json --min-recall 0.9
+    """
     from edgernn.export.check import CheckResult, baseline_lines, check, format_table, stream_check, stream_lines
     from edgernn.export.parity import ParityError
 

@@ -10,7 +10,7 @@ from edgernn.cli.options import (emit, false_alarms_option, json_option, limit_o
                                  precision_option)
 
 
-@click.command("export")
+@click.command("export", short_help='Export a checkpoint to ONNX graphs through the parity gates.')
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--data", type=click.Path(exists=True), default=None,
               help="Held-out data for the parity gates (default: the test split recorded at training).")
@@ -30,7 +30,13 @@ def export_command(checkpoint, data, precisions, out, formats, triton, triton_na
     """Export CHECKPOINT (model.pt or its run folder) to model.<precision>.onnx, each file
     passing its parity gates on held-out data before it is written (exit 1 when a gate fails).
     The graphs of an audio run trained with --background are then calibrated for streams (see
-    edgernn calibrate)."""
+    edgernn calibrate).
+
+    \b
+    Example:
+      edgernn export runs/jv --precision fp32 --precision int8-dynamic
+      edgernn export runs/jv/model.pt --format ort
+    """
     from edgernn.export.calibrate import calibrate_run, holds_validation_clips
     from edgernn.export.exporter import export
 

@@ -10,7 +10,7 @@ from edgernn.cli.options import emit, json_option, parity_line
 from edgernn.runtime.metadata import baselines_line
 
 
-@click.command("info")
+@click.command("info", short_help='Describe a graph or every graph of a run folder.')
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True))
 @json_option
 def info_command(model_path, as_json):

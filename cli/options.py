@@ -159,7 +159,9 @@ train_options = _stack(
     click.option("--input-noise", type=click.FloatRange(min=0), default=TrainConfig.input_noise, show_default=True,
                  help="Std of Gaussian noise added to standardised features while training."),
     click.option("--class-weights", is_flag=True, help="Weight the loss by inverse class frequency."),
-    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
+    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
+                 help="Seeds the split, the initial weights, batches, noise and dropout: the same seed and --threads "
+                      "give the same model on the same machine."),
 )
 
 

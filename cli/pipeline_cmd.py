@@ -16,7 +16,7 @@ from edgernn.cli.options import (
 )
 
 
-@click.command("pipeline")
+@click.command("pipeline", short_help='Train, export, check, measure and report in one go.')
 @click.argument("data", type=click.Path(exists=True), required=False)
 @test_option
 @data_options
@@ -38,7 +38,14 @@ from edgernn.cli.options import (
 def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out,
                      resume_dir, force, as_json, **options):
     """Train on DATA (default: the bundled JapaneseVowels sample), export every precision through
-    its parity gates, measure per-step latency, stream one test sequence, and write report.json."""
+    its parity gates, measure per-step latency, stream one test sequence, and write report.json.
+
+    \b
+    Example:
+      edgernn pipeline --out runs/sample
+      edgernn pipeline ../shared/data/uea/JapaneseVowels_TRAIN.ts --precision int8-dynamic --out runs/jv
+      edgernn pipeline --resume runs/jv
+    """
     if resume_dir is not None and data is not None:
         raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
     out = resume_dir or out or default_run_dir(options["cell"])

@@ -7,7 +7,7 @@ import click
 from edgernn.cli.options import parse_strip_parts, allow_nonfinite_option, device_option, emit, json_option, threads_option
 
 
-@click.command("predict")
+@click.command("predict", short_help='Predict the class of every sequence, recording or document.')
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", type=click.Path(exists=True), required=False)
 @click.option("--text", "texts", multiple=True, metavar="TEXT", help="Text model: a document to classify (repeatable).")
@@ -21,7 +21,13 @@ from edgernn.cli.options import parse_strip_parts, allow_nonfinite_option, devic
 def predict_command(model_path, data, texts, strip, device, threads, allow_nonfinite, limit, as_json):
     """Predict the class of every sequence in DATA with MODEL (.onnx); prints accuracy too when
     DATA is labelled. DATA: a .ts or .npz file; for a text model also a .txt file (one
-    document), a .csv file (text,label) or a folder of class folders; or --text instead."""
+    document), a .csv file (text,label) or a folder of class folders; or --text instead.
+
+    \b
+    Example:
+      edgernn predict runs/jv/model.int8-dynamic.onnx ../shared/data/uea/JapaneseVowels_TEST.ts --limit 5
+      edgernn predict runs/news/model.fp32.onnx --text 'the launch window opens at dawn'
+    """
     from edgernn.runtime import Model
 
     if bool(texts) == (data is not None):

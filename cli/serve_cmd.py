@@ -35,7 +35,7 @@ def model_names(specs: tuple[str, ...]) -> dict[str, Path]:
     return named
 
 
-@click.command("serve")
+@click.command("serve", short_help='Serve graphs over WebSocket and HTTP, micro-batched.')
 @click.argument("models", nargs=-1, required=True, metavar="MODEL...")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")

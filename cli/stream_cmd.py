@@ -25,7 +25,7 @@ def _class_threshold(ctx, param, values):
     return parsed
 
 
-@click.command("stream")
+@click.command("stream", short_help='Run a graph step by step and print detected events.')
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
@@ -62,7 +62,13 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
     step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
     a .txt document for a text model (CHUNK characters per push), or sequence INDEX of a .ts/.npz
-    file. JSON lines with --json."""
+    file. JSON lines with --json.
+
+    \b
+    Example:
+      edgernn stream runs/kws/model.int8-dynamic.onnx long.wav
+      edgernn stream runs/jv/model.fp32.onnx ../shared/data/uea/JapaneseVowels_TEST.ts --index 3 --steps
+    """
     from edgernn.runtime import Model, ResetPolicy
 
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)

@@ -16,7 +16,7 @@ from edgernn.cli.options import (
 )
 
 
-@click.command("train")
+@click.command("train", short_help='Train a classifier on DATA and write its run folder.')
 @click.argument("data", type=click.Path(exists=True), required=False)
 @test_option
 @data_options
@@ -35,7 +35,14 @@ from edgernn.cli.options import (
 @click.pass_context
 def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out, resume_dir, force, as_json, **options):
     """Train on DATA (a *_TRAIN.ts or .npz file, a folder holding one, or a folder of WAV files) and write model.pt,
-    history.json and metrics.json to the run folder."""
+    history.json and metrics.json to the run folder.
+
+    \b
+    Example:
+      edgernn train ../shared/data/uea/JapaneseVowels_TRAIN.ts --out runs/jv
+      edgernn train recordings/ --test-regex '^test_' --background _background_ --out runs/kws
+      edgernn train --resume runs/jv
+    """
     if resume_dir is None and data is not None:
         out = out or default_run_dir(options["cell"])
     if resume_dir is None and out is not None and not inside_worker():

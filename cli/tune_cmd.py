@@ -25,7 +25,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-@click.command("tune")
+@click.command("tune", short_help='Search model settings within a budget, then train the best.')
 @click.argument("data", type=click.Path(exists=True))
 @test_option
 @data_options
@@ -46,7 +46,8 @@ class Duration(click.ParamType):
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Judge every trial on this held-out share of the training split (default: 4-fold "
                    "cross-validation below 1,000 training cases, else a held-out 0.1).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the sampler and every trial's training (split, weights, batches).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/tune-<time>).")
 @json_option
 def tune_command(data, test, label_regex, test_regex, strip, budget, trials, precision, max_step_us, max_bytes, jobs,
@@ -54,7 +55,13 @@ def tune_command(data, test, label_regex, test_regex, strip, budget, trials, pre
     """Search cell, width, depth, learning rate, dropout, noise, framing and read-out for DATA
     within --budget (Optuna: TPE, pruning), judged on a validation split; every trial's graph is
     exported through the gates and measured. Then train the winner into a normal run folder and
-    write report.json with the trial table and the accuracy/bytes/latency Pareto front."""
+    write report.json with the trial table and the accuracy/bytes/latency Pareto front.
+
+    \b
+    Example:
+      edgernn tune ../shared/data/uea/JapaneseVowels_TRAIN.ts --budget 20m --out runs/jv-tuned
+      edgernn tune DATA --trials 40 --max-step-us 50 --jobs 2
+    """
     from edgernn.cli.options import default_run_dir
     from edgernn.trainer.tune import DataSpec, TuneConfig, tune
 

@@ -21,19 +21,25 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_top_level_help_lists_every_verb():
+def test_top_level_help_lists_every_verb_with_a_whole_summary():
     result = run("--help")
     assert result.exit_code == 0
     assert list(COMMANDS) == VERBS
     for verb in VERBS:
-        assert f"  {verb}" in result.output
+        line = next(line for line in result.output.splitlines() if line.startswith(f"  {verb} "))
+        assert line.rstrip().endswith(".") and not line.rstrip().endswith("..."), line
 
 
 @pytest.mark.parametrize("verb", VERBS)
-def test_every_verb_has_help(verb):
+def test_every_verb_has_help_an_example_and_help_on_every_option(verb):
+    import click
+
     result = run(verb, "--help")
     assert result.exit_code == 0, result.output
     assert "--json" in result.output and f"Usage: cli {verb}" in result.output
+    assert "Example:\n    edgernn " in result.output
+    command = cli.get_command(click.Context(cli), verb)
+    assert [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help] == []
 
 
 @pytest.mark.floor
