@@ -24,6 +24,7 @@ from edgernn.export.parity import (
     frontend_in_graph, judge, long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements,
     run_graph, run_torch, streaming_vs_whole,
 )
+from edgernn.runtime._files import file_sha256
 from edgernn.runtime.datasets import read_held_out
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import baselines_line
@@ -80,6 +81,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
             from edgernn.runtime.frontend import frontend_from_json
             from edgernn.trainer.checkpoint import load_checkpoint
 
+            same_source(model_path, model.metadata.source, checkpoint_file(checkpoint), file_sha256(checkpoint_file(checkpoint)))
             torch_model, payload = load_checkpoint(checkpoint)
             if model.metadata.schema_version >= 2:  # the graph standardises its raw input: so must PyTorch's model
                 standardise_in_graph(torch_model, frontend_from_json(payload["frontend"]))
@@ -99,6 +101,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
             raise InputError(f"a {model.metadata.precision} file is checked against its fp32 graph: pass --reference "
                              f"(no {reference.name} beside {model_path})")
         fp32 = Model(reference, threads=1)
+        same_source(model_path, model.metadata.source, reference, fp32.metadata.source)
         summary = quantized_measurements(model.session, fp32.session, sequences, labels, zero, limits)
         summary["long_stream"] = long_stream_drift(model.session, lambda x, s: run_graph(fp32.session, x, s), zero, stream)
         own = fp32.metadata.parity.get("long_stream", {}).get("float32_top1_agreement")
@@ -109,6 +112,21 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     if labels is not None:
         result.details["baselines"] = against_baselines(model, checked, labels)
     return result
+
+
+def checkpoint_file(checkpoint: str | Path) -> Path:
+    path = Path(checkpoint)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def same_source(model_path: str | Path, model_source: str, other: str | Path, other_source: str) -> None:
+    """Refuse to compare a graph with a checkpoint or graph of another training run: the parity
+    gates would fail for a reason that is not the export's. ``*_source``: the SHA-256 of the
+    checkpoint each was exported from (``edgernn.source``; a checkpoint's own SHA-256)."""
+    if model_source and other_source and model_source != other_source:
+        raise InputError(f"{model_path} and {other} come from different training runs (checkpoint SHA-256 "
+                         f"{model_source[:12]}... against {other_source[:12]}...): check a graph against the "
+                         "checkpoint and fp32 graph of its own run")
 
 
 def against_baselines(model: Model, inputs: list, labels: np.ndarray) -> dict:

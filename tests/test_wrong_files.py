@@ -48,3 +48,20 @@ def test_predict_rows_have_a_header(quick_runs, sample_test_file):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["case", "predicted", "score", "label"] and lines[1].split()[0] == "0"
+
+
+def test_check_refuses_a_reference_or_checkpoint_of_another_run(raw_input_runs, sample_test_file):
+    plain_checkpoint, plain = raw_input_runs["plain"]
+    framed_checkpoint, framed = raw_input_runs["framed"]
+    quantized = plain["int8-dynamic"].path
+    against = CliRunner().invoke(cli, ["check", str(quantized), "--data", str(sample_test_file),
+                                       "--reference", str(framed["fp32"].path)])
+    assert against.exit_code == 2
+    assert f"{quantized} and {framed['fp32'].path} come from different training runs (checkpoint SHA-256 " in against.output
+    assert "check a graph against the checkpoint and fp32 graph of its own run" in against.output
+    foreign = CliRunner().invoke(cli, ["check", str(plain["fp32"].path), "--data", str(sample_test_file),
+                                       "--checkpoint", str(framed_checkpoint)])
+    assert foreign.exit_code == 2 and "come from different training runs" in foreign.output
+    own = CliRunner().invoke(cli, ["check", str(plain["fp32"].path), "--data", str(sample_test_file),
+                                   "--checkpoint", str(plain_checkpoint)])
+    assert own.exit_code == 0, own.output
