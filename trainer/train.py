@@ -281,7 +281,11 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
             loss, logits, y = batch_loss(net, batch, x, weight, ranks)
             optimizer.zero_grad(set_to_none=True)
             loss_value = loss.item()
-            if math.isfinite(ranks.sum(loss_value)[0]):  # a non-finite loss updates nothing; the guard sees it below
+            if ranks.active:  # every rank steps back (DDP's all-reduce); a non-finite loss anywhere makes every gradient so
+                loss.backward()
+                if math.isfinite(nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)):
+                    optimizer.step()
+            elif math.isfinite(loss_value):  # a non-finite loss updates nothing; the guard sees it below
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
                 optimizer.step()
