@@ -214,8 +214,8 @@ def main() -> None:
     rate = steps / args.seconds
     offered = args.streams * 1000 / args.chunk_ms if args.pace == "real-time" else None
     baseline = in_process_rate(str(args.model), args.streams)
-    batch_sum = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("edgernn_batch_streams_sum")))
-    batch_count = float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith("edgernn_batch_streams_count")))
+    metric = lambda name: float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith(name)))  # noqa: E731
+    batch_sum, batch_count = metric("edgernn_batch_streams_sum"), metric("edgernn_batch_streams_count")
     result = {
         "model": str(args.model), "streams": args.streams, "seconds": args.seconds, "chunk_ms": args.chunk_ms,
         "pace": args.pace, "clients": args.clients, "max_wait_ms": args.max_wait_ms,

@@ -24,7 +24,8 @@ def info_command(model_path, as_json):
       edgernn info runs/sample --json
     """
     if not Path(model_path).is_dir():
-        emit(*described(model_path), as_json=as_json)
+        payload, human = described(model_path)
+        emit(payload, as_json, human)
         return
     graphs = sorted(Path(model_path).glob("model.*.onnx")) + sorted(Path(model_path).glob("model.*.ort"))
     if not graphs:

@@ -135,17 +135,20 @@ model_options = _stack(
 
 train_options = _stack(
     click.option("--epochs", type=click.IntRange(min=1), default=None,
-                 help=f"Passes over the training split (default: enough for ~{auto.UPDATES:,} updates, {auto.MIN_EPOCHS} to {auto.MAX_EPOCHS})."),
+                 help=f"Passes over the training split (default: enough for ~{auto.UPDATES:,} updates, "
+                      f"{auto.MIN_EPOCHS} to {auto.MAX_EPOCHS})."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None,
                  help="Cases per update (default: 16 below 2,000 training cases, 32 below 20,000, else 64)."),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-                 help=f"AdamW's learning rate after a linear warm-up over {TrainConfig.warmup_share:.0%} of the updates, then a cosine decay "
+                 help=f"AdamW's learning rate after a linear warm-up over {TrainConfig.warmup_share:.0%} of the updates, "
+                      "then a cosine decay "
                       f"(default: {auto.LEARNING_RATE:g})."),
     click.option("--warmup", "warmup_share", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.warmup_share,
                  show_default=True, help="Share of the updates over which the learning rate rises linearly to --lr."),
     click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
                  help="Stratified share of the training split held out to choose the kept weights and stop early "
-                      f"(default: {auto.VALIDATION_SHARE:g} from {auto.VALIDATION_FROM:,} training cases, else 0: the last weights are kept)."),
+                      f"(default: {auto.VALIDATION_SHARE:g} from {auto.VALIDATION_FROM:,} training cases, "
+                      "else 0: the last weights are kept)."),
     click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                  default=TrainConfig.test_fraction, show_default=True,
                  help="Data without a test split (no --test, no TEST sibling, no --test-regex): the stratified share "

@@ -11,7 +11,8 @@ from edgernn.cli.main import RESUME_HINT
 from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
 from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config, model_options, parity_line, precision_option, test_option,
+    audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config,
+    model_options, parity_line, precision_option, test_option,
     train_config, train_options, training_threads_option,
 )
 

@@ -45,11 +45,14 @@ def model_names(specs: tuple[str, ...]) -> dict[str, Path]:
               help="Streams advanced together in one graph call.")
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=ServeConfig.max_wait_ms, show_default=True,
               help="Longest a chunk waits for other streams' chunks before its batch runs.")
-@click.option("--max-frame-bytes", type=click.IntRange(min=1), default=ServeConfig.max_frame_bytes, show_default=True, help="Largest WebSocket message; a larger one closes its stream with 1009.")
+@click.option("--max-frame-bytes", type=click.IntRange(min=1), default=ServeConfig.max_frame_bytes, show_default=True,
+              help="Largest WebSocket message; a larger one closes its stream with 1009.")
 @click.option("--queue-depth", type=click.IntRange(min=1), default=ServeConfig.queue_depth, show_default=True,
               help="Chunks a stream may have unanswered before the server stops reading it (back-pressure).")
-@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=ServeConfig.idle_timeout_s, show_default=True, help="Seconds a stream may send nothing before it is closed.")
-@click.option("--drain-timeout", type=click.FloatRange(min=0), default=ServeConfig.drain_timeout_s, show_default=True, help="On SIGTERM or Ctrl-C: seconds open streams get to finish before the server exits.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=ServeConfig.idle_timeout_s, show_default=True,
+              help="Seconds a stream may send nothing before it is closed.")
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=ServeConfig.drain_timeout_s, show_default=True,
+              help="On SIGTERM or Ctrl-C: seconds open streams get to finish before the server exits.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File holding a bearer token that every request but /healthz must carry "
                    "(Authorization: Bearer TOKEN, or ?token= on the WebSocket).")

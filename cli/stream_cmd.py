@@ -46,7 +46,8 @@ def _class_threshold(ctx, param, values):
 @click.option("--refractory", type=click.IntRange(min=0), default=None,
               help=f"Detection: steps after an event during which no new event starts. {DEFAULTS_HELP} 0.")
 @click.option("--ignore", multiple=True, metavar="LABEL",
-              help="Detection: a class never reported (repeatable); a model's background class and labels written _like_this_ (_unknown_) never are.")
+              help="Detection: a class never reported (repeatable); a model's background class and labels written "
+                   "_like_this_ (_unknown_) never are.")
 @click.option("--reset-after-background", type=click.IntRange(min=0), default=None, metavar="STEPS",
               help="Zero the state once the model has said background for STEPS steps in a row "
                    f"(default: {BACKGROUND_RESET_STEPS} for a model with a background class; 0: never).")

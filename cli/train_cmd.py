@@ -11,7 +11,8 @@ from edgernn.cli.main import RESUME_HINT
 from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
 from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option, training_threads_option,
+    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option,
+    training_threads_option,
     train_config, train_options,
 )
 

@@ -1,5 +1,5 @@
 """`edgernn tune DATA --budget 20m`: a budgeted search judged on validation, then a normal run
-folder for the winner (trainer/tune.py)."""
+folder for the winner (tune/search.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Duration(click.ParamType):
         if isinstance(value, (int, float)):
             return float(value)
         from edgernn.runtime.errors import InputError
-        from edgernn.trainer.tune import parse_duration
+        from edgernn.tune.search import parse_duration
 
         try:
             return parse_duration(str(value))
@@ -63,7 +63,7 @@ def tune_command(data, test, label_regex, test_regex, strip, budget, trials, pre
       edgernn tune DATA --trials 40 --max-step-us 50 --jobs 2
     """
     from edgernn.cli.options import default_run_dir
-    from edgernn.trainer.tune import DataSpec, TuneConfig, tune
+    from edgernn.tune.search import DataSpec, TuneConfig, tune
 
     out = out or default_run_dir("tune")
     spec = DataSpec(str(data), str(test) if test else None, label_regex, test_regex, tuple(strip))

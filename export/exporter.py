@@ -198,7 +198,8 @@ def calibration_data(checkpoint_payload: dict, fallback: list[np.ndarray], front
         step = max(1, len(train) // CALIBRATION_SEQUENCES)
         chosen = train.sequences[::step][:CALIBRATION_SEQUENCES]
         return [frontend(frontend.check(s)) for s in chosen], f"training split, {len(chosen)} sequences"
-    return fallback[:CALIBRATION_SEQUENCES], f"held-out inputs (training split not on disk), {min(len(fallback), CALIBRATION_SEQUENCES)} sequences"
+    count = min(len(fallback), CALIBRATION_SEQUENCES)
+    return fallback[:CALIBRATION_SEQUENCES], f"held-out inputs (training split not on disk), {count} sequences"
 
 
 def quantize_int8_dynamic(fp32: onnx.ModelProto, model: RecurrentClassifier, fp32_session: ort.InferenceSession,

@@ -285,7 +285,8 @@ def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
 def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
           steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None, device: str = "cpu") -> dict:
     """Latency (push vs bare session.run, for an audio model the front end's push of one hop alone,
-    and PyTorch eager when ``eager`` is given) at batch 1 and throughput at every stream count (rows tagged with their ``threads``, 0: the library's
+    and PyTorch eager when ``eager`` is given) at batch 1 and throughput at every stream count
+    (rows tagged with their ``threads``, 0: the library's
     default), for every thread setting; for each model file. On the CPU also each throughput's
     share of a GEMM's MAC rate at those threads and the runtime process's import time and memory
     (both about the host, so not on "cuda").

@@ -93,7 +93,7 @@ def synthesise(out: str | Path, takes: int = 2, seed: int = 0, jobs: int = 2) ->
                 jobs_list.append((word, accent, variant, np.random.default_rng(rng.integers(2 ** 32)), out / label / name))
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(lambda job: speak(*job), jobs_list))
-    counts = {"train": sum(j[4].name.startswith("train_") for j in jobs_list), "test": sum(j[4].name.startswith("test_") for j in jobs_list)}
+    counts = {split: sum(j[4].name.startswith(f"{split}_") for j in jobs_list) for split in ("train", "test")}
     (out / "_background_").mkdir(parents=True, exist_ok=True)
     for split, count in BACKGROUND_CLIPS.items():
         for i in range(count):

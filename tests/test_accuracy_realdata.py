@@ -85,7 +85,8 @@ def test_fsdd_official_split_from_wav_to_int8_stream(tmp_path, figures, train_se
     from edgernn.runtime.wav import read_wav
 
     recordings = shared_data("fsdd", "recordings")
-    outcome = train(recordings, tmp_path, {"cell": "gru"}, TrainConfig(**{**MEASURED_SETTINGS, "epochs": 15}, seed=train_seed, threads=threads),
+    outcome = train(recordings, tmp_path, {"cell": "gru"}, TrainConfig(**{**MEASURED_SETTINGS, "epochs": 15}, seed=train_seed,
+                                                                      threads=threads),
                     log=lambda m: None, label_regex=r"^(\d)_", test_regex=r"_[0-4]\.wav$")
     assert outcome.dataset["train"] == 2700 and outcome.dataset["test"] == 300
     # seeds 0-5 at 1 thread, 0-4 at 2: 0.9767 / 0.9827 / 0.9900 of 300 cases; rule: <= 0.9661

@@ -72,7 +72,8 @@ def test_optional_runtime_key_roundtrips_and_is_validated():
 
 def test_only_a_front_end_state_may_be_empty():
     meta = GraphMetadata(cell="gru", layers=1, hidden=4, input_kind="features", labels=["a", "b"], frontend={}, precision="fp32",
-                         state=[StateSpec("h", "h_out", (1, "batch", 4), 1), StateSpec("audio", "audio_out", ("batch", 0), 0, frontend=True)],
+                         state=[StateSpec("h", "h_out", (1, "batch", 4), 1),
+                                StateSpec("audio", "audio_out", ("batch", 0), 0, frontend=True)],
                          features=80)
     assert GraphMetadata.from_props(meta.to_props()).state[1].zeros_shape(2) == (2, 0)
     meta.state[1] = StateSpec("audio", "audio_out", ("batch", 0), 0)

@@ -29,7 +29,8 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_no_bare_room_names_are_importable(tmp_path):
-    code = "import importlib.util, json; print(json.dumps([importlib.util.find_spec(n) is None for n in ('runtime', 'trainer', 'export', 'cli')]))"
+    code = ("import importlib.util, json; "
+            "print(json.dumps([importlib.util.find_spec(n) is None for n in ('runtime', 'trainer', 'export', 'cli')]))")
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [True, True, True, True]

@@ -82,7 +82,8 @@ def silent_client(port: int, chunk: bytes, frames: int = 5000) -> tuple[socket.s
     assert b" 101 " in response.split(b"\r\n")[0], response
     mask = os.urandom(4)
     length = len(chunk)
-    header = bytes([0x82, 0x80 | 126]) + length.to_bytes(2, "big") if length < 65536 else bytes([0x82, 0x80 | 127]) + length.to_bytes(8, "big")
+    header = (bytes([0x82, 0x80 | 126]) + length.to_bytes(2, "big") if length < 65536
+              else bytes([0x82, 0x80 | 127]) + length.to_bytes(8, "big"))
     frame = header + mask + (np.frombuffer(chunk, np.uint8) ^ np.resize(np.frombuffer(mask, np.uint8), length)).tobytes()
     sock.setblocking(False)
     sent = 0

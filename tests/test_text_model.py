@@ -51,7 +51,8 @@ def text_run(tmp_path_factory, train_seed):
     write_posts(base / "posts-train", 24, seed=0)
     write_posts(base / "posts-test", 8, seed=1)
     outcome = train(base / "posts-train", base / "run", {"cell": "gru", "hidden": 24, "embed_dim": 16, "readout": "mean"},
-                    TrainConfig(**{**MEASURED_SETTINGS, "epochs": 8}, seed=train_seed, threads=1, max_tokens=40, min_count=1), log=lambda m: None,
+                    TrainConfig(**{**MEASURED_SETTINGS, "epochs": 8}, seed=train_seed, threads=1, max_tokens=40, min_count=1),
+                    log=lambda m: None,
                     strip=("headers", "footers", "quotes"))
     artifacts = export(outcome.checkpoint, precisions=("fp32", "int8-dynamic"), log=lambda m: None)
     return outcome, artifacts

@@ -1,4 +1,4 @@
-"""`edgernn tune` (trainer/tune.py): durations, constraints, the Pareto front and the winner, a
+"""`edgernn tune` (tune/search.py): durations, constraints, the Pareto front and the winner, a
 search end to end on a small set, and training judged on validation alone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from edgernn.runtime.errors import InputError
 from edgernn.trainer.config import TrainConfig
-from edgernn.trainer.tune import (
+from edgernn.tune.search import (
     DataSpec, TuneConfig, TuneError, constraint_values, defaults_trial, parse_duration, pareto_front, tune, winner_of,
 )
 

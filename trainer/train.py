@@ -68,7 +68,8 @@ class FitResult:
     guard_events: list[dict] = field(default_factory=list)  # DivergenceGuard's restorations
 
 
-def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256, weight: torch.Tensor | None = None) -> tuple[float, np.ndarray]:
+def evaluate(model: RecurrentClassifier, data: Encoded, batch_size: int = 256,
+             weight: torch.Tensor | None = None) -> tuple[float, np.ndarray]:
     """Mean cross-entropy and predicted class indices int [n], in eval mode."""
     model.eval()
     losses, preds = [], []

@@ -350,7 +350,9 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
     trials_dir = out / "trials"
     judged = (f"{facts['folds']}-fold cross-validation" if facts["folds"] else
               f"a held-out {facts['val_fraction']:g} of them")
-    log(f"tune: {facts['cases']} training cases ({facts['input_kind']}), trials judged by {judged}; {tune_config.jobs} process(es) until {time.strftime('%H:%M:%S', time.localtime(deadline))}; "
+    until = time.strftime('%H:%M:%S', time.localtime(deadline))
+    log(f"tune: {facts['cases']} training cases ({facts['input_kind']}), trials judged by {judged}; "
+        f"{tune_config.jobs} process(es) until {until}; "
         f"constraints on the {tune_config.precision} graph: bytes <= {tune_config.max_bytes or 'any'}, "
         f"step p50 <= {tune_config.max_step_us or 'any'} us")
     args = (spec, tune_config, facts, storage, str(trials_dir), deadline)

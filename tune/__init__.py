@@ -1,0 +1,1 @@
+"""edgernn.tune: budgeted search over model settings (Optuna); uses export, trainer and runtime."""
