@@ -61,7 +61,8 @@ def _class_threshold(ctx, param, values):
 def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, min_steps, refractory, ignore,
                    reset_after_background, reset_every, every_step, device, threads, allow_nonfinite, as_json):
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
-    step, score), then the answer after the last step. DATA: a .wav recording for an audio model,
+    step, score; for a model with a background class or a calibrated detector, or when a detection
+    flag is given), then the answer after the last step. DATA: a .wav recording for an audio model,
     a .txt document for a text model (CHUNK characters per push), or sequence INDEX of a .ts/.npz
     file. JSON lines with --json.
 
@@ -77,19 +78,21 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     step = chunk or model.frontend.step_length
     if model.background is not None:
         reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
-    detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore)
+    flags_given = any(v is not None for v in (window, threshold, min_steps, refractory)) or bool(class_threshold or ignore)
+    detecting = model.background is not None or bool(model.metadata.detector) or flags_given
+    detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore) if detecting else None
     if not as_json:
-        click.echo(_detector_line(detector.config, model.metadata.detector))
+        click.echo(_detector_line(detector.config, model.metadata.detector) if detecting else WHOLE_SEQUENCE_NOTE)
     policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
     stream, events, last = model.stream(reset=policy), [], None
     for probs in stream.push_in_pieces(sequence, step):
         if len(probs):
             last = probs[-1]
-            events += detector.push(probs)
+            events += detector.push(probs) if detecting else []
             if every_step:
                 _echo({"step": stream.steps - 1, "top": model.labels[int(last.argmax())], "score": round(float(last.max()), 4)},
                       as_json, lambda r: f"step {r['step']:>6}  {r['top']}  {r['score']:.4f}")
-    events += detector.flush()
+    events += detector.flush() if detecting else []
     timing = _step_seconds(model)
     for event in events:
         row = event.to_json()
@@ -97,14 +100,20 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
             row.update(start_s=round(timing(event.start), 3), end_s=round(timing(event.end), 3))
         _echo(row, as_json, lambda r: f"event {r['label']}  steps {r['start']}-{r['end']}"
               + (f"  ({r['start_s']:.2f}-{r['end_s']:.2f} s)" if timing else "") + f"  score {r['score']:.4f}")
-    final = {"steps": stream.steps, "events": len(events), "resets": getattr(stream, "resets", 0)}
+    final = {"steps": stream.steps, "detection": detecting, "events": len(events), "resets": getattr(stream, "resets", 0)}
     if last is not None:
         final.update(final=model.labels[int(last.argmax())], score=round(float(last.max()), 4))
     if label is not None:
         final["label"] = label
-    _echo(final, as_json, lambda r: f"{r['steps']} steps, {r['events']} events, {r['resets']} state resets"
+    _echo(final, as_json, lambda r: f"{r['steps']} steps" + (f", {r['events']} events" if detecting else "")
+          + f", {r['resets']} state resets"
           + (f"; after the last step: {r['final']} ({r['score']:.4f})" if "final" in r else "")
           + (f"; label {r['label']}" if "label" in r else ""))
+
+
+WHOLE_SEQUENCE_NOTE = ("no event detection: a model without a background class or a calibrated detector classifies "
+                       "whole sequences, and its answer is the one after the last step (--steps shows it after every "
+                       "push; a detection flag such as --threshold turns detection on)")
 
 
 def _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore):

@@ -75,8 +75,12 @@ def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["cases"] == 370 and 0 <= payload["accuracy"] <= 1
-    result = run("stream", gru_onnx, sample_test_file, "--index", 2, "--chunk", 4, "--steps", "--json")
+    plain = run("stream", gru_onnx, sample_test_file, "--index", 2, "--json")  # a whole-sequence classifier: no events
+    assert plain.exit_code == 0 and [json.loads(line)["detection"] for line in plain.stdout.splitlines()] == [False]
+    assert "no event detection: a model without a background class" in run("stream", gru_onnx, sample_test_file).output
+    result = run("stream", gru_onnx, sample_test_file, "--index", 2, "--chunk", 4, "--steps", "--threshold", 0.5, "--json")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[-1]["detection"] is True
     steps = len(read_ts(sample_test_file).sequences[2])
     per_push = [r for r in rows if "top" in r]
     events = [r for r in rows if "start" in r]
