@@ -26,6 +26,7 @@ COMMANDS = {
     "tune": "edgernn.cli.tune_cmd:tune_command",
     "calibrate": "edgernn.cli.calibrate_cmd:calibrate_command",
     "serve": "edgernn.cli.serve_cmd:serve_command",
+    "report": "edgernn.cli.report_cmd:report_command",
 }
 
 

@@ -9,6 +9,7 @@ import click
 from edgernn.cli.main import RESUME_HINT
 
 from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
+from edgernn.cli.report_cmd import report_html_after
 from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
     audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config,
@@ -58,14 +59,15 @@ def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions
     from edgernn.runtime.metadata import baselines_line
 
     chosen = tuple(dict.fromkeys(precisions)) or None
-    if resume_dir is not None:
-        report = resume_pipeline(resume_dir, precisions=chosen, threads=threads or 1, training_threads=threads,
-                                 false_alarms_per_hour=false_alarms_per_hour)
-    else:
-        config = train_config(options, threads)
-        report = pipeline(data, out, model_config(options), config, precisions=chosen, test=test, threads=config.threads,
-                          label_regex=label_regex, test_regex=test_regex, strip=strip,
-                          false_alarms_per_hour=false_alarms_per_hour)
+    with report_html_after(out):
+        if resume_dir is not None:
+            report = resume_pipeline(resume_dir, precisions=chosen, threads=threads or 1, training_threads=threads,
+                                     false_alarms_per_hour=false_alarms_per_hour)
+        else:
+            config = train_config(options, threads)
+            report = pipeline(data, out, model_config(options), config, precisions=chosen, test=test, threads=config.threads,
+                              label_regex=label_regex, test_regex=test_regex, strip=strip,
+                              false_alarms_per_hour=false_alarms_per_hour)
     if report is None:  # a distributed run's rank other than 0: rank 0 exports and reports
         return
 
@@ -92,5 +94,5 @@ def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions
                    f"({demo['score']:.3f}), label {demo['label']}")
         for warning in report["warnings"]:
             click.echo(f"warning: {warning}")
-        click.echo(f"report: {out}/report.json")
+        click.echo(f"report: {out}/report.json" + (f" and {out}/report.html" if (Path(out) / "report.html").is_file() else ""))
     emit(report, as_json, human)

@@ -63,13 +63,15 @@ def tune_command(data, test, label_regex, test_regex, strip, budget, trials, pre
       edgernn tune DATA --trials 40 --max-step-us 50 --jobs 2
     """
     from edgernn.cli.options import default_run_dir
+    from edgernn.cli.report_cmd import report_html_after
     from edgernn.tune.search import DataSpec, TuneConfig, tune
 
     out = out or default_run_dir("tune")
     spec = DataSpec(str(data), str(test) if test else None, label_regex, test_regex, tuple(strip))
     config = TuneConfig(budget_s=budget, trials=trials, precision=precision, max_step_us=max_step_us, max_bytes=max_bytes,
                         jobs=jobs, storage=storage, study_name=study_name, seed=seed, val_fraction=val_fraction)
-    report = tune(spec, out, config)
+    with report_html_after(out):
+        report = tune(spec, out, config)
 
     def human():
         t, winner = report["tune"], next(r for r in report["tune"]["trials"] if r["number"] == report["tune"]["winner"])

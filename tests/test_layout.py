@@ -16,7 +16,8 @@ ALLOWED = {
     "export": {"trainer", "runtime", "samples"},
     "tune": {"export", "trainer", "runtime"},
     "serve": {"runtime"},
-    "cli": {"tune", "export", "trainer", "runtime", "serve", "samples"},
+    "report": {"runtime"},
+    "cli": {"tune", "export", "trainer", "runtime", "serve", "samples", "report"},
 }
 
 

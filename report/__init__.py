@@ -1,0 +1,1 @@
+"""edgernn.report: report.html for a run folder (matplotlib, the report extra); uses runtime only."""

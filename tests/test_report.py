@@ -1,0 +1,69 @@
+"""report.html (report/): pipeline writes it; every section and figure is there, inline; nothing
+refers to the network; `edgernn report` refuses a folder without report.json. With Debian's
+chromium present, the page is opened headless with the network cut off and a screenshot is kept
+in the run folder."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("matplotlib", reason="the report extra is not installed: pip install 'edgernn[report]'")
+
+from edgernn.cli.main import cli  # noqa: E402
+
+EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:|//)|url\(\s*["']?(https?:|//)|@import|<script|<link""", re.I)
+SECTIONS = ["Learning curves", "Confusion matrix", "Per class", "Baselines", "Precisions", "Parity gates",
+            "Step latency", "Stream trace"]
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory, sample_dir):
+    run = tmp_path_factory.mktemp("report") / "run"
+    result = CliRunner().invoke(cli, ["pipeline", str(sample_dir), "--hidden", "16", "--epochs", "3", "--threads", "1",
+                                      "--precision", "fp32", "--precision", "int8-dynamic", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    assert f"{run}/report.html" in result.output
+    return run
+
+
+def test_pipeline_writes_a_self_contained_report(sample_report):
+    page = (sample_report / "report.html").read_text()
+    found = [title for title in SECTIONS if f"<h2>{title}</h2>" in page]
+    assert found == SECTIONS
+    assert page.count("<svg") == 4  # learning curves, confusion matrix, step latency, stream trace
+    assert page.count("<figcaption>") == 4
+    assert EXTERNAL.search(page) is None
+    rows = re.findall(r"<tr><td>(fp32|int8-dynamic)</td><td>[\d,]+</td>", page)
+    assert rows == ["fp32", "int8-dynamic"]
+    assert "class='fail'" not in page and page.count("class='pass'") >= 8
+
+
+def test_report_refuses_a_folder_without_a_report(tmp_path):
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path}: no report.json (run `edgernn pipeline` (or `edgernn export RUN`) first)" in result.output
+
+
+def test_report_rewrites_the_page_on_its_own(sample_report):
+    (sample_report / "report.html").unlink()
+    result = CliRunner().invoke(cli, ["report", str(sample_report), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (sample_report / "report.html").stat().st_size > 20_000
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_report_renders_in_a_browser_without_the_network(sample_report):
+    shot = sample_report / "report.png"
+    offline = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # any fetch would fail
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", *offline]
+    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1100,4000", (sample_report / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000  # a blank page of that size is a few kB
+    dom = subprocess.run([*browser, "--dump-dom", (sample_report / "report.html").as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert dom.count("<svg") == 4 and all(f"<h2>{title}</h2>" in dom for title in SECTIONS)
