@@ -20,7 +20,7 @@ from edgernn.cli.options import data_options, json_option, limit_options, parity
 @click.option("--truth", "truths", multiple=True, type=click.Path(exists=True, dir_okay=False), metavar="JSON",
               help="What is said in the --stream of the same position: a JSON list of {label, start_s, end_s}.")
 @click.option("--min-recall", type=click.FloatRange(0, 1), default=0.9, show_default=True,
-              help="Gate (--stream): keywords caught, a share of those said (matching rule: README, Streams).")
+              help="Gate (--stream): keywords caught, a share of those said (matching rule: docs/streams.md).")
 @click.option("--max-false-alarms-per-hour", type=click.FloatRange(min=0), default=None,
               help="Gate (--stream): false alarms per hour of recording (default: the budget the file was "
                    "calibrated for, else 1).")

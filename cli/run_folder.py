@@ -9,7 +9,7 @@ import click
 
 from edgernn.runtime.errors import InputError
 
-# What train, export and pipeline write into a run folder (README, "The flow").
+# What train, export and pipeline write into a run folder (README.md, "The flow").
 RUN_FILES = ("model.pt", "model.*.onnx", "model.*.ort", "required_operators*.config", "report.json", "report.html",
              "history.json", "metrics.json", "train_state.pt", "word_vectors.txt")
 

@@ -1,6 +1,6 @@
 """Scoring detected events against what was said in a stream: keywords caught, false alarms.
 
-The matching rule (README, "Streams"): an event matches a spoken keyword when
+The matching rule (docs/streams.md, "Streams"): an event matches a spoken keyword when
 - its label is the keyword's label, and
 - its onset (the time at which the event's first step ends) lies within the keyword's span,
   from its start to ``tolerance_s`` after its end (smoothing and ``min_steps`` put the onset

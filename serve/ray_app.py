@@ -8,7 +8,7 @@ Each replica is a Ray actor (its own process) that loads the models and runs the
 included; Ray's proxy forwards a WebSocket connection to one replica for its whole life, so a
 stream's recurrent state lives in that replica. Streams are not moved: when a replica dies, the
 proxy closes the connections it held, the other replicas' streams go on untouched, Ray starts a
-new replica, and a client that reconnects gets a fresh stream (README, "Serving on Ray").
+new replica, and a client that reconnects gets a fresh stream (docs/serving.md, "On Ray Serve").
 Micro-batching happens per replica, across the connections that replica holds.
 """
 

@@ -20,7 +20,7 @@ quiet end the right answer is background (clips synthesised by espeak-ng end wit
 silence: one model scored 90% on them cut so and 57% whole). It gains background clips made from
 its own recordings, so the background class is measured too. Everything is drawn from ``seed``.
 
-Three more ingredients make training clips look like a stream (off by default; README,
+Three more ingredients make training clips look like a stream (off by default; docs/streams.md,
 "Streams", gives what each buys):
 - ``preceding_share``: word clips copied with the end of another class's word (its last 30-100%,
   then a short gap) before them, keeping their label: a keyword right after other speech;

@@ -65,7 +65,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    # None (the default): decided from the data's size by trainer/defaults.py (README, "Defaults").
+    # None (the default): decided from the data's size by trainer/defaults.py (docs/training.md, "Training defaults").
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None        # AdamW's learning rate after warm-up, decayed by a cosine to lr * min_lr_ratio

@@ -2,7 +2,7 @@
 
 One constant cannot serve 36 training cases and 100,000: a small set needs many epochs to see
 enough updates, a large one few; a large set can spare a validation split to choose the kept
-weights, a small one cannot. The rule (README, "Defaults"), with n the training cases:
+weights, a small one cannot. The rule (docs/training.md, "Training defaults"), with n the training cases:
 
 - batch size: 16 below 2,000 cases, 32 below 20,000, else 64;
 - validation: a stratified 10% from 1,000 cases on (>= 100 validation cases: enough to choose

@@ -111,7 +111,7 @@ class Launch:
         return self.nproc * self.nnodes > 1
 
     def torchrun_command(self, cli_args: list[str]) -> list[str]:
-        """The torchrun command line equivalent to ``run(cli_args)`` (for logs and README)."""
+        """The torchrun command line equivalent to ``run(cli_args)`` (for logs and docs/training.md)."""
         if self.nnodes > 1:
             where = ["--nnodes", str(self.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", self.rdzv_endpoint,
                      "--rdzv-id", self.rdzv_id]

@@ -5,8 +5,8 @@
 set -euo pipefail
 data=${1:-../shared/data/uea/BasicMotions_TRAIN.ts}
 out=${2:-runs/basic_motions}
-# The settings the figures in README.md were measured with: the training defaults before they
-# were decided from the data's size (see README "Training defaults"; drop them to use those).
+# The settings the figures in docs/training.md were measured with: the training defaults before they
+# were decided from the data's size (see docs/training.md; drop them to use those).
 measured=(--epochs 60 --batch-size 16 --lr 1e-2 --val-fraction 0 --warmup 0 --frame 1)
 edgernn pipeline "$data" --cell gru "${measured[@]}" --out "$out-gru"
 # 40 training cases give an LSTM few updates per epoch: a lower rate and smaller batches.

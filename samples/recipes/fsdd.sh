@@ -8,8 +8,8 @@
 set -euo pipefail
 data=${1:-../shared/data/fsdd/recordings}
 out=${2:-runs/fsdd}
-# The settings the figures in README.md were measured with: the training defaults before they
-# were decided from the data's size (see README "Training defaults"; drop them to use those).
+# The settings the figures in docs/training.md were measured with: the training defaults before they
+# were decided from the data's size (see docs/training.md; drop them to use those).
 measured=(--epochs 60 --batch-size 16 --lr 1e-2 --val-fraction 0 --warmup 0 --frame 1)
 edgernn pipeline "$data" --label-regex '^(\d)_' --test-regex '_[0-4]\.wav$' --cell gru "${measured[@]}" --out "$out-gru"
 if [[ "${3:-}" == "--speakers" ]]; then

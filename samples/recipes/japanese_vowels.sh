@@ -5,8 +5,8 @@
 set -euo pipefail
 data=${1:-samples/japanese_vowels}
 out=${2:-runs/japanese_vowels}
-# The settings the figures in README.md were measured with: the training defaults before they
-# were decided from the data's size (see README "Training defaults"; drop them to use those).
+# The settings the figures in docs/training.md were measured with: the training defaults before they
+# were decided from the data's size (see docs/training.md; drop them to use those).
 measured=(--epochs 60 --batch-size 16 --lr 1e-2 --val-fraction 0 --warmup 0 --frame 1)
 edgernn pipeline "$data" --cell gru "${measured[@]}" --out "$out-gru"
 edgernn pipeline "$data" --cell lstm "${measured[@]}" --batch-size 8 --out "$out-lstm"  # LSTM: smaller batches, steadier
