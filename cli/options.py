@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 from typing import Any, Callable
 
 import click
@@ -221,6 +222,11 @@ def train_config(options: dict, threads: int | None) -> TrainConfig:
 
 def default_run_dir(cell: str) -> str:
     return f"runs/{cell}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def show_progress(as_json: bool) -> bool:
+    """Progress bars only for a person watching: stderr a terminal, and no --json."""
+    return not as_json and sys.stderr.isatty()
 
 
 def emit(payload: Any, as_json: bool, human: Callable[[], None]) -> None:

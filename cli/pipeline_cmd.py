@@ -12,7 +12,7 @@ from edgernn.cli.distributed import distributed_options, inside_worker, relaunch
 from edgernn.cli.report_cmd import report_html_after
 from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config,
+    show_progress, audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config,
     model_options, parity_line, precision_option, test_option,
     train_config, train_options, training_threads_option,
 )
@@ -62,12 +62,12 @@ def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions
     with report_html_after(out):
         if resume_dir is not None:
             report = resume_pipeline(resume_dir, precisions=chosen, threads=threads or 1, training_threads=threads,
-                                     false_alarms_per_hour=false_alarms_per_hour)
+                                     false_alarms_per_hour=false_alarms_per_hour, progress=show_progress(as_json))
         else:
             config = train_config(options, threads)
             report = pipeline(data, out, model_config(options), config, precisions=chosen, test=test, threads=config.threads,
                               label_regex=label_regex, test_regex=test_regex, strip=strip,
-                              false_alarms_per_hour=false_alarms_per_hour)
+                              false_alarms_per_hour=false_alarms_per_hour, progress=show_progress(as_json))
     if report is None:  # a distributed run's rank other than 0: rank 0 exports and reports
         return
 

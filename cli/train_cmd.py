@@ -11,7 +11,7 @@ from edgernn.cli.main import RESUME_HINT
 from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
 from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
-    audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option,
+    show_progress, audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option,
     training_threads_option,
     train_config, train_options,
 )
@@ -57,12 +57,12 @@ def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out,
     if resume_dir is not None:
         if data is not None:
             raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
-        outcome = resume_training(resume_dir, threads=threads)
+        outcome = resume_training(resume_dir, threads=threads, progress=show_progress(as_json))
     elif data is None:
         raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
     else:
         outcome = train(data, out, model_config(options), train_config(options, threads), test=test,
-                        label_regex=label_regex, test_regex=test_regex, strip=strip)
+                        label_regex=label_regex, test_regex=test_regex, strip=strip, progress=show_progress(as_json))
     if outcome is None:  # a distributed run's rank other than 0: rank 0 reports
         return
     payload = {"run_dir": str(outcome.run_dir), "checkpoint": str(outcome.checkpoint),

@@ -37,7 +37,7 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
              threads: int = 1, limits: ParityLimits = ParityLimits(),
              log: Callable[[str], None] = log_to_stderr,
              label_regex: str | None = None, test_regex: str | None = None, strip: tuple[str, ...] = (),
-             false_alarms_per_hour: float = 1.0) -> dict | None:
+             false_alarms_per_hour: float = 1.0, progress: bool = False) -> dict | None:
     """Run the whole flow into ``out``; writes and returns report.json's content. An audio model
     with a background class is then calibrated for continuous streams at
     ``false_alarms_per_hour`` (export/calibrate.py: report.json gains ``stream``). None on the
@@ -48,18 +48,19 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
         log(f"no data given: using the bundled sample {data}")
     started = time.perf_counter()
     outcome = train(data, Path(out), model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
-                    strip=strip)
+                    strip=strip, progress=progress)
     return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
 
 
 def resume_pipeline(run_dir: str | Path, precisions: tuple[str, ...] | None = None, threads: int = 1,
                     limits: ParityLimits = ParityLimits(),
                     log: Callable[[str], None] = log_to_stderr,
-                    false_alarms_per_hour: float = 1.0, training_threads: int | None = None) -> dict | None:
+                    false_alarms_per_hour: float = 1.0, training_threads: int | None = None,
+                    progress: bool = False) -> dict | None:
     """`pipeline --resume RUN`: the interrupted training in ``run_dir`` goes on from its last
     saved epoch (trainer/train.py resume_training), then the rest of the flow as ``pipeline``."""
     started = time.perf_counter()
-    outcome = resume_training(run_dir, log=log, threads=training_threads)
+    outcome = resume_training(run_dir, log=log, threads=training_threads, progress=progress)
     return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
 
 

@@ -41,6 +41,7 @@ from edgernn.trainer.data import Encoded, encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
+from edgernn.trainer.progress import EpochBar, time_left
 from edgernn.trainer.threads import torch_threads
 
 
@@ -215,7 +216,8 @@ class DivergenceGuard:
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
         on_epoch: Callable[[dict], None] | None = None,
-        epoch_hook: Callable[[EpochRecord], None] | None = None, ranks: Ranks = SINGLE) -> FitResult:
+        epoch_hook: Callable[[EpochRecord], None] | None = None, ranks: Ranks = SINGLE,
+        progress: bool = False) -> FitResult:
     """Train ``model`` in place; returns it holding the kept weights (the best validation epoch's,
     or the last epoch's without validation data).
 
@@ -229,6 +231,7 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     uninterrupted run would have (same batches, noise, dropout masks and updates).
     epoch_hook(record): called with every epoch's record once it is logged; an exception it raises
     ends the run there (`edgernn tune` prunes hopeless trials so).
+    progress: a progress bar over the epochs on stderr, with the time left (a terminal's).
     """
     config, _ = resolve(config, len(train) + (len(val) if val is not None else 0))
     torch.manual_seed(config.seed + ranks.rank)  # dropout masks: each rank its own
@@ -264,6 +267,8 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
     add_noise = config.input_noise > 0 and model.config.input_kind == "features"
     augment = FeatureAugment(config.band_warp, config.band_mask, config.time_mask)
     drop_tokens = config.token_dropout > 0 and model.config.input_kind == "tokens"
+    bar = EpochBar(config.epochs, first_epoch - 1) if progress and ranks.leader else None
+    say = bar.around(log) if bar else log
     for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -325,12 +330,18 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
                       "best": list(best), "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
                       "guard": guard.to_state()})
         val_text = "" if record.val_accuracy is None else f" val_loss {record.val_loss:.4f} val_acc {record.val_accuracy:.4f}"
-        log(f"epoch {epoch}/{config.epochs} loss {record.loss:.4f} acc {record.train_accuracy:.4f}{val_text} ({record.seconds:.1f}s)")
+        left = time_left(history[-(epoch - first_epoch + 1):], config.epochs - epoch)
+        say(f"epoch {epoch}/{config.epochs} loss {record.loss:.4f} acc {record.train_accuracy:.4f}{val_text} "
+            f"({record.seconds:.1f}s{left})")
+        if bar:
+            bar.advance(record)
         if epoch_hook is not None:
             epoch_hook(record)
         if stale >= config.patience:
-            log(f"early stop: no better validation score for {config.patience} epochs; best epoch {best_epoch}")
+            say(f"early stop: no better validation score for {config.patience} epochs; best epoch {best_epoch}")
             break
+    if bar:
+        bar.close()
     if history and history[-1].val_loss is None and guard.diverged(history[-1].loss):
         # no validation split, and the run ended well above its best training loss: keep the best
         best_state, best_epoch = guard.state, guard.best_epoch
@@ -432,7 +443,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
           test: str | Path | None = None, log: Callable[[str], None] = log_to_stderr,
           label_regex: str | None = None, test_regex: str | None = None, resume: dict | None = None,
           strip: tuple[str, ...] = (), evaluate_test: bool = True,
-          epoch_hook: Callable[[EpochRecord], None] | None = None) -> TrainOutcome:
+          epoch_hook: Callable[[EpochRecord], None] | None = None, progress: bool = False) -> TrainOutcome | None:
     """Read the data, fit, evaluate on the test split and write the run folder.
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
@@ -454,7 +465,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         log = ignore_log
     try:
         with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
-            return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook, ranks)
+            return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook, ranks, progress)
     finally:
         leave()
 
@@ -477,7 +488,7 @@ def distributed_summary(model: RecurrentClassifier, ranks: Ranks) -> dict:
 
 def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str], None], resume: dict | None,
               evaluate_test: bool = True, epoch_hook: Callable[[EpochRecord], None] | None = None,
-              ranks: Ranks = SINGLE) -> TrainOutcome | None:
+              ranks: Ranks = SINGLE, progress: bool = False) -> TrainOutcome | None:
     """The body of ``train``, with the call's arguments as recorded in the training state; None on
     the ranks other than the leader of a distributed run, which write nothing."""
     data, test, strip, model_config = call["data"], call["test"], call["strip"], call["model_config"]
@@ -547,7 +558,7 @@ def train_run(run_dir: Path, call: dict, config: TrainConfig, log: Callable[[str
     state_path = run_dir / TRAIN_STATE
     result = fit(model, full.subset(train_idx), full.subset(val_idx) if len(val_idx) else None, config, log,
                  resume=resume, on_epoch=lambda state: save_training_state(state_path, call, state), epoch_hook=epoch_hook,
-                 ranks=ranks)
+                 ranks=ranks, progress=progress)
     if ranks.active:
         dataset["distributed"] = distributed_summary(model, ranks)
         if not ranks.leader:
@@ -622,7 +633,7 @@ def save_training_state(path: Path, call: dict, state: dict) -> None:
 
 
 def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_stderr,
-                    threads: int | None = None) -> TrainOutcome:
+                    threads: int | None = None, progress: bool = False) -> TrainOutcome | None:
     """Continue an interrupted `train` in ``run_dir`` from its last completed epoch; the result
     equals the uninterrupted run's (same data, settings and seed, read from the saved state)."""
     path = Path(run_dir) / TRAIN_STATE
@@ -639,4 +650,4 @@ def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_std
     config = TrainConfig(**{**call["train_config"], "threads": threads or call["train_config"].get("threads")})
     return train(call["data"], run_dir, call["model_config"], config, test=call["test"], log=log,
                  label_regex=call["label_regex"], test_regex=call["test_regex"], resume=state,
-                 strip=tuple(call.get("strip", ())))
+                 strip=tuple(call.get("strip", ())), progress=progress)
