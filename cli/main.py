@@ -27,6 +27,7 @@ COMMANDS = {
     "calibrate": "edgernn.cli.calibrate_cmd:calibrate_command",
     "serve": "edgernn.cli.serve_cmd:serve_command",
     "report": "edgernn.cli.report_cmd:report_command",
+    "demo": "edgernn.cli.demo_cmd:demo_command",
 }
 
 

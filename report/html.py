@@ -148,29 +148,17 @@ def precisions_table(report: dict) -> str:
 def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
     """One test input streamed through the fp32 graph, step by step."""
     from edgernn.runtime import Model
-    from edgernn.runtime.datasets import load_train_test
     from edgernn.runtime.detect import Detector
 
     graph = run_dir / (report.get("artifacts", {}).get("fp32", {}).get("path") or "model.fp32.onnx")
-    load = dataset.get("load")
-    if not graph.is_file() or not load:
-        return "<section><h2>Stream trace</h2><p class='muted'>No fp32 graph or no data to stream.</p></section>"
+    if not graph.is_file():
+        return "<section><h2>Stream trace</h2><p class='muted'>No fp32 graph to stream.</p></section>"
+    model = Model(graph, threads=1)
     try:
-        _, test_set = load_train_test(load["data"], load["test"], load["label_regex"], load["test_regex"],
-                                      tuple(load["strip"]), load["test_fraction"], load["seed"])
+        sequence, what = sample_input(dataset, model)
     except (OSError, InputError) as exc:
         return f"<section><h2>Stream trace</h2><p class='muted'>The test data cannot be read: {html.escape(str(exc))}</p></section>"
-    model = Model(graph, threads=1)
     audio = model.frontend.kind == "logmel"
-    if audio:
-        rate = model.frontend.config.sample_rate
-        gap = np.zeros(int(STREAM_GAP_S * rate), np.float32)
-        quiet = {model.background, *(label for label in model.labels if label.startswith("_"))}
-        picked = first_of_each_label(test_set.labels, STREAM_CLIPS, skip=quiet)
-        sequence = np.concatenate([part for i in picked for part in (gap, np.asarray(test_set.sequences[i], np.float32))] + [gap])
-        said = ", ".join(test_set.labels[i] for i in picked)
-    else:
-        sequence, said = test_set.sequences[0], test_set.labels[0]
     probs = model.stream().push(sequence)
     detecting = model.background is not None or bool(model.metadata.detector)
     events = [e.to_json() for e in (Detector.for_model(model).push(probs) if detecting else [])]
@@ -178,11 +166,31 @@ def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
     features = model.frontend.norm(model.frontend.logmel.frames(sequence)) if audio else None
     svg = figures.stream_trace(probs, model.labels, events, step_s, features, sequence if audio else None,
                                model.frontend.config.sample_rate if audio else None)
-    what = (f"{len(picked)} test recordings ({html.escape(said)}) joined by {STREAM_GAP_S:g} s of silence" if audio
-            else f"test case 0 (label {html.escape(str(said))})")
     found = f"; events: {', '.join(e['label'] for e in events) or 'none'}" if detecting else ""
-    return figure_section("Stream trace", svg, f"{what}, streamed through the fp32 graph; the answer after the last "
-                          f"step: {html.escape(model.labels[int(probs[-1].argmax())])}{found}.")
+    return figure_section("Stream trace", svg, f"{html.escape(what)}, streamed through the fp32 graph; the answer after "
+                          f"the last step: {html.escape(model.labels[int(probs[-1].argmax())])}{found}.")
+
+
+def sample_input(dataset: dict, model) -> tuple[np.ndarray | str, str]:
+    """(an input from the run's test split, what it is in words): for audio, up to STREAM_CLIPS
+    recordings of different words joined by STREAM_GAP_S of silence; else test case 0.
+    dataset: metrics.json's ``dataset`` (its ``load`` says how the splits were read)."""
+    from edgernn.runtime.datasets import load_train_test
+
+    load = dataset.get("load")
+    if not load:
+        raise InputError("the run does not record how its data was read (metrics.json dataset.load)")
+    _, test_set = load_train_test(load["data"], load["test"], load["label_regex"], load["test_regex"],
+                                  tuple(load["strip"]), load["test_fraction"], load["seed"])
+    if model.frontend.kind != "logmel":
+        return test_set.sequences[0], f"test case 0 (label {test_set.labels[0]})"
+    rate = model.frontend.config.sample_rate
+    gap = np.zeros(int(STREAM_GAP_S * rate), np.float32)
+    quiet = {model.background, *(label for label in model.labels if label.startswith("_"))}
+    picked = first_of_each_label(test_set.labels, STREAM_CLIPS, skip=quiet)
+    joined = np.concatenate([part for i in picked for part in (gap, np.asarray(test_set.sequences[i], np.float32))] + [gap])
+    said = ", ".join(test_set.labels[i] for i in picked)
+    return joined, f"{len(picked)} test recordings ({said}) joined by {STREAM_GAP_S:g} s of silence"
 
 
 def first_of_each_label(labels: list[str], count: int, skip: set = frozenset()) -> list[int]:

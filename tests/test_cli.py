@@ -14,7 +14,7 @@ from edgernn.cli.main import COMMANDS, cli
 from edgernn.export.parity import changes_within_chance
 from edgernn.runtime.datasets import read_ts
 
-VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline", "tune", "calibrate", "serve", "report"]
+VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline", "tune", "calibrate", "serve", "report", "demo"]
 
 
 def run(*args):
