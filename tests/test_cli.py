@@ -67,7 +67,7 @@ def test_pipeline_on_the_bundled_sample_writes_the_report(tmp_path, figures, tra
     assert set(report["footprint"]) == {"fp32", "int8-dynamic"}
     assert report["footprint"]["int8-dynamic"]["weights"]["int8_fraction"] >= 0.95
     assert {p.name for p in tmp_path.iterdir()} == {"model.pt", "history.json", "metrics.json", "model.fp32.onnx",
-                                                    "model.int8-dynamic.onnx", "report.json"}
+                                                    "model.int8-dynamic.onnx", "report.json", "report.html"}
 
 
 def test_predict_stream_info_on_an_exported_graph(gru_onnx, sample_test_file):
