@@ -51,8 +51,8 @@ def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions
     if resume_dir is not None and data is not None:
         raise click.UsageError("--resume takes its data and settings from the run: give no DATA")
     out = resume_dir or out or default_run_dir(options["cell"])
-    if resume_dir is None and out is not None and not inside_worker():
-        claim_run_folder(out, force, "pipeline")
+    if resume_dir is None and out is not None and not inside_worker() and options["nnodes"] == 1:
+        claim_run_folder(out, force, "pipeline")  # several machines start at different moments: none may clear it
     relaunch_if_asked(ctx, options, None if resume_dir else out)
     ctx.meta[RESUME_HINT] = (Path(out), "pipeline")
     from edgernn.export.pipeline import pipeline, resume_pipeline

@@ -46,8 +46,8 @@ def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out,
     """
     if resume_dir is None and data is not None:
         out = out or default_run_dir(options["cell"])
-    if resume_dir is None and out is not None and not inside_worker():
-        claim_run_folder(out, force, "train")
+    if resume_dir is None and out is not None and not inside_worker() and options["nnodes"] == 1:
+        claim_run_folder(out, force, "train")  # several machines start at different moments: none may clear it
     relaunch_if_asked(ctx, options, out)
     if resume_dir or out:
         ctx.meta[RESUME_HINT] = (Path(resume_dir or out), "train")
