@@ -60,10 +60,15 @@ def build(args: dict[str, str]):
                          f"other arguments: replicas, threads, cpus_per_replica, {', '.join(sorted(fields))}"
                          + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
     paths = dict(item.split("=", 1) for item in args["models"].split(","))
-    types = {name: type(getattr(ServeConfig(), name)) for name in fields if getattr(ServeConfig(), name) is not None}
-    config = ServeConfig(**{name: types.get(name, str)(value) for name, value in args.items() if name in fields})
+    config = ServeConfig(**{name: field_type(name)(value) for name, value in args.items() if name in fields})
     return application(paths, config, int(args.get("replicas", 1)), int(args.get("threads", 1)),
                        float(args.get("cpus_per_replica", 1.0)))
+
+
+def field_type(name: str) -> type:
+    """int, float or str: what a ServeConfig field holds (its annotation, e.g. "int | None")."""
+    annotation = str(ServeConfig.__dataclass_fields__[name].type)
+    return int if annotation.startswith("int") else float if annotation.startswith("float") else str
 
 
 def run(paths: dict[str, Path], config: ServeConfig, host: str, port: int, replicas: int = 1, threads: int = 1,

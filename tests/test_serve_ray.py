@@ -93,10 +93,12 @@ def test_killing_one_replica_drops_only_its_streams(quick_runs, sample_test_file
 def test_the_serve_run_builder_names_what_it_takes(quick_runs):
     from ray.serve import Application
 
-    from edgernn.serve.ray_app import build
+    from edgernn.serve.ray_app import build, field_type
 
     path = quick_runs["gru"][2]["fp32"].path
-    assert isinstance(build({"models": f"jv={path}", "replicas": "2", "max_streams": "64", "max_wait_ms": "1.5"}), Application)
+    assert isinstance(build({"models": f"jv={path}", "replicas": "2", "max_streams": "64", "max_wait_ms": "1.5",
+                             "reset_after_background": "10", "token": "secret"}), Application)
+    assert [field_type(name) for name in ("max_streams", "max_wait_ms", "reset_after_background", "token")] == [int, float, int, str]
     with pytest.raises(ValueError, match=r"needs models=NAME=PATH\[,NAME=PATH...\]; other arguments: replicas, threads"):
         build({"replicas": "2"})
     with pytest.raises(ValueError, match=r"\(unknown: colour\)"):
