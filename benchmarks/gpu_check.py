@@ -29,6 +29,7 @@ import onnxruntime as ort
 from edgernn.runtime import Model
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.bench import bench, break_even, device_parity
+from edgernn.runtime.log import log_to_stderr
 
 STREAM_COUNTS = (1, 16, 64, 256, 1024, 4096)
 # CUDA vs CPU, largest probability difference: fp32 may run its matrix products in TF32 on recent
@@ -53,7 +54,7 @@ def main() -> int:
               f"{ort.get_available_providers()}. Install onnxruntime-gpu in place of onnxruntime.", file=sys.stderr)
         return 2
     precisions = args.precision or ["fp32", "fp16"]
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    log = log_to_stderr
     report: dict = {"onnxruntime": ort.__version__, "providers": ort.get_available_providers(), "device": args.device,
                     "runs": {}}
     for run_dir in args.runs:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.bench import STREAM_COUNTS, bench
+from edgernn.runtime.log import log_to_stderr
 
 
 def eager_for(run_dir: Path):
@@ -43,7 +43,7 @@ def main() -> None:
         models = [m for m in sorted(run_dir.glob("model.*.onnx"))
                   if args.precision is None or m.name.split(".")[1] in args.precision]
         results[str(run_dir)] = bench(models, threads=(1, None), stream_counts=STREAM_COUNTS, steps=args.steps,
-                                      eager=eager_for(run_dir), log=lambda m: print(m, file=sys.stderr, flush=True))
+                                      eager=eager_for(run_dir), log=log_to_stderr)
     write_json_atomic(args.out, results)
     print(json.dumps(results, indent=2))
 

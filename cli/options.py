@@ -12,8 +12,9 @@ import click
 from edgernn.trainer import defaults as auto
 from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
 
-CELLS = ["rnn", "lstm", "gru"]
-PRECISIONS = ["fp32", "int8-dynamic", "int8-static", "fp16"]
+from edgernn.export.limits import ParityLimits  # plain dataclass: no torch import
+from edgernn.runtime.metadata import CELLS, PRECISIONS
+from edgernn.trainer.config import READOUTS
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -121,15 +122,16 @@ audio_options = _stack(
 )
 
 model_options = _stack(
-    click.option("--cell", type=click.Choice(CELLS), default="gru", show_default=True, help="Recurrent cell."),
+    click.option("--cell", type=click.Choice(CELLS), default=ModelConfig.cell, show_default=True, help="Recurrent cell."),
     click.option("--hidden", type=click.IntRange(min=1), default=ModelConfig.hidden, show_default=True,
                  help="State width per layer."),
-    click.option("--layers", type=click.IntRange(1, 3), default=1, show_default=True, help="Stacked recurrent layers."),
+    click.option("--layers", type=click.IntRange(1, 3), default=ModelConfig.layers, show_default=True,
+                 help="Stacked recurrent layers."),
     click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True,
                  help="Dropout between layers and before the head (training only)."),
     click.option("--embed-dim", type=click.IntRange(min=1), default=ModelConfig.embed_dim, show_default=True,
                  help="Embedding width for token-id data."),
-    click.option("--readout", type=click.Choice(["last", "mean", "attention"]), default=None,
+    click.option("--readout", type=click.Choice(READOUTS), default=None,
                  help="What the head reads: the last step's output, or the mean or the attention-weighted mean of "
                  "every step's so far (carried as extra state; suits documents). Default: mean for text, else last."),
 )
@@ -169,30 +171,31 @@ train_options = _stack(
 )
 
 
+LIMITS = ParityLimits()
 limit_options = _stack(
-    click.option("--max-diff", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
-                 help="Gate: fp32 graph vs PyTorch, max |difference| of logits and states."),
-    click.option("--stream-max-diff", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
-                 help="Gate: fp32 graph in chunks vs one call, max |difference|."),
-    click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.99, show_default=True,
+    click.option("--max-diff", type=click.FloatRange(min=0, min_open=True), default=LIMITS.fp32_max_abs_diff,
+                 show_default=True, help="Gate: fp32 graph vs PyTorch, max |difference| of logits and states."),
+    click.option("--stream-max-diff", type=click.FloatRange(min=0, min_open=True), default=LIMITS.stream_max_abs_diff,
+                 show_default=True, help="Gate: fp32 graph in chunks vs one call, max |difference|."),
+    click.option("--min-agreement", type=click.FloatRange(0, 1), default=LIMITS.min_top1_agreement, show_default=True,
                  help="Gate: quantized vs fp32, minimum share of identical top-1 answers (also chunked vs one call)."),
-    click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=0.005, show_default=True,
+    click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=LIMITS.max_accuracy_drop, show_default=True,
                  help="Gate: quantized vs fp32, maximum test accuracy lost, a fraction (0.005 = half a point)."),
-    click.option("--long-steps", type=click.IntRange(min=1), default=10_000, show_default=True,
+    click.option("--long-steps", type=click.IntRange(min=1), default=LIMITS.long_stream_steps, show_default=True,
                  help="Length of the long stream carried through the state."),
-    click.option("--long-min-agreement", type=click.FloatRange(0, 1), default=0.97, show_default=True,
-                 help="Gate: quantized vs fp32 over the long stream, minimum share of steps with the same top-1 class "
-                      "(lowered to the model's own float32-vs-float64 agreement less 0.02 when that is lower)."),
-    click.option("--float32-factor", type=click.FloatRange(min=0), default=10.0, show_default=True,
+    click.option("--long-min-agreement", type=click.FloatRange(0, 1), default=LIMITS.long_stream_min_top1_agreement,
+                 show_default=True,
+                 help="Gate: quantized vs fp32 over the long stream, minimum share of steps with the same top-1 class; "
+                      "not judged for a model whose own float32 and float64 runs agree less often (the class-shift "
+                      "gate judges it instead)."),
+    click.option("--float32-factor", type=click.FloatRange(min=0), default=LIMITS.float32_error_factor, show_default=True,
                  help="fp32 gates: allow this many times PyTorch's own float32 error (vs float64) when it exceeds "
                       "--max-diff / the long-stream limit; 0 holds the graph to those limits as given."),
 )
 
 
-def parity_limits(options: dict):
-    """ParityLimits from the limit options (imported lazily: the export room loads torch)."""
-    from edgernn.export.parity import ParityLimits
-
+def parity_limits(options: dict) -> ParityLimits:
+    """ParityLimits from the limit options."""
     return ParityLimits(fp32_max_abs_diff=options["max_diff"], stream_max_abs_diff=options["stream_max_diff"],
                         min_top1_agreement=options["min_agreement"], max_accuracy_drop=options["max_accuracy_drop"],
                         long_stream_steps=options["long_steps"], long_stream_min_top1_agreement=options["long_min_agreement"],

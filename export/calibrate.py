@@ -16,7 +16,6 @@ export` calibrate such a run's graphs as they write them.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from typing import Callable
 import numpy as np
 import onnx
 
+from edgernn.runtime.log import log_to_stderr
 from edgernn.export.onnx_export import set_metadata
 from edgernn.export.ort_format import convert_to_ort
 from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
@@ -84,7 +84,7 @@ def holds_validation_clips(run_dir: str | Path) -> bool:
 
 
 def calibrate_run(run_dir: str | Path, false_alarms_per_hour: float = 1.0, minutes: float = 20.0, seed: int = 0,
-                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+                  log: Callable[[str], None] = log_to_stderr,
                   graphs: list[Path] | None = None) -> dict:
     """Calibrate ``graphs`` (default: every ``model.*.onnx`` of ``run_dir``), graphs of the run in
     ``run_dir``; returns report.json's ``stream`` section ({precision: calibration result}) and

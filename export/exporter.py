@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edgernn.runtime.log import log_to_stderr
 from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.parity import (
@@ -33,12 +33,12 @@ from edgernn.runtime._files import file_sha256, write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, frontend_from_json
-from edgernn.runtime.metadata import PREFIX
+from edgernn.runtime.metadata import PREFIX, PRECISIONS
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
 from edgernn.trainer.model import RecurrentClassifier
 
-AVAILABLE_PRECISIONS = ("fp32", "int8-dynamic", "int8-static", "fp16")
+AVAILABLE_PRECISIONS = PRECISIONS  # runtime/metadata.py: the one list
 CALIBRATION_SEQUENCES = 256  # training sequences used to choose between quantization settings
 # A dynamic-int8 candidate as faithful as the best one (same top-1 agreement on the calibration
 # data, logits within this share of the fp32 logits' std) may be chosen for speed instead.
@@ -309,7 +309,7 @@ def default_precisions(readout: str, log: Callable[[str], None]) -> tuple[str, .
 
 def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] | None = ("fp32",),
            data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
-           log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+           log: Callable[[str], None] = log_to_stderr,
            formats: tuple[str, ...] = ("onnx",), triton: str | Path | None = None,
            triton_name: str = "edgernn") -> dict[str, Artifact]:
     """Export one graph per precision beside the checkpoint (or under ``out``).

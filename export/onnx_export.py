@@ -18,7 +18,7 @@ import onnxruntime
 import torch
 from torch import nn
 
-from edgernn.runtime.metadata import PREFIX, GraphMetadata, StateSpec
+from edgernn.runtime.metadata import GraphMetadata, StateSpec
 from edgernn.trainer.model import RecurrentClassifier
 
 OPSET = 17
@@ -156,5 +156,3 @@ def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=value)
 
 
-def read_metadata(proto: onnx.ModelProto) -> dict[str, str]:
-    return {e.key: e.value for e in proto.metadata_props if e.key.startswith(PREFIX)}

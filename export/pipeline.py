@@ -16,7 +16,8 @@ from edgernn.export.report import build_report
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.bench import step_latency
 from edgernn.runtime.model import Model
-from edgernn.trainer.train import TrainConfig, TrainOutcome, log_to_stderr, resume_training, train
+from edgernn.runtime.log import log_to_stderr
+from edgernn.trainer.train import TrainConfig, TrainOutcome, resume_training, train
 
 
 def stream_demo(model: Model, sequence: np.ndarray | str, label: str) -> dict:

@@ -12,7 +12,6 @@ import copy
 import hashlib
 import io
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test, stratified_fold, stratified_split
 from edgernn.runtime.audio import LogMelConfig
+from edgernn.runtime.log import log_to_stderr
 from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
 from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
@@ -43,10 +43,6 @@ from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, tra
 from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
 from edgernn.trainer.progress import EpochBar, time_left
 from edgernn.trainer.threads import torch_threads
-
-
-def log_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass

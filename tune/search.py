@@ -38,6 +38,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+from edgernn.runtime.log import log_to_stderr
 from edgernn.runtime.errors import InputError
 from edgernn.trainer.config import TrainConfig
 
@@ -333,7 +334,7 @@ class TuneError(InputError):
 
 
 def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
-         log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
+         log: Callable[[str], None] = log_to_stderr) -> dict:
     """Search, then run ``pipeline`` for the winner into ``out``; returns report.json's content
     (with its ``tune`` section)."""
     from edgernn.export.pipeline import pipeline
