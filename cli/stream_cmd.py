@@ -7,9 +7,14 @@ import json
 import click
 
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS
+from edgernn.runtime.detect import DetectorConfig, BACKGROUND_DETECTION_DEFAULTS, BACKGROUND_RESET_STEPS, DETECTION_DEFAULTS
 
 DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibrate), else"
+
+
+def preset_help(index: int) -> str:
+    """'X, or Y for a model with a background class': runtime/detect.py's two presets, field ``index``."""
+    return f"{DETECTION_DEFAULTS[index]:g}, or {BACKGROUND_DETECTION_DEFAULTS[index]:g} for a model with a background class."
 
 
 def _class_threshold(ctx, param, values):
@@ -33,18 +38,17 @@ def _class_threshold(ctx, param, values):
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="Input per push: steps of a sequence, or samples of audio (default: one step / one hop).")
 @click.option("--window", type=click.IntRange(min=1), default=None,
-              help=f"Detection: steps of posterior smoothing (moving average). {DEFAULTS_HELP} 5, or 10 for a "
-                   "model with a background class.")
+              help=f"Detection: steps of posterior smoothing (moving average). {DEFAULTS_HELP} {preset_help(0)}")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help=f"Detection: smoothed probability at which an event starts (every class). {DEFAULTS_HELP} 0.5, "
-                   "or 0.7 for a model with a background class.")
+              help=f"Detection: smoothed probability at which an event starts (every class). {DEFAULTS_HELP} "
+                   f"{preset_help(1)}")
 @click.option("--class-threshold", multiple=True, callback=_class_threshold, metavar="LABEL=P",
               help="Detection: a threshold for one class (repeatable).")
 @click.option("--min-steps", type=click.IntRange(min=1), default=None,
-              help=f"Detection: shortest event reported, in steps. {DEFAULTS_HELP} 1, or 10 for a model with a "
-                   "background class.")
+              help=f"Detection: shortest event reported, in steps. {DEFAULTS_HELP} {preset_help(2)}")
 @click.option("--refractory", type=click.IntRange(min=0), default=None,
-              help=f"Detection: steps after an event during which no new event starts. {DEFAULTS_HELP} 0.")
+              help=f"Detection: steps after an event during which no new event starts. {DEFAULTS_HELP} "
+                   f"{DetectorConfig.refractory}.")
 @click.option("--ignore", multiple=True, metavar="LABEL",
               help="Detection: a class never reported (repeatable); a model's background class and labels written "
                    "_like_this_ (_unknown_) never are.")
