@@ -101,16 +101,19 @@ def figures(request, train_seed) -> TrainedFigures:
         pytest.fail(f"{request.node.nodeid} recorded trained figures but never called figures.verify()")
 
 
-def assert_two_sessions_agree(path: Path, sequences: int = 8) -> None:
-    """One graph in two CPU sessions (1 and 2 threads) gives the same answers for predict, a
-    stream in random chunks and batched streams (runtime.bench.device_parity, the GPU check's
-    comparison, with the CPU on both sides)."""
+@pytest.fixture(scope="session")
+def two_sessions_agree():
+    """assert_agree(path, sequences=8): one graph in two CPU sessions (1 and 2 threads) gives the
+    same answers for predict, a stream in random chunks and batched streams
+    (runtime.bench.device_parity, the GPU check's comparison, with the CPU on both sides)."""
     from edgernn.runtime import Model
     from edgernn.runtime.bench import device_parity
 
-    checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=sequences)
-    assert checks["predict_top1_agreement"] == 1.0
-    assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+    def assert_agree(path: Path, sequences: int = 8) -> None:
+        checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=sequences)
+        assert checks["predict_top1_agreement"] == 1.0
+        assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
+    return assert_agree
 
 
 def shared_data(*parts: str) -> Path:

@@ -11,7 +11,6 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from conftest import assert_two_sessions_agree
 from edgernn.runtime import Model
 from edgernn.runtime.bench import break_even, device_parity, random_sequence
 
@@ -34,8 +33,8 @@ def test_break_even_is_the_count_from_which_the_gpu_stays_ahead(cpu, gpu, expect
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_device_parity_of_one_graph_in_two_sessions(quick_runs, cell):
-    assert_two_sessions_agree(quick_runs[cell][2]["fp32"].path, sequences=20)
+def test_device_parity_of_one_graph_in_two_sessions(quick_runs, cell, two_sessions_agree):
+    two_sessions_agree(quick_runs[cell][2]["fp32"].path, sequences=20)
 
 
 def test_random_sequences_have_the_steps_asked_for(gru_onnx):

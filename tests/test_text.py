@@ -410,6 +410,7 @@ def test_read_text_csv_refuses_other_files(tmp_path):
 # The real 20 Newsgroups "bydate" split
 
 
+@pytest.mark.slow
 def test_20newsgroups_bydate(newsgroups):
     tmp_path = newsgroups
     train = read_text_folder(tmp_path / "20news-bydate-train")

@@ -227,6 +227,7 @@ def test_train_with_word_vectors_logs_their_coverage(tmp_path):
     assert any(line.startswith("word vectors: 9 of ") for line in lines), lines
 
 
+@pytest.mark.slow
 def test_runtime_tokenization_equals_training_on_every_20newsgroups_test_document(newsgroups):
     """The front end as training fits it and as the runtime reads it back from the graph's
     metadata give the same ids on all 7,532 test posts; a text stream fed each post in random
@@ -343,7 +344,5 @@ def test_a_token_lstm_int8_dynamic_file_stores_its_embedding_as_int8_too():
     assert op_counts(quantized).get("DynamicQuantizeLSTM") == 1
 
 
-def test_text_model_on_two_sessions_agrees_for_predict_stream_and_batch(text_run):
-    from conftest import assert_two_sessions_agree
-
-    assert_two_sessions_agree(text_run[1]["fp32"].path)
+def test_text_model_on_two_sessions_agrees_for_predict_stream_and_batch(text_run, two_sessions_agree):
+    two_sessions_agree(text_run[1]["fp32"].path)

@@ -226,10 +226,8 @@ def test_audio_stream_resets_after_silence(audio_run):
     assert stream.resets == 1
 
 
-def test_audio_model_on_two_sessions_agrees_for_predict_stream_and_batch(audio_run):
-    from conftest import assert_two_sessions_agree
-
-    assert_two_sessions_agree(audio_run[1].path)
+def test_audio_model_on_two_sessions_agrees_for_predict_stream_and_batch(audio_run, two_sessions_agree):
+    two_sessions_agree(audio_run[1].path)
 
 
 def test_bench_of_an_audio_model_times_its_front_end_per_hop(audio_run):
