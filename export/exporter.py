@@ -6,7 +6,6 @@ import json
 import math
 
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from edgernn.runtime.bench import time_calls
 from edgernn.runtime.log import log_to_stderr
 from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
@@ -253,14 +253,8 @@ def sequence_step_time(session: ort.InferenceSession, sequences: list[np.ndarray
     """Median microseconds per step of one ``steps``-step call, batch 1 (one thread)."""
     x = np.concatenate(sequences)[:steps][None]
     feeds = dict(zip([i.name for i in session.get_inputs()], [x, *zero_state]))
-    for _ in range(5):
-        session.run(None, feeds)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - start) * 1e6 / x.shape[1])
-    return round(float(np.median(times)), 3)
+    nanoseconds = time_calls(lambda i: session.run(None, feeds), calls, warmup=5)  # runtime/bench.py's timer
+    return round(float(np.median(nanoseconds)) / 1000 / x.shape[1], 3)
 
 
 def compact(value, digits: int = 4):
