@@ -43,7 +43,7 @@ def check_command(model_path, data, stream_wavs, truths, min_recall, max_false_a
       edgernn check runs/kws/model.fp32.onnx --stream long.wav --truth long.json --min-recall 0.9
     """
     from edgernn.export.check import CheckResult, baseline_lines, check, format_table, stream_check, stream_lines
-    from edgernn.export.parity import ParityError
+    from edgernn.export.gates import ParityError
 
     if data is None and not stream_wavs:
         raise click.UsageError("give --data (the parity gates), --stream WAV --truth JSON (stream gates), or both")

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.export.parity import (
-    FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, fp32_vs_torch,
-    frontend_in_graph, judge, long_stream_drift, long_stream_input, long_stream_vs_torch, quantized_measurements,
-    run_graph, run_torch, streaming_vs_whole,
+from edgernn.export.gates import (
+    FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, frontend_in_graph, judge,
+    long_stream_drift, long_stream_input, quantized_measurements, run_graph, streaming_vs_whole,
 )
 from edgernn.runtime._files import file_sha256
 from edgernn.runtime.datasets import read_held_out
@@ -30,7 +29,7 @@ from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.model import Model
 from edgernn.runtime.scoring import StreamScore, Utterance, score_stream
-from edgernn.trainer.baselines import baseline_warnings
+from edgernn.runtime.metadata import baseline_warnings
 
 
 @dataclass
@@ -77,7 +76,8 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
         if checkpoint is None:  # without a checkpoint the long stream is judged on finiteness alone
             summary["long_stream"] = long_stream_drift(model.session, None, zero, stream)
         else:
-            from edgernn.export.exporter import standardise_in_graph
+            from edgernn.export.exporter import standardise_in_graph  # the PyTorch side: torch from here on
+            from edgernn.export.parity import fp32_vs_torch, long_stream_vs_torch, run_torch
             from edgernn.runtime.frontend import frontend_from_json
             from edgernn.trainer.checkpoint import load_checkpoint
 

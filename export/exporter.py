@@ -18,11 +18,12 @@ from edgernn.runtime.bench import time_calls
 from edgernn.runtime.log import log_to_stderr
 from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
 from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
-from edgernn.export.parity import (
+from edgernn.export.gates import (
     FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError,
-    ParityLimits, fp32_measurements, frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input,
-    long_stream_vs_torch, quantized_measurements, run_graph, with_verdict,
+    ParityLimits, frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input, quantized_measurements,
+    run_graph, with_verdict,
 )
+from edgernn.export.parity import fp32_measurements, long_stream_vs_torch
 from edgernn.export.ort_format import OPERATORS_CONFIG, convert_to_ort, operators_config
 from edgernn.export.quantize import (
     DYNAMIC_CANDIDATES, FLOAT16_RUNTIME, STATIC_INT8_RUNTIME, dynamic_int8, float16, op_counts,

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgernn.export.calibrate import calibrate_run, holds_validation_clips
 from edgernn.export.exporter import ExportGateError, export
-from edgernn.export.parity import ParityLimits
+from edgernn.export.limits import ParityLimits
 from edgernn.export.report import build_report
 from edgernn.runtime._files import write_json_atomic
 from edgernn.runtime.bench import step_latency

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgernn.export.parity import random_state, run_graph
+from edgernn.export.gates import run_graph
+from edgernn.export.parity import random_state
 from edgernn.runtime._files import write_bytes_atomic
 from edgernn.runtime.datasets import pad_sequences
 

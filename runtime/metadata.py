@@ -246,6 +246,19 @@ def _states(own: dict[str, str]) -> list[StateSpec]:
     return specs
 
 
+def baseline_warnings(accuracy: float, measured: dict) -> list[str]:
+    """One sentence per baseline that the model's test accuracy does not beat."""
+    warnings = []
+    majority, linear = measured.get("majority"), measured.get("linear")
+    if majority and accuracy <= majority["accuracy"]:
+        warnings.append(f"the model's test accuracy {accuracy:.4f} does not beat always answering "
+                        f"{majority['label']!r} ({majority['accuracy']:.4f}): it has not learned from this data")
+    if linear and accuracy <= linear["accuracy"]:
+        warnings.append(f"the model's test accuracy {accuracy:.4f} does not beat a {linear['model']} "
+                        f"({linear['accuracy']:.4f}) on the same split")
+    return warnings
+
+
 def baselines_line(measured: dict, where: str = "on the same split") -> str:
     """One line: the baselines' test accuracies, {"majority": {"label", "accuracy"}, "linear":
     {"model", "accuracy"}} as trainer/baselines.py measures them and ``dataset`` metadata keeps them."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from edgernn.export.exporter import ExportGateError, export
-from edgernn.export.parity import ParityLimits
+from edgernn.export.limits import ParityLimits
 from edgernn.runtime import Model
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.train import train

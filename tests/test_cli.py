@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.cli.main import COMMANDS, cli
-from edgernn.export.parity import changes_within_chance
+from edgernn.export.gates import changes_within_chance
 from edgernn.runtime.datasets import read_ts
 
 VERBS = ["train", "export", "check", "predict", "stream", "bench", "info", "pipeline", "tune", "calibrate", "serve", "report", "demo"]

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from edgernn.export.exporter import export
-from edgernn.export.parity import ParityError, ParityLimits
+from edgernn.export.gates import ParityError, ParityLimits
 from edgernn.runtime import InputError, Model
 from edgernn.runtime.frontend import FeatureFrontend
 from edgernn.runtime.metadata import PREFIX, GraphMetadata

@@ -232,7 +232,7 @@ def test_a_hop_as_long_as_the_window_leaves_the_overlap_state_empty(tmp_path):
 def test_the_gate_reports_answers_that_are_ties_within_the_difference():
     """Two classes whose logits lie closer than the graphs differ: the answers differ, the logits
     pass the fp32 gate, and the recording counts as a tie; logits a whole unit apart fail it."""
-    from edgernn.export.parity import FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, ParityLimits, frontend_in_graph, judge
+    from edgernn.export.gates import FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, ParityLimits, frontend_in_graph, judge
 
     config = LogMelConfig(sample_rate=8000, mel_bands=4)
     frontend = LogMelFrontend(config, FeatureFrontend(np.zeros(4, np.float32), np.ones(4, np.float32)), in_graph=True)

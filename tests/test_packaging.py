@@ -85,3 +85,21 @@ print(json.dumps([help_run.exit_code, train_run.exit_code, train_run.output]))
     assert (help_code, train_code) == (0, 2)
     assert "needs torch, which is not installed: pip install 'edgernn[train]'" in output
     assert not (tmp_path / "run").exists()
+
+
+def test_check_of_a_quantized_graph_against_its_fp32_graph_works_with_torch_unimportable(tmp_path, raw_input_runs,
+                                                                                         sample_test_file):
+    _, plain = raw_input_runs["plain"]
+    code = BLOCK_TORCH + f"""
+import json
+from click.testing import CliRunner
+from edgernn.cli.main import cli
+r = CliRunner().invoke(cli, ["check", {str(plain["int8-dynamic"].path)!r}, "--data", {str(sample_test_file)!r}, "--json"])
+print(json.dumps({{"exit": r.exit_code, "error": repr(r.exception) if r.exit_code else "",
+                  "torch_loaded": any(m.split(".")[0] in ("torch", "onnx") for m in sys.modules),
+                  "passed": json.loads(r.stdout)["passed"] if r.exit_code == 0 else None}}))
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out == {"exit": 0, "error": "", "torch_loaded": False, "passed": True}

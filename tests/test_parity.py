@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgernn.export.parity import (
+from edgernn.export.gates import (
     FP32_GATES, QUANTIZED_GATES, Gate, ParityLimits, changes_within_chance, judge, long_stream_drift, run_graph,
     with_verdict,
 )
@@ -118,7 +118,7 @@ def test_the_count_aware_limits_never_tighten_the_plain_ones_and_significance_0_
 def test_one_answer_lost_in_100_is_a_drop_of_exactly_its_limit():
     """72 right of 100 before, 71 after: the drop is 1/100 (not 0.72 - 0.71 in floating point,
     0.010000000000000009), and one lost answer in 100 is within chance."""
-    from edgernn.export.parity import accuracy_change
+    from edgernn.export.gates import accuracy_change
 
     labels = np.zeros(100, dtype=np.int64)
     before = np.where(np.arange(100) < 72, 0, 1)

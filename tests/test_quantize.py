@@ -8,7 +8,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgernn.export.exporter import ExportGateError, export
-from edgernn.export.parity import (
+from edgernn.export.gates import (
     QUANTIZED_GATES, ParityLimits, changes_within_chance, judge, quantized_measurements, with_verdict,
 )
 from edgernn.export.quantize import op_counts, quantize_per_axis, weight_only_int8, weight_storage

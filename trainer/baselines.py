@@ -90,16 +90,3 @@ def baselines(train: Encoded, test: Encoded, labels: list[str], vocab_size: int 
     """{"majority": {"label", "accuracy"}, "linear": {"model", "accuracy", "seconds"}} on the test split."""
     return {"majority": majority_baseline(train, test, labels),
             "linear": linear_baseline(train, test, vocab_size, seed)}
-
-
-def baseline_warnings(accuracy: float, measured: dict) -> list[str]:
-    """One sentence per baseline that the model's test accuracy does not beat."""
-    warnings = []
-    majority, linear = measured.get("majority"), measured.get("linear")
-    if majority and accuracy <= majority["accuracy"]:
-        warnings.append(f"the model's test accuracy {accuracy:.4f} does not beat always answering "
-                        f"{majority['label']!r} ({majority['accuracy']:.4f}): it has not learned from this data")
-    if linear and accuracy <= linear["accuracy"]:
-        warnings.append(f"the model's test accuracy {accuracy:.4f} does not beat a {linear['model']} "
-                        f"({linear['accuracy']:.4f}) on the same split")
-    return warnings

@@ -27,13 +27,13 @@ from edgernn.runtime.errors import CheckpointError, InputError
 from edgernn.runtime.datasets import SequenceSet, load_train_test, stratified_fold, stratified_split
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.log import log_to_stderr
-from edgernn.runtime.metadata import baselines_line
+from edgernn.runtime.metadata import baseline_warnings, baselines_line
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, TextFrontend, TokenFrontend
 from edgernn.runtime.text import UNK_ID, Vocabulary, tokenize
 from edgernn.trainer.augment import FeatureAugment, augment_features
 from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.distributed import BACKEND, SINGLE, Ranks, join, leave
-from edgernn.trainer.baselines import baseline_warnings, baselines
+from edgernn.trainer.baselines import baselines
 from edgernn.trainer.checkpoint import save_checkpoint
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.defaults import VALIDATION_SHARE, resolve, resolve_frame, settings_line

@@ -111,7 +111,7 @@ def suggest(trial, input_kind: str, data_frame: int) -> tuple[dict, dict]:
 def trial_limits():
     """Parity limits for a trial's graph: the product's limits on fewer cases and a shorter long
     stream (the winner's export runs them in full)."""
-    from edgernn.export.parity import ParityLimits
+    from edgernn.export.limits import ParityLimits
 
     return ParityLimits(max_sequences=48, long_stream_steps=2000)
 
