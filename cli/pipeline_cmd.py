@@ -6,35 +6,24 @@ from pathlib import Path
 
 import click
 
+from edgernn.cli.distributed import inside_worker, relaunch_if_asked
 from edgernn.cli.main import RESUME_HINT
-
-from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
-from edgernn.cli.report_cmd import report_html_after
-from edgernn.cli.run_folder import claim_run_folder, force_option
 from edgernn.cli.options import (
-    show_progress, audio_options, data_options, text_options, default_run_dir, emit, false_alarms_option, json_option, model_config,
-    model_options, parity_line, precision_option, test_option,
-    train_config, train_options, training_threads_option,
+    default_run_dir, emit, false_alarms_option, json_option, model_config, parity_line, precision_option, show_progress,
+    train_config,
 )
+from edgernn.cli.report_cmd import report_html_after
+from edgernn.cli.run_folder import claim_run_folder
+from edgernn.cli.run_options import training_run_options
 
 
 @click.command("pipeline", short_help='Train, export, check, measure and report in one go.')
-@click.argument("data", type=click.Path(exists=True), required=False)
-@test_option
-@data_options
-@audio_options
-@text_options
-@model_options
-@train_options
+@training_run_options
 @precision_option
-@training_threads_option
 @false_alarms_option
-@distributed_options
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted pipeline in this folder: training from its last saved epoch, then "
                    "everything after it (no DATA: data and training settings come from the run).")
-@force_option
 @json_option
 @click.pass_context
 def pipeline_command(ctx, data, test, label_regex, test_regex, strip, precisions, threads, false_alarms_per_hour, out,

@@ -6,32 +6,18 @@ from pathlib import Path
 
 import click
 
+from edgernn.cli.distributed import inside_worker, relaunch_if_asked
 from edgernn.cli.main import RESUME_HINT
-
-from edgernn.cli.distributed import distributed_options, inside_worker, relaunch_if_asked
-from edgernn.cli.run_folder import claim_run_folder, force_option
-from edgernn.cli.options import (
-    show_progress, audio_options, data_options, text_options, default_run_dir, emit, json_option, model_config, model_options, test_option,
-    training_threads_option,
-    train_config, train_options,
-)
+from edgernn.cli.options import default_run_dir, emit, json_option, model_config, show_progress, train_config
+from edgernn.cli.run_folder import claim_run_folder
+from edgernn.cli.run_options import training_run_options
 
 
 @click.command("train", short_help='Train a classifier on DATA and write its run folder.')
-@click.argument("data", type=click.Path(exists=True), required=False)
-@test_option
-@data_options
-@audio_options
-@text_options
-@model_options
-@train_options
-@training_threads_option
-@distributed_options
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder (default: runs/<cell>-<time>).")
+@training_run_options
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue the interrupted run in this folder from its last saved epoch (no DATA: "
                    "data and settings come from the run).")
-@force_option
 @json_option
 @click.pass_context
 def train_command(ctx, data, test, label_regex, test_regex, strip, threads, out, resume_dir, force, as_json, **options):
