@@ -11,9 +11,8 @@ import torch
 from click.testing import CliRunner
 
 from edgernn.cli.main import cli
-from edgernn.trainer.baselines import (
-    bag_of_words, baseline_warnings, baselines, linear_baseline, majority_baseline, summary_statistics,
-)
+from edgernn.runtime.metadata import baseline_warnings
+from edgernn.trainer.baselines import bag_of_words, baselines, linear_baseline, majority_baseline, summary_statistics
 from edgernn.trainer.data import Encoded
 
 
