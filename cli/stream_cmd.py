@@ -7,7 +7,9 @@ import json
 import click
 
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
-from edgernn.runtime.detect import DetectorConfig, BACKGROUND_DETECTION_DEFAULTS, BACKGROUND_RESET_STEPS, DETECTION_DEFAULTS
+from edgernn.runtime.detect import (
+    BACKGROUND_DETECTION_DEFAULTS, BACKGROUND_RESET_STEPS, DETECTION_DEFAULTS, DetectorConfig, listens_for_events,
+)
 
 DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibrate), else"
 
@@ -83,7 +85,7 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     if model.background is not None:
         reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
     flags_given = any(v is not None for v in (window, threshold, min_steps, refractory)) or bool(class_threshold or ignore)
-    detecting = model.background is not None or bool(model.metadata.detector) or flags_given
+    detecting = listens_for_events(model) or flags_given
     detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore) if detecting else None
     if not as_json:
         click.echo(_detector_line(detector.config, model.metadata.detector) if detecting else WHOLE_SEQUENCE_NOTE)

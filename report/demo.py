@@ -23,6 +23,7 @@ import numpy as np
 
 from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import InputError
+from edgernn.runtime.model import softmax
 
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 # Where `cd interop/web && npm ci` puts onnxruntime-web, beside this package in a source checkout.
@@ -83,8 +84,7 @@ def stream_steps(model, steps: np.ndarray) -> np.ndarray:
     rows = []
     for step in steps:
         logits, state = model.run(step[None, None], state)
-        shifted = np.exp(logits[0, 0] - logits[0, 0].max())
-        rows.append(shifted / shifted.sum())
+        rows.append(softmax(logits[0, 0]))
     return np.asarray(rows, np.float32)
 
 

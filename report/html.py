@@ -148,7 +148,7 @@ def precisions_table(report: dict) -> str:
 def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
     """One test input streamed through the fp32 graph, step by step."""
     from edgernn.runtime import Model
-    from edgernn.runtime.detect import Detector
+    from edgernn.runtime.detect import Detector, listens_for_events
 
     graph = run_dir / (report.get("artifacts", {}).get("fp32", {}).get("path") or "model.fp32.onnx")
     if not graph.is_file():
@@ -160,7 +160,7 @@ def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
         return f"<section><h2>Stream trace</h2><p class='muted'>The test data cannot be read: {html.escape(str(exc))}</p></section>"
     audio = model.frontend.kind == "logmel"
     probs = model.stream().push(sequence)
-    detecting = model.background is not None or bool(model.metadata.detector)
+    detecting = listens_for_events(model)
     events = [e.to_json() for e in (Detector.for_model(model).push(probs) if detecting else [])]
     step_s = model.frontend.config.hop / model.frontend.config.sample_rate if audio else None
     features = model.frontend.norm(model.frontend.logmel.frames(sequence)) if audio else None

@@ -173,6 +173,12 @@ class Detector:
         return [event]
 
 
+def listens_for_events(model) -> bool:
+    """Whether ``model`` is made for event detection on a stream: it has a background class or a
+    calibrated detector. Other models classify whole sequences; their answer is the last step's."""
+    return model.background is not None or bool(model.metadata.detector)
+
+
 def non_keywords(labels: list[str], background: str | None) -> tuple[str, ...]:
     """The labels a detector never reports: the model's background class and every label written
     ``_like_this_`` (Speech Commands' ``_unknown_`` and ``_silence_``: speech or sound that is no
