@@ -20,6 +20,7 @@ How the work is shared, so that N processes train the same model one process wou
 
 from __future__ import annotations
 
+import gc
 import os
 import shlex
 import sys
@@ -86,9 +87,20 @@ def join() -> Ranks:
     return ranks
 
 
-def leave() -> None:
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+def leave(finished: bool) -> None:
+    """Leave the process group torchrun prepared (nothing outside torchrun).
+
+    finished: this rank's work ended normally, as every rank's does, so the ranks first wait for
+    each other: a rank that tears gloo down while its peer still works (the leader evaluates and
+    writes) can abort at exit ("terminate called without an active exception"). After an error
+    nobody waits, since a peer may be gone. DDP's reducer lives in reference cycles and must be
+    collected before its process group is destroyed."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    if finished:
+        torch_dist.barrier()
+    gc.collect()
+    torch_dist.destroy_process_group()
 
 
 @dataclass(frozen=True)

@@ -461,9 +461,12 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
         log = ignore_log
     try:
         with torch_threads(config.threads):  # config.threads None: the process's setting; restored after
-            return train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook, ranks, progress)
-    finally:
-        leave()
+            outcome = train_run(Path(out), call, config, log, resume, evaluate_test, epoch_hook, ranks, progress)
+    except BaseException:
+        leave(finished=False)
+        raise
+    leave(finished=True)
+    return outcome
 
 
 def ignore_log(message: str) -> None:
