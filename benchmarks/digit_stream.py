@@ -1,7 +1,7 @@
 """Spoken digits in continuous recordings: how often the detected events name the digits in order.
 
 For each seed, builds a 10-second recording of random FSDD test-split digits with pauses
-(`edgernn.samples.digit_stream`), streams it through MODEL in 10 ms hops with the model's
+(`edgernn.samples.digit_recording`), streams it through MODEL in 10 ms hops with the model's
 background reset policy, and turns the probabilities into events with the model's own detector
 (its calibrated operating point, else the defaults) and with each setting of a small sweep.
 Writes JSON: per setting, the share of recordings heard exactly in order, the digit error rate
@@ -24,7 +24,7 @@ import numpy as np
 from edgernn.runtime import Model
 from edgernn.runtime.calibration import stream_probabilities
 from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector, DetectorConfig
-from edgernn.samples.digit_stream import digit_stream
+from edgernn.samples.digit_recording import digit_stream
 
 
 def edit_distance(said: str, heard: str) -> int:

@@ -27,8 +27,9 @@ from pathlib import Path
 import onnxruntime as ort
 
 from edgernn.runtime import Model
-from edgernn.runtime._files import write_json_atomic
-from edgernn.runtime.bench import bench, break_even, device_parity
+from edgernn.runtime.files import write_json_atomic
+from edgernn.runtime.bench import bench
+from device_compare import break_even, device_parity
 from edgernn.runtime.log import log_to_stderr
 
 STREAM_COUNTS = (1, 16, 64, 256, 1024, 4096)

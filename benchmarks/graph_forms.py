@@ -36,10 +36,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from edgernn.export.onnx_export import STANDARDISE_NODES
+from edgernn.export.torch_to_onnx import STANDARDISE_NODES
 from edgernn.export.quantize import count_ops, quantize_with_onnxruntime, subgraphs, weight_only_int8, weight_storage
 from edgernn.runtime import Model
-from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.files import write_json_atomic
 from edgernn.runtime.bench import compare_latency
 from edgernn.runtime.datasets import pad_sequences, read_sequences
 from edgernn.runtime.model import make_session

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgernn.runtime import Model
 from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
-from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.detect import Detector
 from edgernn.trainer.streams import StreamRecipe, build_stream
 from results_file import write_result

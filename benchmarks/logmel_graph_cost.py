@@ -27,7 +27,7 @@ import onnx
 import onnxruntime as ort
 
 from edgernn.export.logmel_graph import logmel_graph, without_frontend
-from edgernn.export.onnx_export import set_metadata
+from edgernn.export.torch_to_onnx import set_metadata
 from edgernn.runtime import Model
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.bench import compare_latency

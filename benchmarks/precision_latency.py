@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.runtime import Model
-from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.files import write_json_atomic
 from edgernn.runtime.bench import compare_latency, example_step
 
 SEQUENCE_STEPS = 100

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from edgernn.cli.options import device_option, json_option
+from edgernn.cli.options import device_option, json_option, show_progress
 
 
 def _stream_counts(ctx, param, value: str) -> tuple[int, ...]:
@@ -42,7 +42,7 @@ def bench_command(path, thread_counts, stream_counts, steps, precisions, out, de
       edgernn bench runs/jv/model.int8-dynamic.onnx --json --out bench.json
     """
     from edgernn.runtime import InputError
-    from edgernn.runtime._files import write_json_atomic
+    from edgernn.runtime.files import write_json_atomic
     from edgernn.runtime.bench import bench
 
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -52,7 +52,8 @@ def bench_command(path, thread_counts, stream_counts, steps, precisions, out, de
     if not models:
         raise InputError(f"{path}: no model.<precision>.onnx files to benchmark")
     report = bench(models, threads=tuple(thread_counts) or (1, None), stream_counts=stream_counts, steps=steps,
-                   eager=_eager_baseline(folder / "model.pt"), log=lambda m: click.echo(m, err=True), device=device)
+                   eager=_eager_baseline(folder / "model.pt"), log=lambda m: click.echo(m, err=True), device=device,
+                   progress=show_progress(as_json))
     if out:
         write_json_atomic(out, report)
     if as_json:

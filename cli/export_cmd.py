@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgernn.cli.options import (emit, false_alarms_option, json_option, limit_options, parity_limits, parity_line,
-                                 precision_option)
+                                 precision_option, show_progress)
 
 
 @click.command("export", short_help='Export a checkpoint to ONNX graphs through the parity gates.')
@@ -41,7 +41,7 @@ def export_command(checkpoint, data, precisions, out, formats, triton, triton_na
     from edgernn.export.exporter import export
 
     artifacts = export(checkpoint, out, tuple(dict.fromkeys(precisions)) or None, data=data, limits=parity_limits(limits),
-                       formats=("onnx", *formats), triton=triton, triton_name=triton_name)
+                       formats=("onnx", *formats), triton=triton, triton_name=triton_name, progress=show_progress(as_json))
     run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     streams = {}
     if artifacts and holds_validation_clips(run_dir):

@@ -38,7 +38,7 @@ def info_command(model_path, as_json):
 def described(model_path: str):
     """(info's JSON for one graph file, the function that prints it for people)."""
     from edgernn.runtime import Model
-    from edgernn.runtime.onnx_scan import is_ort_format, required_operators
+    from edgernn.runtime.external_data import is_ort_format, required_operators
     from edgernn.runtime.ort_packages import REDUCED_MOBILE_RELEASES, missing_from_reduced_mobile
 
     model = Model(model_path)

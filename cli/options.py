@@ -13,6 +13,7 @@ from edgernn.trainer import defaults as auto
 from edgernn.trainer.config import ModelConfig, TrainConfig  # plain dataclasses: no torch import
 
 from edgernn.export.limits import ParityLimits  # plain dataclass: no torch import
+from edgernn.runtime.corpus import STRIP_PARTS
 from edgernn.runtime.metadata import CELLS, PRECISIONS
 from edgernn.trainer.config import READOUTS
 
@@ -46,7 +47,6 @@ test_option = click.option("--test", "test", type=click.Path(exists=True), defau
                            help="Test split: a file, or a folder of WAV files (default: the file beside DATA "
                                 "with TEST for TRAIN in its name).")
 
-STRIP_PARTS = ("headers", "footers", "quotes")  # runtime/text.py's, spelled here to keep --help light
 
 
 def parse_strip_parts(ctx, param, value):

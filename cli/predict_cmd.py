@@ -29,11 +29,13 @@ def predict_command(model_path, data, texts, strip, device, threads, allow_nonfi
       edgernn predict runs/news/model.fp32.onnx --text 'the launch window opens at dawn'
     """
     from edgernn.runtime import Model
+    from edgernn.runtime.splits import check_fits_model
 
     if bool(texts) == (data is not None):
         raise click.UsageError("give DATA or --text, one of the two")
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequences = _read_data(data, texts, strip, allow_nonfinite)
+    check_fits_model(sequences, model)
     probs = model.predict(sequences.sequences)
     best = probs.argmax(axis=1)
     rows = [{"index": i, "predicted": model.labels[k], "score": round(float(probs[i, k]), 4),
@@ -58,8 +60,10 @@ def _read_data(data: str | None, texts: tuple[str, ...], strip: tuple[str, ...],
     """The sequences to classify, as a SequenceSet (labelled when the data says)."""
     from pathlib import Path
 
-    from edgernn.runtime.datasets import SequenceSet, is_text, read_sequences, read_text
-    from edgernn.runtime.text import clean_text, read_document
+    from edgernn.runtime.datasets import SequenceSet, read_sequences
+
+    from edgernn.runtime.splits import is_text, read_text
+    from edgernn.runtime.corpus import clean_text, read_document
 
     if texts:
         return SequenceSet([clean_text(t, strip) for t in texts], None, [], "text", "--text")

@@ -158,7 +158,7 @@ def _read_input(model, data: str, index: int):
     if data.lower().endswith(".txt"):
         if model.frontend.kind != "text":
             raise InputError(f"{data}: a text document needs a text model; {model.path.name} takes {model.frontend.kind} input")
-        from edgernn.runtime.text import read_document
+        from edgernn.runtime.corpus import read_document
 
         return read_document(data), None
     if data.lower().endswith(".wav"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from edgernn.cli.options import data_options, emit, json_option, test_option
+from edgernn.cli.options import data_options, emit, json_option, show_progress, test_option
 
 
 class Duration(click.ParamType):
@@ -71,7 +71,7 @@ def tune_command(data, test, label_regex, test_regex, strip, budget, trials, pre
     config = TuneConfig(budget_s=budget, trials=trials, precision=precision, max_step_us=max_step_us, max_bytes=max_bytes,
                         jobs=jobs, storage=storage, study_name=study_name, seed=seed, val_fraction=val_fraction)
     with report_html_after(out):
-        report = tune(spec, out, config)
+        report = tune(spec, out, config, progress=show_progress(as_json))
 
     def human():
         t, winner = report["tune"], next(r for r in report["tune"]["trials"] if r["number"] == report["tune"]["winner"])

@@ -24,11 +24,12 @@ import numpy as np
 import onnx
 
 from edgernn.runtime.log import log_to_stderr
-from edgernn.export.onnx_export import set_metadata
+from edgernn.export.torch_to_onnx import set_metadata
 from edgernn.export.ort_format import convert_to_ort
-from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
+from edgernn.runtime.files import file_sha256, write_bytes_atomic, write_json_atomic
 from edgernn.runtime.calibration import ScoredStream, calibrate, clock_of, stream_probabilities
-from edgernn.runtime.datasets import SequenceSet, load_train_test
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, non_keywords
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import PREFIX

@@ -23,8 +23,8 @@ from edgernn.export.gates import (
     FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, Gate, ParityLimits, frontend_in_graph, judge,
     long_stream_drift, long_stream_input, quantized_measurements, run_graph, streaming_vs_whole,
 )
-from edgernn.runtime._files import file_sha256
-from edgernn.runtime.datasets import read_held_out
+from edgernn.runtime.files import file_sha256
+from edgernn.runtime.splits import check_fits_model, read_held_out
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import baselines_line
 from edgernn.runtime.model import Model
@@ -61,6 +61,7 @@ def check(model_path: str | Path, data: str | Path, checkpoint: str | Path | Non
     model = Model(model_path, threads=1)
     data = Path(data)
     held_out = read_held_out(data, label_regex, test_regex, strip)
+    check_fits_model(held_out, model)
     checked = [model.frontend.check(s, f"{held_out.source} case {i}", model.allow_nonfinite)
                for i, s in enumerate(held_out.sequences[: limits.max_sequences])]
     audio_in_graph = model.frontend.kind == "logmel" and model.frontend.in_graph

@@ -17,7 +17,7 @@ import onnxruntime as ort
 from edgernn.runtime.bench import time_calls
 from edgernn.runtime.log import log_to_stderr
 from edgernn.export.logmel_graph import frontend_state_specs, with_frontend
-from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
+from edgernn.export.torch_to_onnx import ExportContract, export_onnx, graph_metadata, set_metadata
 from edgernn.export.gates import (
     FP32_GATES, FRONTEND_FP32_GATES, FRONTEND_QUANTIZED_GATES, FRONTEND_STREAM_GATE, QUANTIZED_GATES, ParityError,
     ParityLimits, frontend_in_graph, judge, last_step_logits, long_stream_drift, long_stream_input, quantized_measurements,
@@ -30,14 +30,16 @@ from edgernn.export.quantize import (
     recurrent_weight_type, static_int8, weight_only_int8, weight_storage,
 )
 from edgernn.export.triton import batch_first_parity, model_config, write_repository
-from edgernn.runtime._files import file_sha256, write_bytes_atomic
-from edgernn.runtime.datasets import SequenceSet, load_train_test, read_held_out, read_sequences
+from edgernn.runtime.progress import Progress
+from edgernn.runtime.files import file_sha256, write_bytes_atomic
+from edgernn.runtime.datasets import SequenceSet, read_sequences
+from edgernn.runtime.splits import load_train_test, read_held_out
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.runtime.frontend import FeatureFrontend, FramedFrontend, Frontend, LogMelFrontend, frontend_from_json
 from edgernn.runtime.metadata import PREFIX, PRECISIONS
 from edgernn.runtime.model import make_session
 from edgernn.trainer.checkpoint import load_checkpoint
-from edgernn.trainer.model import RecurrentClassifier
+from edgernn.trainer.network import RecurrentClassifier
 
 AVAILABLE_PRECISIONS = PRECISIONS  # runtime/metadata.py: the one list
 CALIBRATION_SEQUENCES = 256  # training sequences used to choose between quantization settings
@@ -122,7 +124,7 @@ def standardise_in_graph(model: RecurrentClassifier, frontend: Frontend) -> Fron
     norm = frontend.norm if isinstance(frontend, FramedFrontend) else frontend
     if not isinstance(norm, FeatureFrontend) or norm.in_graph:
         return frontend
-    model.standardise_inputs(np.tile(norm.mean, frame), np.tile(norm._inv_std, frame))
+    model.standardise_inputs(np.tile(norm.mean, frame), np.tile(norm.inverse_std, frame))
     raw = FeatureFrontend(norm.mean, norm.std, in_graph=True)
     return FramedFrontend(raw, frame) if frame > 1 else raw
 
@@ -302,43 +304,49 @@ def default_precisions(readout: str, log: Callable[[str], None]) -> tuple[str, .
     return tuple(p for p in AVAILABLE_PRECISIONS if p != "int8-static")
 
 
-def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] | None = ("fp32",),
-           data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
-           log: Callable[[str], None] = log_to_stderr,
-           formats: tuple[str, ...] = ("onnx",), triton: str | Path | None = None,
-           triton_name: str = "edgernn") -> dict[str, Artifact]:
-    """Export one graph per precision beside the checkpoint (or under ``out``).
+@dataclass(frozen=True)
+class CoreGraph:
+    """The recurrent core's fp32 graph (front end not joined) and what each lower precision is
+    built from: its session, the calibration inputs, the zero state and the state input names."""
+    proto: onnx.ModelProto
+    model: RecurrentClassifier
+    session: ort.InferenceSession
+    calibration: list[np.ndarray]
+    calibration_source: str
+    zero_state: list[np.ndarray]
+    state_names: list[str]
 
-    Each graph passes its parity gates before it is written. When any precision fails, the
-    others are still written and ExportGateError names every failed gate; nothing is written
-    under a failed precision's name. precisions None: ``default_precisions`` for the model.
-    formats: "onnx" always; with "ort" each graph is also written in ORT format, gated against
-    its .onnx graph, and ``required_operators.config`` lists their operators (export/ort_format.py).
-    triton: a folder to write a Triton model repository ``triton_name`` into (export/triton.py).
-    """
-    unknown_formats = [f for f in formats if f not in FORMATS]
-    if unknown_formats:
-        raise InputError(f"unknown format {unknown_formats}; available: {list(FORMATS)}")
-    unknown = [p for p in precisions or () if p not in AVAILABLE_PRECISIONS]
-    if unknown:
-        raise InputError(f"unknown precision {unknown}; available: {list(AVAILABLE_PRECISIONS)}")
-    model, payload = load_checkpoint(checkpoint)
-    if precisions is None:
-        precisions = default_precisions(model.config.readout, log)
-    out_dir = Path(out) if out is not None else Path(payload["path"]).parent
-    frontend = standardise_in_graph(model, frontend_from_json(payload["frontend"]))
-    held_out = held_out_data(payload, data)
-    if len(held_out) == 0:
-        raise DataFormatError(f"{held_out.source}: no sequences to check parity on")
-    sequences = [frontend(frontend.check(s, f"{held_out.source} case {i}")) for i, s in enumerate(held_out.sequences)]
-    labels = held_out.label_ids(payload["labels"]) if held_out.labels is not None else None
-    source_sha = file_sha256(payload["path"])
-    contract = ExportContract.for_model(model)
-    zero = [s.numpy() for s in model.zero_state(1)]
-    audio = AudioGraphs.of(frontend, held_out.sequences, zero)
-    # what gates comparing two written files feed them: the frames, or an audio file's samples
-    graph_sequences, graph_zero = audio.gate_inputs() if audio else (sequences, zero)
 
+# precision -> (the core's graph -> (that precision's graph, its ``runtime`` metadata))
+PRECISION_BUILDERS: dict[str, Callable[[CoreGraph], tuple[onnx.ModelProto, dict]]] = {
+    "int8-dynamic": lambda core: quantize_int8_dynamic(core.proto, core.model, core.session, core.calibration,
+                                                       core.calibration_source, core.zero_state),
+    "int8-static": lambda core: (static_int8(core.proto, core.calibration, core.state_names, core.zero_state),
+                                 STATIC_INT8_RUNTIME),
+    "fp16": lambda core: (float16(core.proto), FLOAT16_RUNTIME),
+}
+
+
+def write_triton(folder: Path, name: str, variant: bytes, batch_first: ExportContract, model: RecurrentClassifier,
+                 labels: list[str], fp32_session: ort.InferenceSession, sequences: list[np.ndarray],
+                 zero: list[np.ndarray], limits: ParityLimits, log: Callable[[str], None]) -> Path:
+    """Gate the batch-first variant (its file's bytes) against the fp32 graph, then write the
+    Triton repository ``folder/name`` (export/triton.py); ExportGateError when they differ."""
+    parity = batch_first_parity(variant, fp32_session, model, sequences, zero)
+    if not parity["max_abs_diff"] <= limits.fp32_max_abs_diff:
+        raise ExportGateError([f"triton: the batch-first graph differs from the fp32 graph by {parity['max_abs_diff']:.3g} "
+                               f"(limit {limits.fp32_max_abs_diff:g})"], {}, {"triton": parity})
+    config = model_config(name, model.config.input_kind, model.config.features, len(labels), batch_first.state_specs(model))
+    written = write_repository(folder, name, variant, labels, config)
+    log(f"triton: wrote {written} (batch-first state; max difference from the fp32 graph {parity['max_abs_diff']:.2e})")
+    return written
+
+
+def gated_fp32(model: RecurrentClassifier, contract: ExportContract, sequences: list[np.ndarray], zero: list[np.ndarray],
+               audio: "AudioGraphs | None", limits: ParityLimits, log: Callable[[str], None]):
+    """The fp32 graph, judged against PyTorch: (the recurrent core's graph, the file's graph (an
+    audio model's with its front end joined), the core's session, the parity summary, the long
+    stream the gates ran). ExportGateError when a gate fails: nothing else is built then."""
     fp32 = export_onnx(model, contract)
     fp32_blob = fp32.SerializeToString()
     fp32_session = make_session(fp32_blob)
@@ -357,74 +365,116 @@ def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tu
             f"{fp32_stream['float32_top1_agreement']:.4f} over it); reset streams within that many steps")
     if not fp32_parity["passed"]:
         raise ExportGateError([f"fp32: {f}" for f in fp32_parity["failures"]], {}, {"fp32": fp32_parity})
+    return fp32_core, fp32, fp32_session, fp32_parity, stream
 
-    def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict,
-                 graph_contract: ExportContract = contract) -> tuple[bytes, dict]:
-        """The file's bytes with its metadata written in, and its footprint. An audio model's
-        files take samples (``audio``), but for the Triton variant, whose front end stays with
-        the client."""
-        joined = audio is not None and graph_contract is contract
-        foot = graph_footprint(proto, model, precision, runtime, audio.state_specs() if joined else [])
-        meta = graph_metadata(model, graph_contract, payload["labels"], (audio.frontend if joined else frontend).to_json(),
-                              precision, source_sha, compact(metadata_parity(parity)), compact(runtime), foot,
-                              payload.get("background"), dataset_summary(payload.get("dataset", {})))
-        if joined:
-            meta.features, meta.state = audio.frontend.features, [*meta.state, *audio.state_specs()]
-        set_metadata(proto, meta.to_props())
-        return proto.SerializeToString(), foot
 
-    fp32_final = finished(fp32, "fp32", fp32_parity, {})
-    fp32_bytes = len(fp32_final[0])  # the reference size, metadata included
-    if triton is not None:
-        batch_first = ExportContract.for_model(model, state_batch_axis=0)
-        variant, _ = finished(export_onnx(model, batch_first), "fp32", fp32_parity, {}, batch_first)
-        parity = batch_first_parity(variant, fp32_session, model, sequences[: limits.max_sequences], zero)
-        if not parity["max_abs_diff"] <= limits.fp32_max_abs_diff:
-            raise ExportGateError([f"triton: the batch-first graph differs from the fp32 graph by {parity['max_abs_diff']:.3g} "
-                                   f"(limit {limits.fp32_max_abs_diff:g})"], {}, {"triton": parity})
-        config = model_config(triton_name, model.config.input_kind, model.config.features, len(payload["labels"]),
-                              batch_first.state_specs(model))
-        folder = write_repository(Path(triton), triton_name, variant, payload["labels"], config)
-        log(f"triton: wrote {folder} (batch-first state; max difference from the fp32 graph {parity['max_abs_diff']:.2e})")
-    graph_stream = long_stream_input(graph_sequences, limits.long_stream_steps) if audio else stream
-    if any(p != "fp32" for p in precisions):
-        calibration, calibration_source = calibration_data(payload, sequences, frontend)  # the core's inputs
-    artifacts, failed, failures = {}, {}, []
-    for precision in precisions:
-        if precision == "fp32":
-            parity, (blob, foot) = fp32_parity, fp32_final
-        else:
-            if precision == "int8-dynamic":
-                proto, runtime = quantize_int8_dynamic(fp32_core, model, fp32_session, calibration, calibration_source, zero)
-            elif precision == "int8-static":
-                proto, runtime = static_int8(fp32_core, calibration, list(contract.input_names[1:]), zero), STATIC_INT8_RUNTIME
+def export(checkpoint: str | Path, out: str | Path | None = None, precisions: tuple[str, ...] | None = ("fp32",),
+           data: str | Path | None = None, limits: ParityLimits = ParityLimits(),
+           log: Callable[[str], None] = log_to_stderr,
+           formats: tuple[str, ...] = ("onnx",), triton: str | Path | None = None,
+           triton_name: str = "edgernn", progress: bool = False) -> dict[str, Artifact]:
+    """Export one graph per precision beside the checkpoint (or under ``out``).
+
+    Each graph passes its parity gates before it is written. When any precision fails, the
+    others are still written and ExportGateError names every failed gate; nothing is written
+    under a failed precision's name. precisions None: ``default_precisions`` for the model.
+    formats: "onnx" always; with "ort" each graph is also written in ORT format, gated against
+    its .onnx graph, and ``required_operators.config`` lists their operators (export/ort_format.py).
+    triton: a folder to write a Triton model repository ``triton_name`` into (export/triton.py).
+    progress: a bar over the checks (fp32, each other precision, Triton) on stderr, with the time
+    left (runtime/progress.py).
+    """
+    unknown_formats = [f for f in formats if f not in FORMATS]
+    if unknown_formats:
+        raise InputError(f"unknown format {unknown_formats}; available: {list(FORMATS)}")
+    unknown = [p for p in precisions or () if p not in AVAILABLE_PRECISIONS]
+    if unknown:
+        raise InputError(f"unknown precision {unknown}; available: {list(AVAILABLE_PRECISIONS)}")
+    model, payload = load_checkpoint(checkpoint)
+    if precisions is None:
+        precisions = default_precisions(model.config.readout, log)
+    bar = Progress.start(1 + sum(p != "fp32" for p in precisions) + (triton is not None), "checks", progress)
+    log = bar.around(log)
+    try:
+        out_dir = Path(out) if out is not None else Path(payload["path"]).parent
+        frontend = standardise_in_graph(model, frontend_from_json(payload["frontend"]))
+        held_out = held_out_data(payload, data)
+        if len(held_out) == 0:
+            raise DataFormatError(f"{held_out.source}: no sequences to check parity on")
+        sequences = [frontend(frontend.check(s, f"{held_out.source} case {i}")) for i, s in enumerate(held_out.sequences)]
+        labels = held_out.label_ids(payload["labels"]) if held_out.labels is not None else None
+        source_sha = file_sha256(payload["path"])
+        contract = ExportContract.for_model(model)
+        zero = [s.numpy() for s in model.zero_state(1)]
+        audio = AudioGraphs.of(frontend, held_out.sequences, zero)
+        # what gates comparing two written files feed them: the frames, or an audio file's samples
+        graph_sequences, graph_zero = audio.gate_inputs() if audio else (sequences, zero)
+
+        fp32_core, fp32, fp32_session, fp32_parity, stream = gated_fp32(model, contract, sequences, zero, audio, limits, log)
+        bar.advance(1, "fp32")
+        fp32_stream = fp32_parity["long_stream"]
+
+        def finished(proto: onnx.ModelProto, precision: str, parity: dict, runtime: dict,
+                     graph_contract: ExportContract = contract) -> tuple[bytes, dict]:
+            """The file's bytes with its metadata written in, and its footprint. An audio model's
+            files take samples (``audio``), but for the Triton variant, whose front end stays with
+            the client."""
+            joined = audio is not None and graph_contract is contract
+            foot = graph_footprint(proto, model, precision, runtime, audio.state_specs() if joined else [])
+            meta = graph_metadata(model, graph_contract, payload["labels"], (audio.frontend if joined else frontend).to_json(),
+                                  precision, source_sha, compact(metadata_parity(parity)), compact(runtime), foot,
+                                  payload.get("background"), dataset_summary(payload.get("dataset", {})))
+            if joined:
+                meta.features, meta.state = audio.frontend.features, [*meta.state, *audio.state_specs()]
+            set_metadata(proto, meta.to_props())
+            return proto.SerializeToString(), foot
+
+        fp32_final = finished(fp32, "fp32", fp32_parity, {})
+        fp32_bytes = len(fp32_final[0])  # the reference size, metadata included
+        if triton is not None:
+            batch_first = ExportContract.for_model(model, state_batch_axis=0)
+            variant, _ = finished(export_onnx(model, batch_first), "fp32", fp32_parity, {}, batch_first)
+            write_triton(Path(triton), triton_name, variant, batch_first, model, payload["labels"], fp32_session,
+                         sequences[: limits.max_sequences], zero, limits, log)
+            bar.advance(1, "triton")
+        graph_stream = long_stream_input(graph_sequences, limits.long_stream_steps) if audio else stream
+        if any(p != "fp32" for p in precisions):
+            calibration, calibration_source = calibration_data(payload, sequences, frontend)  # the core's inputs
+            core = CoreGraph(fp32_core, model, fp32_session, calibration, calibration_source, zero, list(contract.input_names[1:]))
+        artifacts, failed, failures = {}, {}, []
+        for precision in precisions:
+            if precision == "fp32":
+                parity, (blob, foot) = fp32_parity, fp32_final
             else:
-                proto, runtime = float16(fp32_core), FLOAT16_RUNTIME
-            log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
-            session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
-                                   optimization=runtime.get("graph_optimization_level", "all"))
-            parity = quantized_measurements(session, fp32_session, sequences, labels, zero, limits)
-            parity["long_stream"] = long_stream_drift(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream)
-            parity["long_stream"]["float32_top1_agreement"] = fp32_stream["float32_top1_agreement"]
-            if audio:
-                proto, parity["frontend_in_graph"] = audio.join(proto, session, runtime, limits)
-            with_verdict(parity, judge(parity, (*QUANTIZED_GATES, *FRONTEND_QUANTIZED_GATES), limits))
-            if not parity["passed"]:
-                failed[precision] = parity
-                failures += [f"{precision}: {f}" for f in parity["failures"]]
-                continue
-            blob, foot = finished(proto, precision, parity, runtime)
-        path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
-        artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
-                                        {**foot, "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
-        log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
-        if "ort" in formats:
-            ort_failures = write_ort(artifacts[precision], graph_sequences, labels, graph_zero, graph_stream, limits, log)
-            failures += [f"{precision} (ORT format): {f}" for f in ort_failures]
-    ort_files = [a.ort["path"] for a in artifacts.values() if a.ort]
-    if ort_files:
-        config = write_bytes_atomic(out_dir / OPERATORS_CONFIG, operators_config(ort_files).encode())
-        log(f"wrote {config}")
-    if failures:
-        raise ExportGateError(failures, artifacts, failed)
-    return artifacts
+                proto, runtime = PRECISION_BUILDERS[precision](core)
+                log(f"{precision}: {runtime['quantization']['method']}; checking it against fp32")
+                session = make_session(proto.SerializeToString(), session_config=runtime.get("session_config"),
+                                       optimization=runtime.get("graph_optimization_level", "all"))
+                parity = quantized_measurements(session, fp32_session, sequences, labels, zero, limits)
+                parity["long_stream"] = long_stream_drift(session, lambda x, st: run_graph(fp32_session, x, st), zero, stream)
+                parity["long_stream"]["float32_top1_agreement"] = fp32_stream["float32_top1_agreement"]
+                if audio:
+                    proto, parity["frontend_in_graph"] = audio.join(proto, session, runtime, limits)
+                with_verdict(parity, judge(parity, (*QUANTIZED_GATES, *FRONTEND_QUANTIZED_GATES), limits))
+                bar.advance(1, precision)
+                if not parity["passed"]:
+                    failed[precision] = parity
+                    failures += [f"{precision}: {f}" for f in parity["failures"]]
+                    continue
+                blob, foot = finished(proto, precision, parity, runtime)
+            path = write_bytes_atomic(out_dir / f"model.{precision}.onnx", blob)
+            artifacts[precision] = Artifact(precision, path, len(blob), file_sha256(path), parity,
+                                            {**foot, "bytes": len(blob), "bytes_vs_fp32": round(len(blob) / fp32_bytes, 4)})
+            log(f"{precision}: wrote {path} ({len(blob)} bytes, {artifacts[precision].footprint['bytes_vs_fp32']:.3f}x fp32)")
+            if "ort" in formats:
+                ort_failures = write_ort(artifacts[precision], graph_sequences, labels, graph_zero, graph_stream, limits, log)
+                failures += [f"{precision} (ORT format): {f}" for f in ort_failures]
+        ort_files = [a.ort["path"] for a in artifacts.values() if a.ort]
+        if ort_files:
+            config = write_bytes_atomic(out_dir / OPERATORS_CONFIG, operators_config(ort_files).encode())
+            log(f"wrote {config}")
+        if failures:
+            raise ExportGateError(failures, artifacts, failed)
+        return artifacts
+    finally:
+        bar.close()

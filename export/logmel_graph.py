@@ -139,7 +139,7 @@ def logmel_graph(config: LogMelConfig, norm: FeatureFrontend) -> onnx.ModelProto
         _const("log_floor", LOG_FLOOR, np.float64),
         _const("keep_from", [-overlap] if overlap else [np.iinfo(np.int64).max], np.int64),
         _const("keep_to", [np.iinfo(np.int64).max], np.int64),
-        _const("band_mean", norm.mean), _const("band_scale", norm._inv_std),
+        _const("band_mean", norm.mean), _const("band_scale", norm.inverse_std),
     ]
     batch = "batch"
     graph = helper.make_graph(

@@ -14,7 +14,7 @@ import torch
 from edgernn.export.gates import max_abs_difference, long_stream_drift, run_graph, streaming_vs_whole
 from edgernn.export.limits import ParityLimits
 from edgernn.runtime.datasets import pad_sequences
-from edgernn.trainer.model import RecurrentClassifier
+from edgernn.trainer.network import RecurrentClassifier
 
 
 def run_torch(model: RecurrentClassifier, x: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:

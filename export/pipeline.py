@@ -13,7 +13,7 @@ from edgernn.export.calibrate import calibrate_run, holds_validation_clips
 from edgernn.export.exporter import ExportGateError, export
 from edgernn.export.limits import ParityLimits
 from edgernn.export.report import build_report
-from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.files import write_json_atomic
 from edgernn.runtime.bench import step_latency
 from edgernn.runtime.model import Model
 from edgernn.runtime.log import log_to_stderr
@@ -50,7 +50,7 @@ def pipeline(data: str | Path | None, out: str | Path, model_config: dict, confi
     started = time.perf_counter()
     outcome = train(data, Path(out), model_config, config, test=test, log=log, label_regex=label_regex, test_regex=test_regex,
                     strip=strip, progress=progress)
-    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
+    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour, progress)
 
 
 def resume_pipeline(run_dir: str | Path, precisions: tuple[str, ...] | None = None, threads: int = 1,
@@ -62,11 +62,12 @@ def resume_pipeline(run_dir: str | Path, precisions: tuple[str, ...] | None = No
     saved epoch (trainer/train.py resume_training), then the rest of the flow as ``pipeline``."""
     started = time.perf_counter()
     outcome = resume_training(run_dir, log=log, threads=training_threads, progress=progress)
-    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour)
+    return finish_pipeline(outcome, started, precisions, threads, limits, log, false_alarms_per_hour, progress)
 
 
 def finish_pipeline(outcome: TrainOutcome | None, started: float, precisions: tuple[str, ...] | None, threads: int,
-                    limits: ParityLimits, log: Callable[[str], None], false_alarms_per_hour: float) -> dict | None:
+                    limits: ParityLimits, log: Callable[[str], None], false_alarms_per_hour: float,
+                    progress: bool = False) -> dict | None:
     """Everything after training: export through the gates, measure, stream, report, calibrate."""
     if outcome is None:  # a rank other than 0 of a distributed training (trainer/distributed.py)
         return None
@@ -74,7 +75,7 @@ def finish_pipeline(outcome: TrainOutcome | None, started: float, precisions: tu
     trained = time.perf_counter()
     gate_error = None
     try:
-        artifacts, failed = export(outcome.checkpoint, run_dir, precisions, limits=limits, log=log), {}
+        artifacts, failed = export(outcome.checkpoint, run_dir, precisions, limits=limits, log=log, progress=progress), {}
     except ExportGateError as exc:  # report what passed and what failed, then fail the run
         gate_error, artifacts, failed = exc, exc.artifacts, exc.failed
     exported = time.perf_counter()

@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edgernn.export.onnx_export import STANDARDISE_NODES
+from edgernn.export.torch_to_onnx import STANDARDISE_NODES
 
 RECURRENT_OPS = ("RNN", "GRU", "LSTM")
 WEIGHT_OPS = (*RECURRENT_OPS, "MatMul", "Gather")

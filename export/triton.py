@@ -30,7 +30,7 @@ import onnxruntime as ort
 
 from edgernn.export.gates import run_graph
 from edgernn.export.parity import random_state
-from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.files import write_bytes_atomic
 from edgernn.runtime.datasets import pad_sequences
 
 MAX_BATCH_SIZE = 64          # sequences batched into one execution

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
+from edgernn.runtime.files import write_bytes_atomic, write_json_atomic
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.model import softmax
+from edgernn.runtime.softmax import softmax
 
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 # Where `cd interop/web && npm ci` puts onnxruntime-web, beside this package in a source checkout.

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgernn.report import figures
-from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.files import write_bytes_atomic
 from edgernn.runtime.errors import InputError
 
 STREAM_CLIPS = 4      # audio: test recordings joined into the traced stream
@@ -175,7 +175,7 @@ def sample_input(dataset: dict, model) -> tuple[np.ndarray | str, str]:
     """(an input from the run's test split, what it is in words): for audio, up to STREAM_CLIPS
     recordings of different words joined by STREAM_GAP_S of silence; else test case 0.
     dataset: metrics.json's ``dataset`` (its ``load`` says how the splits were read)."""
-    from edgernn.runtime.datasets import load_train_test
+    from edgernn.runtime.splits import load_train_test
 
     load = dataset.get("load")
     if not load:

@@ -7,7 +7,9 @@
     batch = model.batch(); sid = batch.open(); batch.push({sid: chunk})
 """
 
-from edgernn.runtime.datasets import SequenceSet, load_train_test, read_sequences
+from edgernn.runtime.datasets import SequenceSet, read_sequences
+
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import (
     CheckFailed, CheckpointError, DataFormatError, EdgeRNNError, InputError, InputTypeError,
     MetadataError, ModelFileError,
@@ -15,7 +17,8 @@ from edgernn.runtime.errors import (
 from edgernn.runtime.frontend import FeatureFrontend, TokenFrontend, frontend_from_json
 from edgernn.runtime.metadata import GraphMetadata, StateSpec
 from edgernn.runtime.batch import StreamBatch
-from edgernn.runtime.model import Model, ResetPolicy, Stream, softmax
+from edgernn.runtime.model import Model, ResetPolicy, Stream
+from edgernn.runtime.softmax import softmax
 
 __all__ = [
     "Model", "Stream", "StreamBatch", "ResetPolicy", "softmax", "GraphMetadata", "StateSpec", "FeatureFrontend", "TokenFrontend",

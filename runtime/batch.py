@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from edgernn.runtime.errors import InputError, InputTypeError
+from edgernn.runtime.softmax import softmax
 
 if TYPE_CHECKING:
     from edgernn.runtime.model import Model
@@ -39,10 +40,8 @@ class StreamBatch:
     """Independent streams of one model, advanced in as few graph calls as their chunks allow."""
 
     def __init__(self, model: "Model", capacity: int = INITIAL_CAPACITY):
-        from edgernn.runtime.model import softmax
-
         self.model = model
-        self._softmax = softmax
+        self._softmax = softmax  # bound once: called every step
         self._specs = model.state_specs
         self._names = ["logits", *(s.output for s in self._specs)]
         self._states = [np.zeros(s.zeros_shape(capacity), dtype=np.float32) for s in self._specs]

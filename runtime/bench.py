@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from edgernn.runtime.model import Model
+from edgernn.runtime.progress import Progress
 
 STREAM_COUNTS = (1, 16, 64, 256, 1024)
 SEPARATE_PUSH_MAX_STREAMS = 256  # one Stream.push per stream per step: slow, so measured up to here
@@ -36,45 +37,6 @@ def example_step(model: Model, rng: np.random.Generator) -> np.ndarray:
     if meta.input_kind == "features":
         return rng.standard_normal((1, meta.features)).astype(np.float32)
     return rng.integers(0, meta.vocab_size, size=1, dtype=np.int64)
-
-
-def random_sequence(model: Model, rng: np.random.Generator, steps: int) -> np.ndarray:
-    """A raw input of ``steps`` steps the model takes: float32 [steps, features], int64 [steps],
-    or audio noise float32 [steps * hop]."""
-    return np.concatenate([example_step(model, rng) for _ in range(steps)])
-
-
-def device_parity(cpu: Model, gpu: Model, sequences: int, seed: int = 0) -> dict:
-    """One graph on two devices (``gpu`` is the one checked, ``cpu`` the reference) on random
-    inputs: ``predict`` of ``sequences`` sequences of 5-119 steps, one stream pushed in random
-    chunks of 1-16 steps (400 steps), and 64 streams of a StreamBatch one step per call (30
-    steps), each against the reference's solo run. Returns the largest probability differences
-    and predict's top-1 agreement."""
-    rng = np.random.default_rng(seed)
-    data = [random_sequence(cpu, rng, int(rng.integers(5, 120))) for _ in range(sequences)]
-    on_cpu, on_gpu = cpu.predict(data), gpu.predict(data)
-    result = {"predict_max_prob_diff": float(np.abs(on_cpu - on_gpu).max()),
-              "predict_top1_agreement": float((on_cpu.argmax(1) == on_gpu.argmax(1)).mean())}
-
-    sequence = random_sequence(cpu, rng, 400)
-    step = len(sequence) // 400  # raw items per step (an audio hop, else 1)
-    cuts = np.cumsum(rng.integers(1, 17, size=400)) * step
-    pieces = np.split(sequence, cuts[cuts < len(sequence)])
-    solo_gpu, solo_cpu = gpu.stream(), cpu.stream()
-    streamed = np.concatenate([solo_gpu.push(p) for p in pieces])
-    result["stream_max_prob_diff"] = float(np.abs(streamed - solo_cpu.push(sequence)).max())
-
-    batch, streams = gpu.batch(), 64
-    ids = [batch.open() for _ in range(streams)]
-    inputs = [random_sequence(cpu, rng, 30) for _ in ids]
-    out = {sid: [] for sid in ids}
-    for t in range(30):
-        probs = batch.push({sid: inputs[k][t * step:(t + 1) * step] for k, sid in enumerate(ids)})
-        for sid in ids:
-            out[sid].append(probs[sid])
-    result["batch_max_prob_diff"] = float(max(np.abs(np.concatenate(out[sid]) - cpu.stream().push(inputs[k])).max()
-                                              for k, sid in enumerate(ids)))
-    return result
 
 
 def _percentiles(times_ns: np.ndarray, steps: int) -> dict:
@@ -283,15 +245,21 @@ def runtime_footprint(model_path: str | Path, steps: int = 1000) -> dict:
 
 
 def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), stream_counts: tuple[int, ...] = STREAM_COUNTS,
-          steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None, device: str = "cpu") -> dict:
+          steps: int = 2000, eager=None, log: Callable[[str], None] = lambda m: None, device: str = "cpu",
+          progress: bool = False) -> dict:
     """Latency (push vs bare session.run, for an audio model the front end's push of one hop alone,
     and PyTorch eager when ``eager`` is given) at batch 1 and throughput at every stream count
     (rows tagged with their ``threads``, 0: the library's
     default), for every thread setting; for each model file. On the CPU also each throughput's
     share of a GEMM's MAC rate at those threads and the runtime process's import time and memory
     (both about the host, so not on "cuda").
-    ``eager(threads)``: a context manager yielding a call(i) that runs one PyTorch eager step."""
+    ``eager(threads)``: a context manager yielding a call(i) that runs one PyTorch eager step.
+    progress: a bar over the measurements on stderr, with the time left (runtime/progress.py)."""
     import contextlib
+
+    measurements = len(model_paths) * (len(threads) * (1 + len(stream_counts)) + (device == "cpu"))
+    bar = Progress.start(measurements, "measurements", progress)
+    log = bar.around(log)
 
     report: dict = {"machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}, "device": device,
                     "models": {}}
@@ -309,6 +277,7 @@ def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), 
                 row = compare_latency(calls, steps)
             row["threads"] = model.threads or 0
             entry["latency"][label] = row
+            bar.advance(1, f"{path.name} threads {label}")
             log(f"{path.name} threads {label}: push p50 {row['push']['step_us_p50']} us, bare {row['bare']['step_us_p50']} us"
                 + (f", front end {row['frontend']['step_us_p50']} us" if "frontend" in row else "")
                 + (f", torch eager {row['torch_eager']['step_us_p50']} us" if "torch_eager" in row else ""))
@@ -322,25 +291,13 @@ def bench(model_paths: list[Path], threads: tuple[int | None, ...] = (1, None), 
                         row["peak_macs_per_s"] = round(peak, 0)
                         row["share_of_peak_macs"] = round(row["batched_macs_per_s"] / peak, 4)
                 entry["throughput"].append(row)
+                bar.advance(1, f"{path.name} {count} streams")
                 log(f"{path.name} threads {label}, {count} streams: batched {row['batched_steps_per_s']:.0f} steps/s, "
                     f"bare {row['bare_steps_per_s']:.0f}"
                     + (f", separate {row['separate_steps_per_s']:.0f}" if "separate_steps_per_s" in row else ""))
         if device == "cpu":
             entry["runtime_process"] = runtime_footprint(path)
+            bar.advance(1, f"{path.name} runtime process")
         report["models"][model.metadata.precision] = entry
+    bar.close()
     return report
-
-
-def break_even(cpu_rows: list[dict], gpu_rows: list[dict], key: str = "batched_steps_per_s") -> int | None:
-    """The smallest measured stream count from which the GPU's throughput (``key``, stream-steps
-    per second) passes the CPU's at that count and every larger one both measured; None when it
-    never does. Rows: ``throughput`` entries of two ``bench`` reports."""
-    cpu = {row["streams"]: row[key] for row in cpu_rows}
-    counts = sorted(set(cpu) & {row["streams"] for row in gpu_rows})
-    gpu = {row["streams"]: row[key] for row in gpu_rows}
-    found = None
-    for count in reversed(counts):
-        if gpu[count] <= cpu[count]:
-            break
-        found = count
-    return found

@@ -115,7 +115,8 @@ class FeatureFrontend(OwnStream):
         return frames
 
     def __post_init__(self) -> None:
-        self._inv_std = (1.0 / self.std).astype(np.float32)
+        # float32 [features]: 1 / std, the multiplier the graph's first Mul (or __call__) applies
+        self.inverse_std = (1.0 / self.std).astype(np.float32)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Standardise checked float32 frames [time, features] -> float32 [time, features] (as
@@ -123,7 +124,7 @@ class FeatureFrontend(OwnStream):
         if self.in_graph:
             return frames
         out = np.subtract(frames, self.mean)
-        out *= self._inv_std
+        out *= self.inverse_std
         return out
 
     push = __call__  # stateless: the front end is its own stream (OwnStream)

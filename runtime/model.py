@@ -21,34 +21,14 @@ from edgernn.runtime.file_kinds import checkpoint_given_as_graph
 from edgernn.runtime.errors import InputError, ModelFileError, MetadataError
 from edgernn.runtime.frontend import frontend_from_json
 from edgernn.runtime.metadata import OPTIMIZATION_LEVELS, GraphMetadata, StateSpec
-from edgernn.runtime.onnx_scan import check_external_data
+from edgernn.runtime.external_data import check_external_data
+from edgernn.runtime.softmax import EXP_SAFE_SQUARED, softmax
 
 if TYPE_CHECKING:
     from edgernn.runtime.batch import StreamBatch
 
 DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 X_DTYPES = {"features": "tensor(float)", "tokens": "tensor(int64)"}
-
-
-EXP_SAFE_LOGIT = 80.0  # |logit| below this: float32 exp neither overflows nor underflows to 0 (limits ~88.7, ~-103)
-EXP_SAFE_SQUARED = EXP_SAFE_LOGIT ** 2
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis -> a new float32 array of the same shape.
-
-    When every logit lies within +-EXP_SAFE_LOGIT (two fast whole-array reductions tell), exp
-    comes first without subtracting each row's max: no row's exp can overflow, and every row's
-    sum is at least exp(-80) > 0. That saves the per-row max, the slowest pass over short rows,
-    and needs no error-state guard (~4 us). Otherwise the max-subtracted form.
-    """
-    if -EXP_SAFE_LOGIT < _minimum_reduce(logits, None) and _maximum_reduce(logits, None) < EXP_SAFE_LOGIT:
-        exp = _exp(logits)
-    else:
-        exp = _subtract(logits, _maximum_reduce(logits, axis=-1, keepdims=True))
-        _exp(exp, out=exp)
-    exp /= _add_reduce(exp, axis=-1, keepdims=True)
-    return exp
 
 
 ORT_LEVELS = dict(zip(OPTIMIZATION_LEVELS, (
@@ -290,7 +270,7 @@ class Stream:
         self._standardise = raw_frames and not self.model.frontend.in_graph  # else the graph standardises
         if raw_frames:
             self._mean = self.model.frontend.mean.reshape(1, features)
-            self._inv_std = self.model.frontend._inv_std.reshape(1, features)
+            self._inv_std = self.model.frontend.inverse_std.reshape(1, features)
         x_value = ort.OrtValue.ortvalue_from_numpy(self._x)  # host memory: copied to the device by the run
         logits_value = ort.OrtValue.ortvalue_from_numpy(self._logits)
         bindings = []
@@ -531,4 +511,3 @@ def _direct_run(session: ort.InferenceSession, binding: ort.IOBinding) -> Callab
 # a reduction (add.reduce: ~2.5 us, vdot: ~1 us on 12 floats here)
 FLOAT32 = np.dtype(np.float32)
 _subtract, _multiply, _exp, _copyto, _vdot = np.subtract, np.multiply, np.exp, np.copyto, np.vdot
-_add_reduce, _maximum_reduce, _minimum_reduce = np.add.reduce, np.maximum.reduce, np.minimum.reduce

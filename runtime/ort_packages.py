@@ -35,7 +35,7 @@ FOLDED_AWAY = frozenset({("ai.onnx", "Constant")})
 
 
 def missing_from_reduced_mobile(operators: list[tuple[str, int, str]]) -> list[str]:
-    """What of ``operators`` ((domain, opset, op type): onnx_scan.required_operators) the reduced
+    """What of ``operators`` ((domain, opset, op type): external_data.required_operators) the reduced
     mobile package cannot run: each operator it lacks ("ai.onnx:GRU"), then an ai.onnx opset
     outside 12-15 ("ai.onnx opset 17")."""
     missing = [f"{domain}:{op}" for domain, _, op in operators

@@ -10,7 +10,7 @@
   column headed ``label``, ``class``, ``target`` or ``y`` (case ignored), else the first one. A
   header row is optional (a first row that holds anything but numbers in its value columns is a
   header). Empty fields at the end of a row are padding. A CSV with a ``text`` column is text
-  (runtime/text.py), not this.
+  (runtime/corpus.py), not this.
 
 A regression file (a numeric target) is refused in one line: edgernn trains classifiers.
 Each sequence is float32 [time, channels].

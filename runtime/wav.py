@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.files import write_bytes_atomic
 from edgernn.runtime.datasets import SequenceSet, sorted_labels
 from edgernn.runtime.errors import DataFormatError, InputError
 

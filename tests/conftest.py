@@ -28,8 +28,14 @@ from pathlib import Path
 import pytest
 
 from edgernn.samples import sample_dataset
+from support import MEASURED_SETTINGS, import_benchmark, shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def benchmark_module():
+    """import_benchmark as a fixture: ``benchmark_module("floor_spread")``."""
+    return import_benchmark
 
 
 
@@ -105,23 +111,17 @@ def figures(request, train_seed) -> TrainedFigures:
 def two_sessions_agree():
     """assert_agree(path, sequences=8): one graph in two CPU sessions (1 and 2 threads) gives the
     same answers for predict, a stream in random chunks and batched streams
-    (runtime.bench.device_parity, the GPU check's comparison, with the CPU on both sides)."""
+    (benchmarks/device_compare.py's device_parity, the GPU check's comparison, with the CPU on
+    both sides)."""
     from edgernn.runtime import Model
-    from edgernn.runtime.bench import device_parity
+
+    device_parity = import_benchmark("device_compare").device_parity
 
     def assert_agree(path: Path, sequences: int = 8) -> None:
         checks = device_parity(Model(path, threads=1), Model(path, threads=2), sequences=sequences)
         assert checks["predict_top1_agreement"] == 1.0
         assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 1e-5, checks
     return assert_agree
-
-
-def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data, skipping the test when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not available: {path}")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -139,12 +139,6 @@ def newsgroups(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return sample_dataset()
-
-
-# The settings every floor on a trained figure here was measured with (benchmarks/floor_spread.py):
-# the training defaults before they were decided from the data (trainer/defaults.py). A floor
-# holds for the settings it was measured with, so these tests name them.
-MEASURED_SETTINGS = {"epochs": 60, "batch_size": 16, "lr": 1e-2, "val_fraction": 0.0, "patience": 20, "warmup_share": 0.0}
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from edgernn.runtime import Model
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.train import train
 
-from conftest import MEASURED_SETTINGS, shared_data
+from support import MEASURED_SETTINGS, shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.floor]
 

@@ -10,13 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from edgernn.runtime import InputError, Model, ResetPolicy
-from edgernn.runtime.datasets import SequenceSet, load_train_test
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import MetadataError
 from edgernn.runtime.metadata import GraphMetadata
 from edgernn.trainer.background import BackgroundMix, add_background, frame_rms, noise_floor, quiet_stretches
 from test_wav import make_digit_folder, tone, write_wav
 
-from conftest import MEASURED_SETTINGS
+from support import MEASURED_SETTINGS
 
 RATE = 8000
 

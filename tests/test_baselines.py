@@ -3,7 +3,6 @@ same split, and the warning when a model does not beat them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from edgernn.cli.main import cli
 from edgernn.runtime.metadata import baseline_warnings
 from edgernn.trainer.baselines import bag_of_words, baselines, linear_baseline, majority_baseline, summary_statistics
 from edgernn.trainer.data import Encoded
+from support import write_ts
 
 
 def encoded(cases: list[np.ndarray], labels: list[int]) -> Encoded:
@@ -70,12 +70,6 @@ def test_warnings_name_each_baseline_not_beaten():
     assert len(baseline_warnings(0.5, measured)) == 2
     assert baseline_warnings(0.5, measured)[0].startswith("the model's test accuracy 0.5000 does not beat always "
                                                           "answering 'walk' (0.5000)")
-
-
-def write_ts(path: Path, cases: list[np.ndarray], labels: list[str]) -> Path:
-    rows = "".join(f"{','.join(map(str, c))}:{label}\n" for c, label in zip(cases, labels))
-    path.write_text(f"@problemName same\n@classLabel true {' '.join(sorted(set(labels)))}\n@data\n{rows}")
-    return path
 
 
 def test_a_model_that_cannot_learn_is_reported_as_such(tmp_path):

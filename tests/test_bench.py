@@ -1,4 +1,5 @@
-"""The measuring helpers of runtime/bench.py and benchmarks/gpu_check.py that need no GPU."""
+"""The measuring helpers of runtime/bench.py, benchmarks/device_compare.py and benchmarks/gpu_check.py that
+need no GPU."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import onnxruntime
 import pytest
 
 from edgernn.runtime import Model
-from edgernn.runtime.bench import break_even, device_parity, random_sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,8 +28,8 @@ def rows(rates: dict[int, float]) -> list[dict]:
     ({1: 20e3, 64: 200e3}, {1: 5e3, 64: 150e3}, None),
     ({1: 20e3, 64: 200e3, 4096: 1.0}, {1: 5e3, 64: 300e3}, 64),  # only counts both measured
 ])
-def test_break_even_is_the_count_from_which_the_gpu_stays_ahead(cpu, gpu, expected):
-    assert break_even(rows(cpu), rows(gpu)) == expected
+def test_break_even_is_the_count_from_which_the_gpu_stays_ahead(cpu, gpu, expected, benchmark_module):
+    assert benchmark_module("device_compare").break_even(rows(cpu), rows(gpu)) == expected
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -37,7 +37,8 @@ def test_device_parity_of_one_graph_in_two_sessions(quick_runs, cell, two_sessio
     two_sessions_agree(quick_runs[cell][2]["fp32"].path, sequences=20)
 
 
-def test_random_sequences_have_the_steps_asked_for(gru_onnx):
+def test_random_sequences_have_the_steps_asked_for(gru_onnx, benchmark_module):
+    random_sequence = benchmark_module("device_compare").random_sequence
     model = Model(gru_onnx)
     sequence = random_sequence(model, np.random.default_rng(0), 37)
     assert sequence.shape == (37, model.metadata.features) and sequence.dtype == np.float32
@@ -53,11 +54,11 @@ def test_gpu_check_without_cuda_stops_with_exit_2_naming_the_providers(quick_run
 
 @pytest.mark.skipif("CUDAExecutionProvider" not in onnxruntime.get_available_providers(), reason="needs onnxruntime-gpu")
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_cuda_matches_cpu(quick_runs, cell):
+def test_cuda_matches_cpu(quick_runs, cell, benchmark_module):
     """Runs only where onnxruntime-gpu and a CUDA device are present (benchmarks/gpu_check.py
     measures the same and the bench); fp32 may use TF32 matrix products there."""
     path = quick_runs[cell][2]["fp32"].path
-    checks = device_parity(Model(path), Model(path, device="cuda"), sequences=64)
+    checks = benchmark_module("device_compare").device_parity(Model(path), Model(path, device="cuda"), sequences=64)
     assert checks["predict_top1_agreement"] >= 0.99
     assert max(v for k, v in checks.items() if k.endswith("prob_diff")) <= 2e-3, checks
 
@@ -74,12 +75,9 @@ def test_gpu_check_dry_run_on_the_cpu_writes_parity_bench_and_break_even(quick_r
     assert entry["break_even_streams"] in (None, 1, 4)
 
 
-def test_floor_spread_applies_the_conftest_rule_to_recorded_figures():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from floor_spread import parse_seeds, summarise
-    finally:
-        sys.path.pop(0)
+def test_floor_spread_applies_the_conftest_rule_to_recorded_figures(benchmark_module):
+    floor_spread = benchmark_module("floor_spread")
+    parse_seeds, summarise = floor_spread.parse_seeds, floor_spread.summarise
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
     rows = [{"test": "t", "figure": "acc", "value": v, "relation": ">=", "limit": 0.9, "cases": 100, "seed": s}
             for s, v in enumerate([0.96, 0.97, 0.98])]

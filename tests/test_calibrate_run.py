@@ -123,7 +123,7 @@ def test_stream_uses_the_calibrated_point_unless_flags_replace_it(calibrated_run
 
 def test_report_gains_the_stream_section(calibrated_run):
     from edgernn.export.calibrate import update_report
-    from edgernn.runtime._files import write_json_atomic
+    from edgernn.runtime.files import write_json_atomic
 
     run, _, section, _ = calibrated_run
     write_json_atomic(run / "report.json", {"artifacts": {"fp32": {"path": "model.fp32.onnx", "bytes": 1, "sha256": "x"}}})
@@ -193,7 +193,7 @@ def test_export_calibrates_the_graphs_of_a_background_run(calibrated_run, tmp_pa
 def test_check_judges_a_model_on_a_stream_with_its_truth(calibrated_run, tmp_path):
     from edgernn.cli.main import cli
     from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
-    from edgernn.runtime.datasets import load_train_test
+    from edgernn.runtime.splits import load_train_test
 
     run, _, section, _ = calibrated_run
     graph = run / "model.int8-dynamic.onnx"

@@ -106,7 +106,7 @@ def test_export_gate_failure_exits_1_and_names_the_gate(quick_runs, tmp_path):
 
 @pytest.mark.parametrize("make_args, message", [
     (lambda d, m, t: ("predict", d / "broken.onnx", t), "cannot load it as an ONNX graph"),
-    (lambda d, m, t: ("predict", m, d / "data.csv"), "expected shape [time, 12], got [1, 1]"),  # a numeric CSV
+    (lambda d, m, t: ("predict", m, d / "data.csv"), "1 feature per step, but the model takes 12"),  # a numeric CSV
     (lambda d, m, t: ("stream", m, t, "--index", 999), "--index 999 is out of range: "),
     (lambda d, m, t: ("stream", m, t, "--class-threshold", "1:0.5"), "expected LABEL=PROBABILITY, got '1:0.5'"),
     (lambda d, m, t: ("stream", m, t, "--ignore", "cat"), "labels ['cat'] are not among the model's classes"),
@@ -140,7 +140,7 @@ def test_check_catches_a_damaged_quantization_with_exit_1(quick_runs, sample_tes
     `edgernn check` must refuse it, naming each failed gate with its value and limit."""
     from onnx import numpy_helper
 
-    from edgernn.export.onnx_export import set_metadata
+    from edgernn.export.torch_to_onnx import set_metadata
     from edgernn.export.quantize import weight_only_int8
 
     fp32_path = quick_runs["gru"][2]["fp32"].path

@@ -1,11 +1,13 @@
-"""The .ts and .npz readers and train/test discovery (runtime/datasets.py)."""
+"""The .ts and .npz readers (runtime/datasets.py) and train/test discovery (runtime/splits.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgernn.runtime.datasets import load_train_test, read_npz, read_sequences, read_ts
+from edgernn.runtime.datasets import read_npz, read_sequences, read_ts
+
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import DataFormatError
 
 HEADER = "@problemName Toy\n@dimensions 2\n@equalLength false\n@classLabel true a b\n@data\n"

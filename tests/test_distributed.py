@@ -16,7 +16,7 @@ import torch
 
 from edgernn.trainer.data import Encoded
 from edgernn.trainer.distributed import Launch, Ranks
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+from edgernn.trainer.network import ModelConfig, RecurrentClassifier
 from edgernn.trainer.train import TRAIN_STATE, batch_loss
 
 SETTINGS = ["--hidden", "16", "--epochs", "4", "--batch-size", "32", "--val-fraction", "0.2", "--seed", "0", "--threads", "1"]
@@ -26,16 +26,17 @@ SETTINGS = ["--hidden", "16", "--epochs", "4", "--batch-size", "32", "--val-frac
 KILL_RANK0_AT_STATE = """
 import os
 if os.environ.get("KILL_RANK0_AT_STATE"):
+    import edgernn.trainer.checkpoint as c
     import edgernn.trainer.train as t
     t.STATE_EVERY_S = 0.0
-    real_write, seen = t.write_bytes_atomic, {"n": 0}
+    real_write, seen = c.write_bytes_atomic, {"n": 0}
     def write_or_die(path, data):
         if t.TRAIN_STATE in str(path) and os.environ.get("RANK") == "0":
             seen["n"] += 1
             if seen["n"] == int(os.environ["KILL_RANK0_AT_STATE"]):
                 os.kill(os.getpid(), 9)
         return real_write(path, data)
-    t.write_bytes_atomic = write_or_die
+    c.write_bytes_atomic = write_or_die
 """
 
 

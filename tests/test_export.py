@@ -49,7 +49,7 @@ def test_graph_predictions_equal_pytorch(quick_runs, sample_test_file):
     import torch
 
     from edgernn.runtime.datasets import read_ts
-    from edgernn.trainer.model import last_step
+    from edgernn.trainer.network import last_step
 
     _, outcome, artifacts = quick_runs["lstm"]
     model = Model(artifacts["fp32"].path)
@@ -119,8 +119,8 @@ def test_token_id_data_trains_exports_and_streams(tmp_path):
 
 def test_export_leaves_every_module_in_eval_mode():
     """The exporter restores its wrapper's mode onto submodules: dropout must stay off afterwards."""
-    from edgernn.export.onnx_export import ExportContract, export_onnx
-    from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+    from edgernn.export.torch_to_onnx import ExportContract, export_onnx
+    from edgernn.trainer.network import ModelConfig, RecurrentClassifier
 
     model = RecurrentClassifier(ModelConfig(features=4, hidden=8, classes=3, dropout=0.5)).train()
     export_onnx(model, ExportContract.for_model(model))
@@ -170,7 +170,7 @@ def test_a_file_that_leaves_standardisation_to_the_runtime_still_loads_and_agree
     """A graph of metadata schema 1 takes standardised frames; the runtime standardises for it."""
     import json
 
-    from edgernn.export.onnx_export import ExportContract, export_onnx, set_metadata
+    from edgernn.export.torch_to_onnx import ExportContract, export_onnx, set_metadata
     from edgernn.runtime.datasets import read_ts
     from edgernn.trainer.checkpoint import load_checkpoint
 

@@ -1,4 +1,4 @@
-"""Atomic writes (runtime/_files.py): a failed write leaves the old file and no temporary behind."""
+"""Atomic writes (runtime/files.py): a failed write leaves the old file and no temporary behind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from edgernn.runtime._files import file_sha256, write_bytes_atomic, write_json_atomic
+from edgernn.runtime.files import file_sha256, write_bytes_atomic, write_json_atomic
 
 
 def test_write_replaces_atomically_and_cleans_up(tmp_path):

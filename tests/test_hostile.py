@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from onnx import external_data_helper, numpy_helper
 
 from edgernn.runtime import Model, ModelFileError
-from edgernn.runtime.onnx_scan import check_external_data, external_data_locations
+from edgernn.runtime.external_data import check_external_data, external_data_locations
 
 
 def with_external_weight(source: Path, target: Path, location: str, data_file: Path) -> Path:

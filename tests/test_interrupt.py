@@ -22,7 +22,7 @@ CONFIG = dict(epochs=4, batch_size=32, seed=0, threads=1)
 # name contains MATCH; every earlier write completes.
 KILL_DURING_WRITE = """
 import os, signal
-import edgernn.runtime._files as files
+import edgernn.runtime.files as files
 real_write = files.write_bytes_atomic
 seen = {"n": 0}
 def write_then_die(path, data):
@@ -86,7 +86,7 @@ def test_resume_refuses_a_finished_or_foreign_folder(tmp_path, quick_runs):
     assert done.exit_code == 2 and "no train_state.pt to resume from (the run is complete" in done.output
     (tmp_path / TRAIN_STATE).write_bytes(b"garbage")
     bad = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path)])
-    assert bad.exit_code == 2 and "not a readable training state" in bad.output
+    assert bad.exit_code == 2 and "train_state.pt: refused to load: not a weights-only training state" in bad.output
     both = CliRunner().invoke(cli, ["train", str(tmp_path), "--resume", str(tmp_path)])
     assert both.exit_code == 2 and "give no DATA" in both.output
 

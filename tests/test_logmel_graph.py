@@ -126,7 +126,7 @@ def test_audio_graphs_answer_as_the_python_front_end_feeding_the_model(audio_gra
     gives the answers of the file that computes its frames itself, clip by clip and stream by stream."""
     import onnx
 
-    from edgernn.export.onnx_export import ExportContract, export_onnx, graph_metadata, set_metadata
+    from edgernn.export.torch_to_onnx import ExportContract, export_onnx, graph_metadata, set_metadata
     from edgernn.runtime import Model
     from edgernn.runtime.frontend import frontend_from_json
     from edgernn.trainer.checkpoint import load_checkpoint

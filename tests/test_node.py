@@ -69,7 +69,7 @@ def test_a_text_graph_tokenizes_and_streams_from_node_as_from_python(tmp_path):
     from test_text_model import write_posts
 
     from edgernn.export.exporter import export
-    from edgernn.runtime.datasets import load_train_test
+    from edgernn.runtime.splits import load_train_test
     from edgernn.trainer.config import TrainConfig
     from edgernn.trainer.train import train
 

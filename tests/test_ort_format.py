@@ -1,5 +1,5 @@
 """ORT-format files for onnxruntime's minimal builds (export/ort_format.py) and the operators a
-graph needs (runtime/onnx_scan.py, runtime/ort_packages.py, `edgernn info`)."""
+graph needs (runtime/external_data.py, runtime/ort_packages.py, `edgernn info`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper
 
 from edgernn.runtime import InputError, Model
-from edgernn.runtime.onnx_scan import is_ort_format, required_operators
+from edgernn.runtime.external_data import is_ort_format, required_operators
 from edgernn.runtime.ort_packages import missing_from_reduced_mobile
 
 

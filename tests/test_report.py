@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib", reason="the report extra is not installed: pip install 'edgernn[report]'")
 
 from edgernn.cli.main import cli  # noqa: E402
+from support import shared_data  # noqa: E402
 
 EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:|//)|url\(\s*["']?(https?:|//)|@import|<script|<link""", re.I)
 SECTIONS = ["Learning curves", "Confusion matrix", "Per class", "Baselines", "Precisions", "Parity gates",
@@ -56,14 +58,54 @@ def test_report_rewrites_the_page_on_its_own(sample_report):
     assert (sample_report / "report.html").stat().st_size > 20_000
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_report_renders_in_a_browser_without_the_network(sample_report):
-    shot = sample_report / "report.png"
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
+                                    reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def render_offline(report: Path) -> str:
+    """Open ``report`` in headless chromium with every fetch bound to fail, keep a full-page
+    screenshot beside it (report.png) and return the rendered DOM."""
+    shot = report.with_suffix(".png")
     offline = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # any fetch would fail
     browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", *offline]
-    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1100,4000", (sample_report / "report.html").as_uri()],
+    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1100,4000", report.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 50_000  # a blank page of that size is a few kB
-    dom = subprocess.run([*browser, "--dump-dom", (sample_report / "report.html").as_uri()], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    return subprocess.run([*browser, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120,
+                          check=True).stdout
+
+
+@needs_chromium
+def test_the_report_renders_in_a_browser_without_the_network(sample_report):
+    dom = render_offline(sample_report / "report.html")
     assert dom.count("<svg") == 4 and all(f"<h2>{title}</h2>" in dom for title in SECTIONS)
+
+
+# An audio run's trace adds the recording's log-mel picture; a text run's trace is over the words.
+REAL_DATA_RUNS = {
+    "fsdd": (("fsdd", "recordings"), ["--label-regex", r"^(\d)_", "--test-regex", r"_[0-4]\.wav$", "--epochs", "3"]),
+    "20newsgroups": (("20newsgroups", "20news-bydate.tar.gz"), ["--strip", "headers,footers,quotes", "--epochs", "1",
+                                                               "--max-tokens", "100", "--hidden", "32"]),
+}
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.parametrize("name", sorted(REAL_DATA_RUNS))
+def test_real_data_reports_render_every_figure(name, tmp_path, request):
+    """The FSDD (audio) and 20 Newsgroups (text) reports, trained briefly: every section, every
+    figure drawn, nothing fetched; the screenshot stays in the run folder."""
+    parts, options = REAL_DATA_RUNS[name]
+    data = shared_data(*parts)
+    if name == "20newsgroups":
+        root = request.getfixturevalue("newsgroups")
+        data, options = root / "20news-bydate-train", [*options, "--test", str(root / "20news-bydate-test")]
+    run = tmp_path / name
+    result = CliRunner().invoke(cli, ["pipeline", str(data), *options, "--threads", "2", "--precision", "fp32",
+                                      "--precision", "int8-dynamic", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    dom = render_offline(run / "report.html")
+    assert all(f"<h2>{title}</h2>" in dom for title in SECTIONS)
+    figures = dom.count("<svg")
+    assert figures == 4 and dom.count("<figcaption>") == figures
+    assert EXTERNAL.search((run / "report.html").read_text()) is None

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.splits import load_train_test
 from edgernn.samples import synth_keywords as synth
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgernn.runtime.datasets import load_train_test, read_sequences, read_ts
+from edgernn.runtime.datasets import read_sequences, read_ts
+
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import DataFormatError
 from edgernn.runtime.tables import read_arff, read_numeric_csv, read_tsv
 
@@ -115,7 +117,7 @@ def test_hostile_tables_are_refused_naming_the_problem(tmp_path, suffix, content
 
 
 def test_a_real_ucr_set_reads_the_same_from_ts_tsv_arff_and_csv(tmp_path):
-    from conftest import shared_data
+    from support import shared_data
 
     cases = read_ts(shared_data("ucr", "GunPoint_TRAIN.ts"))
     values = [",".join(f"{v:.9g}" for v in s[:, 0]) for s in cases.sequences]

@@ -1,5 +1,5 @@
 """Text classification inputs: words, vocabulary, streaming tokenization, 20 Newsgroups cleaning
-and the text loaders (runtime/text.py)."""
+and the text loaders (runtime/text.py, runtime/corpus.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgernn.runtime.errors import DataFormatError, InputError, MetadataError
-from edgernn.runtime.text import (
-    PAD_ID, STRIP_PARTS, UNK_ID, TextSet, TextStream, Vocabulary, clean_text, is_text_folder,
-    read_text_csv, read_text_folder, strip_footer, strip_headers, strip_quotes, tokenize,
+from edgernn.runtime.text import PAD_ID, UNK_ID, TextStream, Vocabulary, tokenize
+from edgernn.runtime.corpus import (
+    STRIP_PARTS, TextSet, clean_text, is_text_folder, read_text_csv, read_text_folder, strip_footer, strip_headers, strip_quotes,
 )
 
 # ---------------------------------------------------------------------------------------------

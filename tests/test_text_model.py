@@ -13,14 +13,14 @@ import torch
 from click.testing import CliRunner
 
 from edgernn.runtime import InputTypeError, Model
-from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import InputError, MetadataError
 from edgernn.runtime.frontend import TextFrontend, frontend_from_json
 from edgernn.runtime.text import PAD_ID, Vocabulary, tokenize
 from edgernn.trainer.config import ModelConfig, TrainConfig
-from edgernn.trainer.model import RecurrentClassifier
+from edgernn.trainer.network import RecurrentClassifier
 
-from conftest import MEASURED_SETTINGS
+from support import MEASURED_SETTINGS
 
 TOPICS = {
     "cars": "engine wheel brake fuel drive speed tire gear motor".split(),
@@ -332,7 +332,7 @@ def test_pipeline_runs_the_whole_text_flow_and_leaves_int8_static_out_for_a_pool
 
 
 def test_a_token_lstm_int8_dynamic_file_stores_its_embedding_as_int8_too():
-    from edgernn.export.onnx_export import ExportContract, export_onnx
+    from edgernn.export.torch_to_onnx import ExportContract, export_onnx
     from edgernn.export.quantize import DynamicCandidate, dynamic_int8, op_counts, weight_storage
 
     torch.manual_seed(0)

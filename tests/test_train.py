@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from edgernn.runtime.errors import CheckpointError, InputError
-from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.frontend import FeatureFrontend
 from edgernn.trainer.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from edgernn.runtime.datasets import stratified_fold, stratified_split
+from edgernn.runtime.splits import stratified_fold, stratified_split
 from edgernn.trainer.data import encode
 from edgernn.trainer.metrics import classification_metrics
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+from edgernn.trainer.network import ModelConfig, RecurrentClassifier
 from edgernn.trainer.threads import torch_threads
 from edgernn.trainer.train import TrainConfig, evaluate, fit, train
 
-from conftest import MEASURED_SETTINGS
+from support import MEASURED_SETTINGS
 
 
 def test_same_seed_same_weights(tmp_path, sample_dir):

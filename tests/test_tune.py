@@ -13,6 +13,7 @@ from edgernn.trainer.config import TrainConfig
 from edgernn.tune.search import (
     DataSpec, TuneConfig, TuneError, constraint_values, defaults_trial, parse_duration, pareto_front, tune, winner_of,
 )
+from support import write_ts
 
 
 @pytest.mark.parametrize("text, seconds", [("20m", 1200), ("90s", 90), ("1.5h", 5400), ("300", 300)])
@@ -82,11 +83,6 @@ def test_an_epoch_hook_that_raises_ends_the_run(tmp_path, sample_dir):
               log=lambda m: None, evaluate_test=False, epoch_hook=stop_at_two)
 
 
-def write_ts(path, cases, labels):
-    rows = "".join(f"{','.join(f'{v:.4f}' for v in c)}:{label}\n" for c, label in zip(cases, labels))
-    path.write_text(f"@problemName waves\n@classLabel true {' '.join(sorted(set(labels)))}\n@data\n{rows}")
-
-
 @pytest.fixture(scope="module")
 def waves(tmp_path_factory):
     """Two classes of noisy sine waves, 240 steps (framed into 3 by the data rule)."""
@@ -99,6 +95,16 @@ def waves(tmp_path_factory):
                  for lab in labels]
         write_ts(root / f"waves_{split}.ts", cases, labels)
     return root / "waves_TRAIN.ts"
+
+
+def test_progress_draws_a_bar_over_the_budget_then_the_winners_bars_on_stderr(tmp_path, waves, capfd):
+    """The CLI asks for bars when stderr is a terminal (tests/test_progress.py); here the library
+    is asked directly, so the bars reach the captured stderr."""
+    tune(DataSpec(str(waves), base={"epochs": 3}), tmp_path, TuneConfig(budget_s=600, trials=1, seed=0), log=lambda m: None,
+         progress=True)
+    out, err = capfd.readouterr()
+    assert "/600 s of the budget [" in err and " epochs [" in err and " checks [" in err
+    assert out == ""
 
 
 def test_a_search_ends_in_a_normal_run_folder_with_its_trials(tmp_path, waves):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgernn.runtime.datasets import load_train_test
+from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import DataFormatError, InputError
 from edgernn.runtime.wav import read_wav, read_wav_folder
 

@@ -1,14 +1,18 @@
 """Files given in the wrong place get a message that says what the file is and what to give;
-`info` takes a run folder; `predict` prints a header."""
+`info` takes a run folder; `predict` prints a header; `predict` and `check` refuse data that does not
+belong to the model."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from click.testing import CliRunner
 
 from edgernn.cli.main import cli
 from edgernn.runtime.file_kinds import file_kind
+from support import write_ts
 
 
 def test_file_kinds_are_told_apart_from_their_bytes(quick_runs, tmp_path):
@@ -65,3 +69,25 @@ def test_check_refuses_a_reference_or_checkpoint_of_another_run(raw_input_runs, 
     own = CliRunner().invoke(cli, ["check", str(plain["fp32"].path), "--data", str(sample_test_file),
                                    "--checkpoint", str(plain_checkpoint)])
     assert own.exit_code == 0, own.output
+
+
+def test_predict_and_check_refuse_data_that_does_not_belong_to_the_model(quick_runs, tmp_path):
+    """JapaneseVowels graphs (12 features, classes 1-9) given another data set: the message names
+    what differs and the data set the model was trained on, before anything runs."""
+    _, _, artifacts = quick_runs["gru"]
+    graph = artifacts["fp32"].path
+    rng = np.random.default_rng(0)
+    six = write_ts(tmp_path / "six.ts", [rng.standard_normal((20, 6)) for _ in range(4)], ["1", "2", "1", "2"])
+    other_labels = write_ts(tmp_path / "walk.ts", [rng.standard_normal((20, 12)) for _ in range(4)], ["walk", "run", "1", "walk"])
+    documents = tmp_path / "docs.csv"
+    documents.write_text("text,label\nthe launch window opens at dawn,space\nthe game went to overtime,sport\n")
+    apart = f"the data and {graph.name} (trained on JapaneseVowels) do not belong together"
+    cases = [(six, f"{six}: 6 features per step, but the model takes 12; {apart}"),
+             (other_labels, f"{other_labels}: labels ['run', 'walk'] are not among the model's classes "
+                            f"['1', '2', '3', '4', '5', '6', '7', '8', '9']; {apart}"),
+             (documents, f"{documents}: holds text, but the model takes features; {apart}")]
+    for data, message in cases:
+        for args in (["predict", str(graph), str(data)], ["check", str(graph), "--data", str(data)]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 2, (args, result.output)
+            assert message in " ".join(result.output.split()), (args, result.output)

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.files import write_bytes_atomic
 from edgernn.runtime.file_kinds import graph_given_as_checkpoint
 from edgernn.runtime.errors import CheckpointError
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier
+from edgernn.trainer.network import ModelConfig, RecurrentClassifier
 
 CHECKPOINT_FORMAT = "edgernn.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -36,6 +36,12 @@ def save_checkpoint(path: str | Path, model: RecurrentClassifier, labels: list[s
         "frontend": frontend,
         **extra,
     }
+    return save_payload(path, payload)
+
+
+def save_payload(path: str | Path, payload: dict) -> Path:
+    """``torch.save`` of a dict of tensors and plain values, written atomically (an interrupted
+    write leaves the previous file in place)."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return write_bytes_atomic(path, buffer.getvalue())
@@ -51,23 +57,32 @@ def read_checkpoint(path: str | Path) -> dict:
     advice = graph_given_as_checkpoint(path)
     if advice:
         raise CheckpointError(advice)
+    payload = load_payload(path, "checkpoint", CHECKPOINT_FORMAT, CHECKPOINT_VERSION, REQUIRED)
+    payload["path"] = str(path)
+    return payload
+
+
+def load_payload(path: Path, kind: str, payload_format: str, version: int, required: tuple[str, ...] = ()) -> dict:
+    """A dict written by ``save_payload``, loaded with ``torch.load(weights_only=True)`` (a pickle
+    that would run code is refused) and checked: its ``format`` is ``payload_format``, it holds
+    ``required``, its version is at most ``version``. ``kind`` names the file in the errors
+    (CheckpointError): "checkpoint", "training state"."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{path}: refused to load: not a weights-only checkpoint of tensors and plain containers "
+            f"{path}: refused to load: not a weights-only {kind} of tensors and plain containers "
             f"({_unpickler_detail(str(exc))})"
         ) from None
     except Exception as exc:  # torch.load on arbitrary bytes raises assorted types (IndexError, RuntimeError, ...)
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an edgernn checkpoint (expected a dict with format {CHECKPOINT_FORMAT!r})")
-    missing = [key for key in REQUIRED if key not in payload]
+        raise CheckpointError(f"{path}: not a readable torch {kind} ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != payload_format:
+        raise CheckpointError(f"{path}: not an edgernn {kind} (expected a dict with format {payload_format!r})")
+    missing = [key for key in required if key not in payload]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {missing}")
-    if payload.get("version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than {CHECKPOINT_VERSION}; upgrade edgernn")
-    payload["path"] = str(path)
+        raise CheckpointError(f"{path}: {kind} lacks {missing}")
+    if payload.get("version", 0) > version:
+        raise CheckpointError(f"{path}: {kind} version {payload['version']} is newer than {version}; upgrade edgernn")
     return payload
 
 

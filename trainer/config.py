@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import CELLS, INPUT_KINDS
 
@@ -29,7 +30,7 @@ class ModelConfig:
     classes: int = 2
     # What the head reads at each step: "last" the recurrent output of that step; "mean" the mean
     # of the outputs of every step so far; "attention" their weighted mean, each step weighted by
-    # exp(a learned score of its output) (trainer/model.py). Both pools are carried between chunks
+    # exp(a learned score of its output) (trainer/network.py). Both pools are carried between chunks
     # as extra state (the pooled vector and its total weight) and suit long inputs: documents.
     readout: str = "last"
 
@@ -97,10 +98,13 @@ class TrainConfig:
     # gives the same model on any machine only at the same thread count.
     threads: int | None = 1
     # Audio data (runtime/audio.py): the log-mel front end's frames; the sample rate is the data's.
-    window_ms: float = 25.0       # milliseconds of audio per frame
-    hop_ms: float = 10.0          # milliseconds between frame starts (one recurrent step)
-    mel_bands: int = 40           # features per frame
-    mean_norm_ms: float = 200.0   # running mean normalisation per band (speaker/microphone tilt); 0: off
+    window_ms: float = LogMelConfig.window_ms   # milliseconds of audio per frame
+    hop_ms: float = LogMelConfig.hop_ms         # milliseconds between frame starts (one recurrent step)
+    mel_bands: int = LogMelConfig.mel_bands     # features per frame
+    # running mean normalisation per band (speaker/microphone tilt), time constant in ms; 0: off.
+    # On for training; LogMelConfig's default stays 0 because it describes a front end as a file
+    # carries it, and files written before the normalisation existed carry none.
+    mean_norm_ms: float = 200.0
     # Audio: the name of a background class to add (trainer/background.py), for models that listen
     # to a continuous stream; "" (the default): the classes are the data's own.
     background: str = ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -22,9 +21,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from edgernn.runtime._files import write_bytes_atomic, write_json_atomic
-from edgernn.runtime.errors import CheckpointError, InputError
-from edgernn.runtime.datasets import SequenceSet, load_train_test, stratified_fold, stratified_split
+from edgernn.runtime.files import write_json_atomic
+from edgernn.runtime.errors import InputError
+from edgernn.runtime.datasets import SequenceSet
+from edgernn.runtime.splits import load_train_test, stratified_fold, stratified_split
 from edgernn.runtime.audio import LogMelConfig
 from edgernn.runtime.log import log_to_stderr
 from edgernn.runtime.metadata import baseline_warnings, baselines_line
@@ -34,14 +34,14 @@ from edgernn.trainer.augment import FeatureAugment, augment_features
 from edgernn.trainer.background import BackgroundMix, add_background
 from edgernn.trainer.distributed import BACKEND, SINGLE, Ranks, join, leave
 from edgernn.trainer.baselines import baselines
-from edgernn.trainer.checkpoint import save_checkpoint
+from edgernn.trainer.checkpoint import load_payload, save_checkpoint, save_payload
 from edgernn.trainer.config import TrainConfig
 from edgernn.trainer.defaults import VALIDATION_SHARE, resolve, resolve_frame, settings_line
 from edgernn.trainer.data import Encoded, encode
 from edgernn.trainer.metrics import classification_metrics
 from edgernn.trainer.wordvec import initialise_embedding, read_word_vectors, train_word_vectors, write_word_vectors
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
-from edgernn.trainer.progress import EpochBar, time_left
+from edgernn.trainer.network import ModelConfig, RecurrentClassifier, last_step
+from edgernn.runtime.progress import Progress, time_left
 from edgernn.trainer.threads import torch_threads
 
 
@@ -209,6 +209,61 @@ class DivergenceGuard:
                 "events": list(self.events), "state": self.state}
 
 
+@dataclass(frozen=True)
+class BatchPerturbation:
+    """What training does to a batch's inputs before the forward pass, drawn from the training
+    generator in this order: log-mel augmentation (audio), Gaussian input noise (feature frames),
+    token dropout (tokens: words read as unknown, so that no single word can carry a document)."""
+    augment: FeatureAugment
+    noise: float = 0.0
+    token_dropout: float = 0.0
+
+    @classmethod
+    def of(cls, config: TrainConfig, input_kind: str) -> "BatchPerturbation":
+        return cls(FeatureAugment(config.band_warp, config.band_mask, config.time_mask),
+                   config.input_noise if input_kind == "features" else 0.0,
+                   config.token_dropout if input_kind == "tokens" else 0.0)
+
+    def __call__(self, x: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.augment.active:
+            x = augment_features(x, lengths, self.augment, generator)
+        if self.noise > 0:
+            x = x + self.noise * torch.randn(x.shape, generator=generator)
+        if self.token_dropout > 0:
+            x = torch.where((torch.rand(x.shape, generator=generator) < self.token_dropout) & (x > UNK_ID), UNK_ID, x)
+        return x
+
+
+def run_epoch(net: nn.Module, model: RecurrentClassifier, train: Encoded, config: TrainConfig,
+              generator: torch.Generator, optimizer: torch.optim.Optimizer, schedule, weight: torch.Tensor | None,
+              ranks: Ranks, perturb: BatchPerturbation) -> tuple[float, int]:
+    """One pass over ``train`` in shuffled batches (by length for tokens), one update per batch
+    -> (summed loss, correct predictions), added over ranks. ``net`` is ``model``, or its DDP
+    wrapper in a distributed run. A non-finite loss updates nothing (DivergenceGuard sees it)."""
+    model.train()
+    batches = (length_bucketed_batches if model.config.input_kind == "tokens" else shuffled_batches)(
+        train.lengths, config.batch_size, generator)
+    total_loss, correct = 0.0, 0
+    for index in batches:
+        batch = train.subset(index)
+        loss, logits, y = batch_loss(net, batch, perturb(batch.x, batch.lengths, generator), weight, ranks)
+        optimizer.zero_grad(set_to_none=True)
+        loss_value = loss.item()
+        if ranks.active:  # every rank steps back (DDP's all-reduce); a non-finite loss anywhere makes every gradient so
+            loss.backward()
+            if math.isfinite(nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)):
+                optimizer.step()
+        elif math.isfinite(loss_value):
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+        schedule.step()
+        total_loss += loss_value * len(batch) / ranks.world
+        correct += int((logits.argmax(dim=1) == y).sum())
+    total_loss, correct = ranks.sum(total_loss, correct)
+    return total_loss, int(correct)
+
+
 def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config: TrainConfig,
         log: Callable[[str], None] = log_to_stderr, resume: dict | None = None,
         on_epoch: Callable[[dict], None] | None = None,
@@ -260,41 +315,12 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         log(f"resuming after epoch {resume['epoch']} of {config.epochs}")
     last_state = -math.inf  # when on_epoch last ran (the first epoch always hands its state over)
     net = DistributedDataParallel(model) if ranks.active else model  # DDP averages the gradients over ranks
-    add_noise = config.input_noise > 0 and model.config.input_kind == "features"
-    augment = FeatureAugment(config.band_warp, config.band_mask, config.time_mask)
-    drop_tokens = config.token_dropout > 0 and model.config.input_kind == "tokens"
-    bar = EpochBar(config.epochs, first_epoch - 1) if progress and ranks.leader else None
-    say = bar.around(log) if bar else log
+    perturb = BatchPerturbation.of(config, model.config.input_kind)
+    bar = Progress.start(config.epochs, "epochs", progress and ranks.leader, done=first_epoch - 1)
+    say = bar.around(log)
     for epoch in range(first_epoch, config.epochs + 1):
         started = time.perf_counter()
-        model.train()
-        batches = (length_bucketed_batches if model.config.input_kind == "tokens" else shuffled_batches)(
-            train.lengths, config.batch_size, generator)
-        total_loss, correct = 0.0, 0
-        for index in batches:
-            batch = train.subset(index)
-            x = batch.x
-            if augment.active:
-                x = augment_features(x, batch.lengths, augment, generator)
-            if add_noise:
-                x = x + config.input_noise * torch.randn(x.shape, generator=generator)
-            if drop_tokens:  # words read as unknown: no single word can carry a document
-                x = torch.where((torch.rand(x.shape, generator=generator) < config.token_dropout) & (x > UNK_ID), UNK_ID, x)
-            loss, logits, y = batch_loss(net, batch, x, weight, ranks)
-            optimizer.zero_grad(set_to_none=True)
-            loss_value = loss.item()
-            if ranks.active:  # every rank steps back (DDP's all-reduce); a non-finite loss anywhere makes every gradient so
-                loss.backward()
-                if math.isfinite(nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)):
-                    optimizer.step()
-            elif math.isfinite(loss_value):  # a non-finite loss updates nothing; the guard sees it below
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-                optimizer.step()
-            schedule.step()
-            total_loss += loss_value * len(batch) / ranks.world
-            correct += int((logits.argmax(dim=1) == y).sum())
-        total_loss, correct = ranks.sum(total_loss, correct)
+        total_loss, correct = run_epoch(net, model, train, config, generator, optimizer, schedule, weight, ranks, perturb)
         record = EpochRecord(epoch, total_loss / len(train), correct / len(train), None, None,
                              optimizer.param_groups[0]["lr"], 0.0)
         if val is not None and len(val):
@@ -329,15 +355,13 @@ def fit(model: RecurrentClassifier, train: Encoded, val: Encoded | None, config:
         left = time_left(history[-(epoch - first_epoch + 1):], config.epochs - epoch)
         say(f"epoch {epoch}/{config.epochs} loss {record.loss:.4f} acc {record.train_accuracy:.4f}{val_text} "
             f"({record.seconds:.1f}s{left})")
-        if bar:
-            bar.advance(record)
+        bar.advance(1, f"loss {record.loss:.4f}" + ("" if record.val_accuracy is None else f", val_acc {record.val_accuracy:.4f}"))
         if epoch_hook is not None:
             epoch_hook(record)
         if stale >= config.patience:
             say(f"early stop: no better validation score for {config.patience} epochs; best epoch {best_epoch}")
             break
-    if bar:
-        bar.close()
+    bar.close()
     if history and history[-1].val_loss is None and guard.diverged(history[-1].loss):
         # no validation split, and the run ended well above its best training loss: keep the best
         best_state, best_epoch = guard.state, guard.best_epoch
@@ -444,7 +468,7 @@ def train(data: str | Path, out: str | Path, model_config: dict, config: TrainCo
 
     model_config: ModelConfig fields other than those the data decides (features, classes).
     label_regex/test_regex: for a folder of WAV files (see runtime/wav.py). strip: for text data,
-    the parts of Usenet posts to remove (runtime/text.py).
+    the parts of Usenet posts to remove (runtime/corpus.py).
     Writes out/model.pt, out/history.json and out/metrics.json, each atomically. After the first
     epoch and then every STATE_EVERY_S seconds, out/train_state.pt holds what ``resume_training``
     needs to go on from that epoch after an interruption; it is removed once the run is complete. ``resume``: such a state.
@@ -621,14 +645,13 @@ def validation_outcome(run_dir: Path, model: RecurrentClassifier, labels: list[s
 
 TRAIN_STATE = "train_state.pt"
 TRAIN_STATE_FORMAT = "edgernn.train_state"
+TRAIN_STATE_VERSION = 1
 
 
 def save_training_state(path: Path, call: dict, state: dict) -> None:
     """Write the state after an epoch, with the arguments of the run, atomically (an interrupted
     write leaves the previous epoch's state in place)."""
-    buffer = io.BytesIO()
-    torch.save({"format": TRAIN_STATE_FORMAT, "version": 1, "call": call, **state}, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_payload(path, {"format": TRAIN_STATE_FORMAT, "version": TRAIN_STATE_VERSION, "call": call, **state})
 
 
 def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_stderr,
@@ -639,12 +662,7 @@ def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_std
     if not path.is_file():
         done = " (the run is complete: model.pt is there)" if (Path(run_dir) / "model.pt").is_file() else ""
         raise InputError(f"{run_dir}: no {TRAIN_STATE} to resume from{done}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # refused pickles and unreadable bytes alike
-        raise CheckpointError(f"{path}: not a readable training state ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
-        raise CheckpointError(f"{path}: not an edgernn training state")
+    state = load_payload(path, "training state", TRAIN_STATE_FORMAT, TRAIN_STATE_VERSION, ("call",))
     call = state["call"]
     config = TrainConfig(**{**call["train_config"], "threads": threads or call["train_config"].get("threads")})
     return train(call["data"], run_dir, call["model_config"], config, test=call["test"], log=log,

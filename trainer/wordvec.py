@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgernn.runtime._files import write_bytes_atomic
+from edgernn.runtime.files import write_bytes_atomic
 from edgernn.runtime.errors import DataFormatError
 from edgernn.runtime.text import Vocabulary
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgernn.runtime.log import log_to_stderr
+from edgernn.runtime.progress import Progress
 from edgernn.runtime.errors import InputError
 from edgernn.trainer.config import TrainConfig
 
@@ -229,16 +229,16 @@ def open_study(tune: TuneConfig, storage_url_or_file: str, create: bool, warmup_
 
 
 def search_worker(spec: DataSpec, tune: TuneConfig, data_facts: dict, storage: str, trials_dir: str, deadline: float,
-                  worker: int) -> int:
-    """One process's share of the search: trials until the deadline or the trial count. Returns
-    the trials it ran."""
+                  worker: int, say: Callable[[str], None] = log_to_stderr) -> int:
+    """One process's share of the search: trials until the deadline or the trial count, each
+    finished one told to ``say`` in a line. Returns the trials it ran."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(replace(tune, seed=tune.seed + worker), storage, create=False, warmup_steps=data_facts["warmup_steps"])
     before = len(study.trials)
     catch = (InputError,)  # a configuration the data refuses (e.g. a frame longer than a case) fails alone
-    callbacks = [log_trial]
+    callbacks = [lambda study, trial: say(trial_line(trial))]
     if tune.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(tune.trials, states=None))
     study.optimize(lambda trial: run_trial(trial, spec, tune, data_facts, Path(trials_dir), deadline),
@@ -246,19 +246,19 @@ def search_worker(spec: DataSpec, tune: TuneConfig, data_facts: dict, storage: s
     return len(study.trials) - before
 
 
-def log_trial(study, trial) -> None:
-    """Progress on stderr: one line per finished trial."""
+def trial_line(trial) -> str:
+    """One finished trial in a line."""
     attrs = trial.user_attrs
     value = "-" if trial.value is None else f"{trial.value:.4f}"
-    print(f"tune: trial {trial.number} {trial.state.name.lower()}: validation accuracy {value}, {attrs.get('bytes')} bytes, "
-          f"step p50 {attrs.get('step_us')} us; {attrs.get('params', trial.params)}", file=sys.stderr, flush=True)
+    return (f"tune: trial {trial.number} {trial.state.name.lower()}: validation accuracy {value}, {attrs.get('bytes')} bytes, "
+            f"step p50 {attrs.get('step_us')} us; {attrs.get('params', trial.params)}")
 
 
 def data_facts_of(spec: DataSpec, tune: TuneConfig) -> dict:
     """Input kind, the data's own frame, how trials are judged (``folds`` > 0: cross-validation,
     else a held-out ``val_fraction``), the epochs of a trial's schedule and the pruner's warm-up,
     read once from the training split."""
-    from edgernn.runtime.datasets import load_train_test
+    from edgernn.runtime.splits import load_train_test
     from edgernn.trainer.defaults import VALIDATION_FROM, VALIDATION_SHARE, frame_for, resolve
 
     train_set, _ = load_train_test(spec.data, spec.test, spec.label_regex, spec.test_regex, spec.strip,
@@ -334,9 +334,10 @@ class TuneError(InputError):
 
 
 def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
-         log: Callable[[str], None] = log_to_stderr) -> dict:
+         log: Callable[[str], None] = log_to_stderr, progress: bool = False) -> dict:
     """Search, then run ``pipeline`` for the winner into ``out``; returns report.json's content
-    (with its ``tune`` section)."""
+    (with its ``tune`` section). progress: a bar over the search budget's seconds on stderr, then
+    the winner's training and export bars (runtime/progress.py)."""
     from edgernn.export.pipeline import pipeline
 
     out = Path(out)
@@ -357,12 +358,16 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
         f"constraints on the {tune_config.precision} graph: bytes <= {tune_config.max_bytes or 'any'}, "
         f"step p50 <= {tune_config.max_step_us or 'any'} us")
     args = (spec, tune_config, facts, storage, str(trials_dir), deadline)
-    if tune_config.jobs == 1:
-        search_worker(*args, 0)
-    else:
-        with ProcessPoolExecutor(tune_config.jobs, mp_context=get_context("spawn")) as pool:
-            for future in [pool.submit(search_worker, *args, worker) for worker in range(tune_config.jobs)]:
-                future.result()
+    bar = Progress.start(round(tune_config.budget_s), "s of the budget", progress).follow_clock()
+    try:
+        if tune_config.jobs == 1:
+            search_worker(*args, 0, bar.around(log_to_stderr))
+        else:  # the workers' trial lines reach stderr from their own processes
+            with ProcessPoolExecutor(tune_config.jobs, mp_context=get_context("spawn")) as pool:
+                for future in [pool.submit(search_worker, *args, worker) for worker in range(tune_config.jobs)]:
+                    future.result()
+    finally:
+        bar.close()
     shutil.rmtree(trials_dir, ignore_errors=True)
     study = open_study(tune_config, storage, create=False, warmup_steps=facts["warmup_steps"])
     rows = trial_rows(study)
@@ -377,12 +382,12 @@ def tune(spec: DataSpec, out: str | Path, tune_config: TuneConfig,
     config = TrainConfig(**{**spec.base, **params, "val_fraction": None if facts["folds"] else facts["val_fraction"],
                             "seed": tune_config.seed, "threads": 1})
     from edgernn.export.exporter import ExportGateError
-    from edgernn.runtime._files import write_json_atomic
+    from edgernn.runtime.files import write_json_atomic
 
     gate_error = None
     try:
         report = pipeline(spec.data, out, model_config, config, test=spec.test, threads=1, log=log,
-                          label_regex=spec.label_regex, test_regex=spec.test_regex, strip=spec.strip)
+                          label_regex=spec.label_regex, test_regex=spec.test_regex, strip=spec.strip, progress=progress)
     except ExportGateError as error:  # the report is written; add the search to it, then fail as pipeline does
         gate_error, report = error, json.loads((out / "report.json").read_text())
     report["tune"] = {"budget_s": tune_config.budget_s, "search_s": round(searched, 1), "jobs": tune_config.jobs,

@@ -14,7 +14,7 @@ digits=${3:-31415926}
 edgernn train "$data" --label-regex '^(\d)_' --test-regex '_[0-4]\.wav$' --cell gru --background _background_ \
   --epochs 40 --lr 5e-3 --batch-size 16 --val-fraction 0 --warmup 0 --dropout 0.4 --input-noise 0.3 --threads 2 --out "$out"
 edgernn export "$out" --precision fp32 --precision int8-dynamic
-python -m edgernn.samples.digit_stream "$data" "$out/digits.wav" --digits "$digits"
+python -m edgernn.samples.digit_recording "$data" "$out/digits.wav" --digits "$digits"
 edgernn stream "$out/model.int8-dynamic.onnx" "$out/digits.wav" --json > "$out/digits.events.jsonl"
 python - "$out" "$digits" <<'EOF'
 import json, sys

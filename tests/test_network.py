@@ -1,4 +1,4 @@
-"""The recurrent classifier (trainer/model.py): streaming equals whole-sequence, padding is inert."""
+"""The recurrent classifier (trainer/network.py): streaming equals whole-sequence, padding is inert."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgernn.runtime.errors import InputError
-from edgernn.trainer.model import ModelConfig, RecurrentClassifier, last_step
+from edgernn.trainer.network import ModelConfig, RecurrentClassifier, last_step
 
 CASES = [("rnn", 1), ("gru", 2), ("lstm", 3)]
 

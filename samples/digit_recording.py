@@ -4,7 +4,7 @@ Joins one Free Spoken Digit Dataset test recording (takes 0-4, never trained on)
 pauses of low-level noise between them, into one WAV of a fixed length, and writes beside it a
 JSON list of where each digit lies:
 
-    python -m edgernn.samples.digit_stream ../shared/data/fsdd/recordings digits.wav --digits 31415926
+    python -m edgernn.samples.digit_recording ../shared/data/fsdd/recordings digits.wav --digits 31415926
 
 Needs only numpy and the runtime.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime._files import write_json_atomic
+from edgernn.runtime.files import write_json_atomic
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.wav import read_wav, write_wav
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgernn.runtime.metadata import GraphMetadata, StateSpec
-from edgernn.trainer.model import RecurrentClassifier
+from edgernn.trainer.network import RecurrentClassifier
 
 OPSET = 17
 
