@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "edgernn", "font.size": 9, "axes.spines.top": False,
@@ -33,13 +34,18 @@ def learning_curves(history: list[dict]) -> str:
     """Loss and accuracy per epoch, training and (where there is one) validation."""
     epochs = [r["epoch"] for r in history]
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=WIDE)
-    loss_axis.plot(epochs, [r["loss"] for r in history], label="training")
-    accuracy_axis.plot(epochs, [r["train_accuracy"] for r in history], label="training")
+    style = {"marker": "o", "markersize": 3} if len(history) <= 30 else {}  # a short run's points show, one alone too
+    loss_axis.plot(epochs, [r["loss"] for r in history], label="training", **style)
+    accuracy_axis.plot(epochs, [r["train_accuracy"] for r in history], label="training", **style)
     if any(r.get("val_loss") is not None for r in history):
-        loss_axis.plot(epochs, [r.get("val_loss") for r in history], label="validation")
-        accuracy_axis.plot(epochs, [r.get("val_accuracy") for r in history], label="validation")
+        loss_axis.plot(epochs, [r.get("val_loss") for r in history], label="validation", **style)
+        accuracy_axis.plot(epochs, [r.get("val_accuracy") for r in history], label="validation", **style)
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for axis in (loss_axis, accuracy_axis):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if len(epochs) < 3:  # matplotlib's own margin around one or two epochs puts fractions on the axis
+            axis.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
     loss_axis.legend(frameon=False)
     return to_svg(figure)
 
@@ -69,7 +75,7 @@ def step_latency(latency: dict[str, dict]) -> str:
     at = np.arange(len(names))
     axis.bar(at - 0.2, [latency[n]["step_us_p50"] for n in names], 0.4, label="p50")
     axis.bar(at + 0.2, [latency[n]["step_us_p99"] for n in names], 0.4, label="p99")
-    axis.set(xticks=at, ylabel="µs per step", title=f"one step, {next(iter(latency.values())).get('threads', 1)} thread")
+    axis.set(xticks=at, ylabel="µs per step", title=f"one step, {_threads(next(iter(latency.values())).get('threads', 1))}")
     axis.set_xticklabels(names)
     axis.legend(frameon=False)
     return to_svg(figure)
@@ -81,10 +87,15 @@ def throughput(rows: list[dict]) -> str:
     for (name, threads), points in _grouped(rows).items():
         points.sort(key=lambda r: r["streams"])
         axis.plot([r["streams"] for r in points], [r["batched_steps_per_s"] for r in points], marker="o",
-                  label=f"{name}, {threads} thread(s)")
+                  label=f"{name}, {_threads(threads)}")
     axis.set(xscale="log", yscale="log", xlabel="streams", ylabel="stream-steps per second", title="batched throughput")
     axis.legend(frameon=False, fontsize=7)
     return to_svg(figure)
+
+
+def _threads(count: int) -> str:
+    """1 thread, 2 threads; 0 (the library's choice): default threads."""
+    return "default threads" if not count else f"{count} thread{'' if count == 1 else 's'}"
 
 
 def _grouped(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
@@ -95,9 +106,11 @@ def _grouped(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
 
 
 def stream_trace(probs: np.ndarray, labels: list[str], events: list[dict], step_s: float | None,
-                 features: np.ndarray | None = None, samples: np.ndarray | None = None, rate: int | None = None) -> str:
+                 features: np.ndarray | None = None, samples: np.ndarray | None = None, rate: int | None = None,
+                 step_name: str = "step") -> str:
     """Class probabilities after every step of one streamed input, with the detector's events
-    shaded; above them, for audio, the waveform and the log-mel frames the model read."""
+    shaded; above them, for audio, the waveform and the log-mel frames the model read. The x axis
+    is in seconds with ``step_s``, else in steps called ``step_name`` ("word" for text)."""
     rows = 1 + (samples is not None) + (features is not None)
     figure, axes = plt.subplots(rows, 1, figsize=(8.0, 1.6 + 1.5 * rows), sharex=True, squeeze=False)
     axes = list(axes[:, 0])
@@ -121,7 +134,7 @@ def stream_trace(probs: np.ndarray, labels: list[str], events: list[dict], step_
     for event in events:
         axis.axvspan(event["start"] * unit, (event["end"] + 1) * unit, color="0.85", zorder=0)
         axis.text(event["start"] * unit, 1.02, event["label"], fontsize=7)
-    axis.set(ylim=(0, 1.1), ylabel="probability", xlabel="seconds" if step_s else "step")
+    axis.set(ylim=(0, 1.1), ylabel="probability", xlabel="seconds" if step_s else step_name)
     axis.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return to_svg(figure)
 

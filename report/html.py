@@ -165,7 +165,8 @@ def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
     step_s = model.frontend.config.hop / model.frontend.config.sample_rate if audio else None
     features = model.frontend.norm(model.frontend.logmel.frames(sequence)) if audio else None
     svg = figures.stream_trace(probs, model.labels, events, step_s, features, sequence if audio else None,
-                               model.frontend.config.sample_rate if audio else None)
+                               model.frontend.config.sample_rate if audio else None,
+                               "word" if model.frontend.kind == "text" else "step")
     found = f"; events: {', '.join(e['label'] for e in events) or 'none'}" if detecting else ""
     return figure_section("Stream trace", svg, f"{html.escape(what)}, streamed through the fp32 graph; the answer after "
                           f"the last step: {html.escape(model.labels[int(probs[-1].argmax())])}{found}.")
