@@ -44,8 +44,8 @@ def learning_curves(history: list[dict]) -> str:
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for axis in (loss_axis, accuracy_axis):
         axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        if len(epochs) < 3:  # matplotlib's own margin around one or two epochs puts fractions on the axis
-            axis.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        if len(epochs) < 3:  # matplotlib's own ticks around one or two epochs are fractions
+            axis.set(xlim=(epochs[0] - 0.5, epochs[-1] + 0.5), xticks=epochs)
     loss_axis.legend(frameon=False)
     return to_svg(figure)
 
