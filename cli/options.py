@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import sys
@@ -207,20 +208,11 @@ def model_config(options: dict) -> dict:
 
 
 def train_config(options: dict, threads: int | None) -> TrainConfig:
-    return TrainConfig(epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
-                       warmup_share=options["warmup_share"],
-                       patience=options["patience"], val_fraction=options["val_fraction"],
-                       test_fraction=options["test_fraction"],
-                       frame=options["frame"], input_noise=options["input_noise"], class_weights=options["class_weights"],
-                       seed=options["seed"], threads=threads or TrainConfig.threads, window_ms=options["window_ms"],
-                       hop_ms=options["hop_ms"], mel_bands=options["mel_bands"], mean_norm_ms=options["mean_norm_ms"],
-                       background=options["background"], preceding_share=options["preceding_share"],
-                       noise_share=options["noise_share"], snr_db=tuple(options["snr_db"]), gain_db=options["gain_db"],
-                       band_warp=options["band_warp"], band_mask=options["band_mask"], time_mask=options["time_mask"],
-                       max_vocab=options["max_vocab"],
-                       min_count=options["min_count"], max_tokens=options["max_tokens"],
-                       token_dropout=options["token_dropout"], word_vectors=options["word_vectors"] or "",
-                       pretrain_epochs=options["pretrain_epochs"], freeze_embedding=options["freeze_embedding"])
+    """The TrainConfig the train options ask for: every option named as a TrainConfig field sets
+    that field (the options' defaults are the fields' own)."""
+    given = {f.name: options[f.name] for f in dataclasses.fields(TrainConfig) if f.name in options}
+    return TrainConfig(**{**given, "snr_db": tuple(given["snr_db"]), "word_vectors": given["word_vectors"] or "",
+                          "threads": threads or TrainConfig.threads})
 
 
 def default_run_dir(cell: str) -> str:
