@@ -11,7 +11,7 @@ import numpy as np
 EXP_SAFE_LOGIT = 80.0  # |logit| below this: float32 exp neither overflows nor underflows to 0 (limits ~88.7, ~-103)
 EXP_SAFE_SQUARED = EXP_SAFE_LOGIT ** 2
 
-# numpy's ufuncs bound once: an attribute lookup costs ~50 ns, a noticeable share of a ~5 us step
+# numpy's ufuncs bound once: an attribute lookup costs ~50 ns (timeit), a share of every step
 _subtract, _exp = np.subtract, np.exp
 _add_reduce, _maximum_reduce, _minimum_reduce = np.add.reduce, np.maximum.reduce, np.minimum.reduce
 
@@ -22,7 +22,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     When every logit lies within +-EXP_SAFE_LOGIT (two fast whole-array reductions tell), exp
     comes first without subtracting each row's max: no row's exp can overflow, and every row's
     sum is at least exp(-80) > 0. That saves the per-row max, the slowest pass over short rows,
-    and needs no error-state guard (~4 us). Otherwise the max-subtracted form.
+    and needs no error-state guard (~4 us a call, python -m timeit on one step's logits). Otherwise the max-subtracted form.
     """
     if -EXP_SAFE_LOGIT < _minimum_reduce(logits, None) and _maximum_reduce(logits, None) < EXP_SAFE_LOGIT:
         exp = _exp(logits)
