@@ -44,6 +44,7 @@ def bench_command(path, thread_counts, stream_counts, steps, precisions, out, de
     from edgernn.runtime import InputError
     from edgernn.runtime.files import write_json_atomic
     from edgernn.runtime.bench import bench
+    from edgernn.runtime.log import log_to_stderr
 
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     models = sorted(folder.glob("model.*.onnx")) if Path(path).is_dir() else [Path(path)]
@@ -52,7 +53,7 @@ def bench_command(path, thread_counts, stream_counts, steps, precisions, out, de
     if not models:
         raise InputError(f"{path}: no model.<precision>.onnx files to benchmark")
     report = bench(models, threads=tuple(thread_counts) or (1, None), stream_counts=stream_counts, steps=steps,
-                   eager=_eager_baseline(folder / "model.pt"), log=lambda m: click.echo(m, err=True), device=device,
+                   eager=_eager_baseline(folder / "model.pt"), log=log_to_stderr, device=device,
                    progress=show_progress(as_json))
     if out:
         write_json_atomic(out, report)
