@@ -61,7 +61,6 @@ def _read_data(data: str | None, texts: tuple[str, ...], strip: tuple[str, ...],
     from pathlib import Path
 
     from edgernn.runtime.datasets import SequenceSet, read_sequences
-
     from edgernn.runtime.splits import is_text, read_text
     from edgernn.runtime.corpus import clean_text, read_document
 

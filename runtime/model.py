@@ -228,7 +228,8 @@ class Stream:
     Buffers: ``_buffers[k]`` = [state in, state out] of state tensor k. On the CPU one binding
     reads "in" and writes "out", and the new state is copied from "out" to "in" after each step
     (a few hundred bytes: far cheaper than switching bindings, which costs onnxruntime ~10 us
-    per call: python -m timeit on a GRU-128 session). On CUDA two bindings alternate the roles, so the state stays on the device.
+    per call: python -m timeit on a GRU-128 session). On CUDA two bindings alternate the roles,
+    so the state stays on the device.
     """
 
     def __init__(self, model: Model):

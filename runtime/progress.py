@@ -37,6 +37,7 @@ class Progress:
 
     def __init__(self, bar=None):
         self._bar = bar
+        self._stop: threading.Event | None = None  # set by follow_clock: ends its clock thread
 
     @classmethod
     def start(cls, total: float, unit: str, enabled: bool, done: float = 0) -> "Progress":
@@ -86,7 +87,7 @@ class Progress:
 
     def close(self) -> None:
         if self._bar is not None:
-            if getattr(self, "_stop", None) is not None:
+            if self._stop is not None:
                 self._stop.set()
             self._bar.close()
             self._bar = None

@@ -235,7 +235,7 @@ def check_fits_model(data: SequenceSet, model) -> None:
     if len(data) and takes == "features":
         expected = frontend.raw_features if frontend.kind == "framed_features" else frontend.features
         if data.features != expected:
-            raise DataFormatError(f"{data.source}: {values(data.features)} per step, but the model takes {expected}; {apart}")
+            raise DataFormatError(f"{data.source}: {features_text(data.features)} per step, but the model takes {expected}; {apart}")
     if takes == "audio" and data.sample_rate != frontend.config.sample_rate:
         raise DataFormatError(f"{data.source}: {data.sample_rate} Hz audio, but the model takes {frontend.config.sample_rate} Hz; "
                               f"{apart}")
@@ -245,5 +245,6 @@ def check_fits_model(data: SequenceSet, model) -> None:
                               f"model's classes {model.labels[:20]}; {apart}")
 
 
-def values(count: int) -> str:
+def features_text(count: int) -> str:
+    """1 feature, 6 features."""
     return f"{count} feature{'' if count == 1 else 's'}"
