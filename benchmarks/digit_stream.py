@@ -1,8 +1,8 @@
 """Spoken digits in continuous recordings: how often the detected events name the digits in order.
 
 For each seed, builds a 10-second recording of random FSDD test-split digits with pauses
-(`edgernn.samples.digit_recording`), streams it through MODEL in 10 ms hops with the model's
-background reset policy, and turns the probabilities into events with the model's own detector
+(`edgernn.samples.digit_recording`), streams it through MODEL hop by hop from a zero state (never reset, as
+`edgernn stream` by default), and turns the probabilities into events with the model's own detector
 (its calibrated operating point, else the defaults) and with each setting of a small sweep.
 Writes JSON: per setting, the share of recordings heard exactly in order, the digit error rate
 (edit distance between the digits said and heard, over the digits said) and the events per
@@ -23,7 +23,7 @@ import numpy as np
 
 from edgernn.runtime import Model
 from edgernn.runtime.calibration import stream_probabilities
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector, DetectorConfig
+from edgernn.runtime.detect import Detector, DetectorConfig, step_seconds, steps_for
 from edgernn.samples.digit_recording import digit_stream
 
 
@@ -43,9 +43,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--recordings", default="../shared/data/fsdd/recordings")
     parser.add_argument("--seeds", type=int, default=20, help="recordings to build (seeds 0..N-1)")
     parser.add_argument("--digits", type=int, default=8, help="digits per recording")
-    parser.add_argument("--windows", default="5,10", help="detector smoothing windows to try")
+    parser.add_argument("--windows", default="5,10", help="detector smoothing windows to try, in 10 ms steps "
+                        "(taken at the model's hop, as the detector's defaults are)")
     parser.add_argument("--thresholds", default="0.5,0.7", help="detector thresholds to try")
-    parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try")
+    parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try, in 10 ms steps")
     parser.add_argument("--out", default="benchmarks/results/digit_stream.json")
     args = parser.parse_args(argv)
     model = Model(args.model, threads=1)
@@ -58,10 +59,11 @@ def main(argv: list[str] | None = None) -> dict:
         samples, _, _ = digit_stream(args.recordings, said, seed=seed)
         recordings.append((said, stream_probabilities(model, samples)))
     settings = []
+    step_s = step_seconds(model)
     grid = [("swept", DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, ignore=(model.background,)))
-            for window, threshold, min_steps in itertools.product(
-                [int(w) for w in args.windows.split(",")], [float(t) for t in args.thresholds.split(",")],
-                [int(m) for m in args.min_steps.split(",")])]
+            for window, threshold, min_steps in dict.fromkeys(itertools.product(
+                [steps_for(int(w), step_s) for w in args.windows.split(",")], [float(t) for t in args.thresholds.split(",")],
+                [steps_for(int(m), step_s) for m in args.min_steps.split(",")]))]
     own = "calibrated" if model.metadata.detector else "defaults"
     for source, config in [(own, Detector.for_model(model).config), *grid]:
         heard_all = []
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "events_per_recording": round(float(np.mean([len(h) for h in heard_all])), 2),
                          "heard": heard_all})
     result = {"model": str(args.model), "recordings": args.seeds, "digits_per_recording": args.digits,
-              "reset_after_background_steps": BACKGROUND_RESET_STEPS, "said": [said for said, _ in recordings],
+              "said": [said for said, _ in recordings],
               "settings": settings}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -4,15 +4,16 @@ streams built from the test split's clips (never trained on, never calibrated on
     python benchmarks/keyword_stream.py RUN/model.fp32.onnx RUN/model.int8-dynamic.onnx \
         --data KEYWORD_FOLDER --test-regex '^test_' [--minutes 10] [--snr 20 10 5] [--seed 0] [--out FILE]
 
-For each signal-to-noise ratio, ``--minutes`` of one-minute streams (trainer/streams.py: the test
-clips cut to their speech, placed after 0.5-3 s of background, gains of -6 to +6 dB, Gaussian
-noise at the SNR against the speech placed) are streamed hop by hop through every graph with the
-reset policy `edgernn stream` uses and its own detector (its calibrated operating point, else the
-defaults). Events are scored by runtime/scoring.py's rule: an event catches a keyword when its
-label is the keyword's and its onset lies between the keyword's start and 0.5 s after its end;
-each keyword is caught once; every other event is a false alarm. Also, from a sweep of the
-threshold at the operating point's window, minimum length and refractory period: the false
-alarms per hour at recall 0.8. Writes JSON; prints a Markdown table.
+For each signal-to-noise ratio, ``--minutes`` of streams (one minute each, ``--stream-seconds``;
+trainer/streams.py: the test clips cut to their speech, placed after 0.5-3 s of background
+(``--gap-s``), gains of -6 to +6 dB, Gaussian noise at the SNR against the speech placed) are
+streamed hop by hop through every graph, never reset (as `edgernn stream` by default), with its own
+detector (its calibrated operating point, else the defaults). Events are scored by
+runtime/scoring.py's rule: an event catches a keyword when its label is the keyword's and its onset
+lies between the keyword's start and 0.5 s after its end; each keyword is caught once; every other
+event is a false alarm. Also, from a sweep of the threshold at the operating point's window, minimum
+length and refractory period: the false alarms per hour at recall 0.8. Writes JSON; prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-regex", default=None, help="as at training (Speech Commands lists need none)")
     parser.add_argument("--label-regex", default=None, help="as at training")
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of test stream per SNR")
+    parser.add_argument("--stream-seconds", type=float, default=60.0,
+                        help="length of one stream, each heard from a fresh state (600: ten minutes without a break)")
+    parser.add_argument("--gap-s", type=float, nargs=2, default=list(StreamRecipe.gap_s), metavar=("LOW", "HIGH"),
+                        help="background before each keyword, seconds, uniform (long gaps: a listener left alone)")
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0], help="signal-to-noise ratios, dB")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/keyword_stream-<time>.json)")
@@ -75,10 +80,12 @@ def main(argv: list[str] | None = None) -> dict:
     models = [Model(path, threads=1) for path in args.models]
     _, test_clips = load_train_test(args.data, None, args.label_regex, args.test_regex)
     rate = models[0].frontend.config.sample_rate
-    results = {"data": args.data, "test_clips": len(test_clips), "minutes_per_snr": args.minutes, "seed": args.seed, "snr": {}}
+    results = {"data": args.data, "test_clips": len(test_clips), "minutes_per_snr": args.minutes, "seed": args.seed,
+               "stream_seconds": args.stream_seconds, "gap_s": args.gap_s, "snr": {}}
     for snr in args.snr:
-        recordings = [build_stream(test_clips, StreamRecipe(seconds=60.0, snr_db=snr), args.seed + 1000 * int(snr) + i)
-                      for i in range(max(1, round(args.minutes)))]
+        recipe = StreamRecipe(seconds=args.stream_seconds, gap_s=tuple(args.gap_s), snr_db=snr)
+        recordings = [build_stream(test_clips, recipe, args.seed + 1000 * int(snr) + i)
+                      for i in range(max(1, round(args.minutes * 60 / args.stream_seconds)))]
         results["snr"][f"{snr:g}"] = {}
         for model in models:
             started = time.perf_counter()

@@ -8,7 +8,7 @@ import click
 
 from edgernn.cli.options import allow_nonfinite_option, device_option, json_option, threads_option
 from edgernn.runtime.detect import (
-    BACKGROUND_DETECTION_DEFAULTS, BACKGROUND_RESET_STEPS, DETECTION_DEFAULTS, DetectorConfig, listens_for_events,
+    BACKGROUND_DETECTION_DEFAULTS, DETECTION_DEFAULTS, PRESET_STEP_S, DetectorConfig, listens_for_events,
 )
 
 DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibrate), else"
@@ -17,6 +17,10 @@ DEFAULTS_HELP = "Default: the model's calibrated operating point (edgernn calibr
 def preset_help(index: int) -> str:
     """'X, or Y for a model with a background class': runtime/detect.py's two presets, field ``index``."""
     return f"{DETECTION_DEFAULTS[index]:g}, or {BACKGROUND_DETECTION_DEFAULTS[index]:g} for a model with a background class."
+
+
+AT_HOP_HELP = (f"An audio model's default counts are of {PRESET_STEP_S * 1000:g} ms steps, as many seconds at its own hop "
+               "(a 30 ms hop: a third as many steps).")
 
 
 def _class_threshold(ctx, param, values):
@@ -40,7 +44,8 @@ def _class_threshold(ctx, param, values):
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="Input per push: steps of a sequence, or samples of audio (default: one step / one hop).")
 @click.option("--window", type=click.IntRange(min=1), default=None,
-              help=f"Detection: steps of posterior smoothing (moving average). {DEFAULTS_HELP} {preset_help(0)}")
+              help=f"Detection: steps of posterior smoothing (moving average). {DEFAULTS_HELP} {preset_help(0)} "
+                   f"{AT_HOP_HELP}")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
               help=f"Detection: smoothed probability at which an event starts (every class). {DEFAULTS_HELP} "
                    f"{preset_help(1)}")
@@ -55,8 +60,8 @@ def _class_threshold(ctx, param, values):
               help="Detection: a class never reported (repeatable); a model's background class and labels written "
                    "_like_this_ (_unknown_) never are.")
 @click.option("--reset-after-background", type=click.IntRange(min=0), default=None, metavar="STEPS",
-              help="Zero the state once the model has said background for STEPS steps in a row "
-                   f"(default: {BACKGROUND_RESET_STEPS} for a model with a background class; 0: never).")
+              help="A model with a background class: zero the state once the model has said background for STEPS "
+                   "steps in a row, once per such run (default, and 0: never; docs/streams.md gives why).")
 @click.option("--reset-every", type=click.IntRange(min=1), default=None, metavar="STEPS",
               help="Zero the state every STEPS steps (a model's horizon_steps is a good bound).")
 @click.option("--steps", "every_step", is_flag=True, help="Also print the top class after every push.")
@@ -82,8 +87,6 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
-    if model.background is not None:
-        reset_after_background = BACKGROUND_RESET_STEPS if reset_after_background is None else reset_after_background
     flags_given = any(v is not None for v in (window, threshold, min_steps, refractory)) or bool(class_threshold or ignore)
     detecting = listens_for_events(model) or flags_given
     detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore) if detecting else None
@@ -126,9 +129,10 @@ def _detector(model, window, threshold, class_threshold, min_steps, refractory, 
     """Detector.for_model with the flags given on the command line in place of the file's."""
     from dataclasses import replace
 
-    from edgernn.runtime.detect import Detector, detector_config_for
+    from edgernn.runtime.detect import Detector, detector_config_for, step_seconds
 
-    base = detector_config_for(model.metadata.detector, model.background, model.labels, ignore=tuple(ignore))
+    base = detector_config_for(model.metadata.detector, model.background, model.labels, step_seconds(model),
+                               ignore=tuple(ignore))
     overrides = {name: value for name, value in (("window", window), ("min_steps", min_steps), ("refractory", refractory))
                  if value is not None}
     if threshold is not None or class_threshold:

@@ -30,7 +30,7 @@ from edgernn.runtime.files import file_sha256, write_bytes_atomic, write_json_at
 from edgernn.runtime.calibration import ScoredStream, calibrate, clock_of, stream_probabilities
 from edgernn.runtime.datasets import SequenceSet
 from edgernn.runtime.splits import load_train_test
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, non_keywords
+from edgernn.runtime.detect import non_keywords
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.metadata import PREFIX
 from edgernn.runtime.model import Model
@@ -115,7 +115,7 @@ def calibrate_run(run_dir: str | Path, false_alarms_per_hour: float = 1.0, minut
         result = calibrate(scored, model.labels, non_keywords(model.labels, model.background), clock_of(model),
                            false_alarms_per_hour)
         result["streams"] = {"count": len(streams), "seconds": STREAM_SECONDS, "snr_db": list(CALIBRATION_SNR_DB),
-                             "clips": len(clips), "seed": seed, "reset_after_background": BACKGROUND_RESET_STEPS}
+                             "clips": len(clips), "seed": seed}
         measured = result["validation"]
         if not measured["recall"]:
             result["warnings"] = [f"the detector caught no keyword on {measured['seconds']:g} s of validation streams "

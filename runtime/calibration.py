@@ -24,18 +24,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector, DetectorConfig
+from edgernn.runtime.detect import Detector, DetectorConfig, steps_for
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.model import Model, ResetPolicy
+from edgernn.runtime.model import Model
 from edgernn.runtime.scoring import TOLERANCE_S, StreamScore, Utterance, score_stream
 
 
 @dataclass(frozen=True)
 class SweepGrid:
+    """The settings swept. Counts of steps are steps of runtime/detect.py's PRESET_STEP_S (10 ms):
+    ``at_step`` gives them at a model's own step."""
     windows: tuple[int, ...] = (1, 5, 10, 20)        # steps of moving-average smoothing
     min_steps: tuple[int, ...] = (1, 5, 10, 20)      # shortest event, steps
     refractory: tuple[int, ...] = (0, 50)            # steps with no new event after one
     thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+
+    def at_step(self, step_s: float) -> "SweepGrid":
+        """The grid's durations as steps of ``step_s`` seconds (``steps_for``), repeats dropped."""
+        def scaled(values: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(dict.fromkeys(steps_for(v, step_s) for v in values))
+        return SweepGrid(scaled(self.windows), scaled(self.min_steps), scaled(self.refractory), self.thresholds)
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,8 @@ def score_point(streams: list[ScoredStream], labels: list[str], point: Operating
 def calibrate(streams: list[ScoredStream], labels: list[str], ignore: tuple[str, ...], clock: StepClock,
               false_alarms_per_hour: float = 1.0, grid: SweepGrid = SweepGrid(),
               tolerance_s: float = TOLERANCE_S) -> dict:
-    """The operating point for ``false_alarms_per_hour`` (see the module's docstring) as
+    """The operating point for ``false_alarms_per_hour`` (see the module's docstring), ``grid``'s
+    durations taken at ``clock``'s step, as
     {"operating_point", "met", "target_false_alarms_per_hour", "validation": StreamScore.to_json(),
     "det": {"overall": [...], "per_class": {...}}, "settings_tried"}."""
     keywords = [label for label in labels if label not in ignore]
@@ -99,6 +108,8 @@ def calibrate(streams: list[ScoredStream], labels: list[str], ignore: tuple[str,
         raise InputError("calibration needs at least one validation stream of positive length")
     if not false_alarms_per_hour >= 0:
         raise InputError(f"false alarms per hour must be >= 0, got {false_alarms_per_hour}")
+
+    grid = grid.at_step(clock.step_s)
 
     def score(point: OperatingPoint) -> StreamScore:
         return score_point(streams, labels, point, ignore, clock, tolerance_s)
@@ -147,16 +158,13 @@ def det_points(curve: list[tuple[float, StreamScore]], keywords: list[str]) -> d
 
 
 def stream_probabilities(model: Model, samples: np.ndarray) -> np.ndarray:
-    """float32 [steps, classes]: the recording pushed one hop at a time, with the reset policy
-    `edgernn stream` uses (a model with a background class: zeroed after BACKGROUND_RESET_STEPS
-    background answers in a row)."""
-    policy = ResetPolicy(background_steps=BACKGROUND_RESET_STEPS) if model.background is not None else None
-    stream = model.stream(reset=policy)
+    """float32 [steps, classes]: the recording pushed one hop at a time from a zero state and never
+    reset, as `edgernn stream` does by default."""
+    stream = model.stream()
     pieces = [p for p in stream.push_in_pieces(samples, model.frontend.step_length) if len(p)]
     return np.concatenate(pieces) if pieces else np.zeros((0, len(model.labels)), np.float32)
 
 
 def clock_of(model: Model) -> StepClock:
     """An audio model's steps in seconds: a step's frame ends (window + step x hop) samples in."""
-    config = model.frontend.config
-    return StepClock(step_s=config.hop / config.sample_rate, offset_s=config.window / config.sample_rate)
+    return StepClock(step_s=model.frontend.step_seconds, offset_s=model.frontend.config.window / model.frontend.config.sample_rate)

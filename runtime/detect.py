@@ -67,9 +67,26 @@ class DetectorConfig:
 # Detection for a model without a calibrated operating point (window, threshold, min_steps):
 # any model, and a model trained with a background class for continuous audio, where these gave
 # the fewest digit errors on recordings of spoken digits (benchmarks/digit_stream.py).
+# Counts of steps here are durations for an audio model: steps of PRESET_STEP_S seconds (the
+# front end's default 10 ms hop), given to a model of another hop as as many seconds of its own
+# steps (``steps_for``): what the model says after a word lasts a time, not a number of frames.
+PRESET_STEP_S = 0.01
 DETECTION_DEFAULTS = (5, 0.5, 1)
-BACKGROUND_RESET_STEPS = 20  # a background model's state is zeroed after 0.2 s of 10 ms background answers
 BACKGROUND_DETECTION_DEFAULTS = (10, 0.7, 10)
+
+
+def steps_for(preset_steps: int, step_s: float | None) -> int:
+    """``preset_steps`` steps of PRESET_STEP_S seconds as steps of ``step_s`` seconds (an audio
+    model's hop), rounded half up and at least 1 (0 stays 0); unchanged where ``step_s`` is None
+    (steps that are no time: sensor frames, words)."""
+    if step_s is None or preset_steps == 0:
+        return preset_steps
+    return max(1, int(preset_steps * PRESET_STEP_S / step_s + 0.5))
+
+
+def step_seconds(model) -> float | None:
+    """Seconds per step of a runtime ``Model`` that hears audio (its hop); None for any other."""
+    return getattr(model.frontend, "step_seconds", None)
 
 
 @dataclass
@@ -95,10 +112,11 @@ class Detector:
     def for_model(cls, model, **overrides) -> "Detector":
         """The detector ``model`` (a runtime ``Model``) asks for: the operating point calibrated
         into its file (metadata ``detector``), else DETECTION_DEFAULTS, or
-        BACKGROUND_DETECTION_DEFAULTS for a model with a background class; that class, and any
-        label ``_like_this_``, is always ignored (``non_keywords``). overrides: DetectorConfig
-        fields that replace the file's (``ignore`` adds to it)."""
-        return cls(model.labels, detector_config_for(model.metadata.detector, model.background, model.labels, **overrides))
+        BACKGROUND_DETECTION_DEFAULTS for a model with a background class, at the model's hop;
+        that class, and any label ``_like_this_``, is always ignored (``non_keywords``).
+        overrides: DetectorConfig fields that replace the file's (``ignore`` adds to it)."""
+        return cls(model.labels, detector_config_for(model.metadata.detector, model.background, model.labels,
+                                                     step_seconds(model), **overrides))
 
     def reset(self) -> None:
         self._recent = np.zeros((0, len(self.labels)), dtype=np.float64)  # the last window - 1 steps
@@ -186,15 +204,18 @@ def non_keywords(labels: list[str], background: str | None) -> tuple[str, ...]:
     return tuple(label for label in labels if label == background or (len(label) > 2 and label[0] == label[-1] == "_"))
 
 
-def detector_config_for(calibrated: dict, background: str | None, labels: list[str], **overrides) -> DetectorConfig:
+def detector_config_for(calibrated: dict, background: str | None, labels: list[str], step_s: float | None = None,
+                        **overrides) -> DetectorConfig:
     """The DetectorConfig of ``Detector.for_model``: ``calibrated`` (a graph's ``detector``
-    metadata, {} when it has none), the defaults otherwise, then ``overrides``; ``non_keywords``
-    of ``labels`` are ignored."""
+    metadata, {} when it has none; its counts are the graph's own steps), the defaults otherwise
+    (at steps of ``step_s`` seconds: ``steps_for``), then ``overrides``; ``non_keywords`` of
+    ``labels`` are ignored."""
     if calibrated:
         settings = {"window": calibrated["window"], "threshold": dict(calibrated["thresholds"]),
                     "min_steps": calibrated["min_steps"], "refractory": calibrated["refractory"]}
     else:
         window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS if background is not None else DETECTION_DEFAULTS
-        settings = {"window": window, "threshold": threshold, "default_threshold": threshold, "min_steps": min_steps}
+        settings = {"window": steps_for(window, step_s), "threshold": threshold, "default_threshold": threshold,
+                    "min_steps": steps_for(min_steps, step_s)}
     ignore = tuple(dict.fromkeys((*overrides.pop("ignore", ()), *non_keywords(labels, background))))
     return DetectorConfig(**{**settings, **overrides, "ignore": ignore})

@@ -272,6 +272,11 @@ class LogMelFrontend:
         return self.config.hop
 
     @property
+    def step_seconds(self) -> float:
+        """Seconds of audio per graph step: one hop."""
+        return self.config.hop / self.config.sample_rate
+
+    @property
     def primer_samples(self) -> int:
         """Samples a stream hears before its first hop: those of the first window no hop completes."""
         return self.config.window - self.config.hop

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from edgernn.runtime.detect import BACKGROUND_RESET_STEPS, Detector
+from edgernn.runtime.detect import Detector
 from edgernn.runtime.errors import EdgeRNNError, InputError
 from edgernn.runtime.model import Model
 from edgernn.runtime.wav import read_wav_bytes
@@ -55,10 +55,7 @@ class Hub:
     def start(self) -> None:
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         for name, model in self.models.items():
-            reset = self.config.reset_after_background
-            if reset is None and model.background is not None:
-                reset = BACKGROUND_RESET_STEPS
-            worker = BatchWorker(model, self.config.max_batch, self.config.max_wait_ms / 1000, reset,
+            worker = BatchWorker(model, self.config.max_batch, self.config.max_wait_ms / 1000, self.config.reset_after_background,
                                  self.metrics.cycle_recorder(name))
             worker.start()
             self.workers[name] = worker

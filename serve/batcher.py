@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgernn.runtime.errors import EdgeRNNError
-from edgernn.runtime.model import Model, trailing_run
+from edgernn.runtime.model import Model, background_run
 
 RESET = object()  # a queued request to start a stream again from zero state, in its chunks' order
 
@@ -46,8 +46,9 @@ class BatchWorker:
     """The streams of one model, advanced in micro-batches (see the module docstring).
 
     reset_after_background: for a model with a background class, zero a stream's recurrent state
-    after a chunk that ends this many background answers in a row (``ResetPolicy.background_steps``,
-    as ``edgernn stream`` does); None or 0: never. on_cycle(streams, steps, seconds): called after
+    once per run of background answers, after the chunk in which the run reaches this many
+    (``ResetPolicy.background_steps``, as ``edgernn stream --reset-after-background`` does); None
+    or 0: never (the default). on_cycle(streams, steps, seconds): called after
     each cycle, for metrics.
     """
 
@@ -176,9 +177,9 @@ class BatchWorker:
                 continue
             results[sid] = Result(probs, starts[sid])
             if self._background >= 0 and len(probs):
-                run = trailing_run(probs.argmax(axis=1) == self._background, self._background_run[sid])
-                if run >= self._reset_after:
+                run, due = background_run(probs.argmax(axis=1) == self._background, self._background_run[sid],
+                                          self._reset_after)
+                if due:
                     batch.reset_state(sid)
-                    run = 0
                 self._background_run[sid] = run
         return [results[sid] for sid, _ in items]

@@ -21,7 +21,7 @@ class ServeConfig:
     send_timeout_s: float = 10.0     # a reply the client does not take this long closes the stream (1008)
     drain_timeout_s: float = 10.0    # SIGTERM: how long open streams get to finish before they are closed
     token: str | None = None
-    reset_after_background: int | None = None  # None: BACKGROUND_RESET_STEPS for a model with a background class
+    reset_after_background: int | None = None  # background steps in a row after which a stream is zeroed, once per run; None: never
 
     def __post_init__(self) -> None:
         bad = [name for name in ("max_streams", "max_batch", "max_frame_bytes", "max_request_bytes", "queue_depth")

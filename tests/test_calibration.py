@@ -108,3 +108,12 @@ def test_calibration_refuses_what_it_cannot_judge():
         calibrate([synthetic_stream(0)], ["_background_"], ("_background_",), CLOCK)
     with pytest.raises(InputError, match="at least one validation stream"):
         calibrate([], LABELS, ("_background_",), CLOCK)
+
+
+def test_the_sweep_grid_counts_10_ms_steps_at_the_models_hop():
+    grid = SweepGrid(windows=(1, 5, 10, 20), min_steps=(1, 5, 10, 20), refractory=(0, 50))
+    assert grid.at_step(0.01) == grid
+    at_30ms = grid.at_step(0.03)
+    assert (at_30ms.windows, at_30ms.min_steps, at_30ms.refractory) == ((1, 2, 3, 7), (1, 2, 3, 7), (0, 17))
+    assert grid.at_step(0.1).windows == (1, 2)  # repeats dropped: 0.01 s and 0.05 s both round to one step
+    assert at_30ms.thresholds == grid.thresholds

@@ -145,3 +145,21 @@ def test_background_and_underscored_labels_are_never_keywords():
     assert non_keywords(["yes", "noise"], "noise") == ("noise",)
     config = detector_config_for({}, "_bg_", labels, ignore=("no",))
     assert config.ignore == ("no", "_unknown_", "_bg_") and config.window == 10  # the background defaults
+
+
+def test_preset_durations_follow_an_audio_models_hop():
+    """The presets count 10 ms steps: a 30 ms hop gets as many seconds in a third of the steps,
+    a model whose steps are no time gets them as they are, and a calibrated point is never scaled."""
+    from edgernn.runtime.detect import BACKGROUND_DETECTION_DEFAULTS, detector_config_for, steps_for
+
+    assert [steps_for(n, 0.03) for n in (0, 1, 5, 10, 20, 50)] == [0, 1, 2, 3, 7, 17]
+    assert [steps_for(n, 0.01) for n in (1, 5, 10, 20)] == [1, 5, 10, 20]
+    assert [steps_for(n, None) for n in (1, 5, 10)] == [1, 5, 10]
+    assert steps_for(10, 0.04) == 3  # 2.5 rounds half up
+    labels = ["yes", "no", "_bg_"]
+    at_30ms = detector_config_for({}, "_bg_", labels, 0.03)
+    window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS
+    assert (at_30ms.window, at_30ms.threshold, at_30ms.min_steps) == (steps_for(window, 0.03), threshold, steps_for(min_steps, 0.03))
+    calibrated = {"window": 5, "min_steps": 4, "refractory": 50, "thresholds": {"yes": 0.9, "no": 0.8}}
+    kept = detector_config_for(calibrated, "_bg_", labels, 0.03)
+    assert (kept.window, kept.min_steps, kept.refractory) == (5, 4, 50)
