@@ -191,7 +191,7 @@ def test_background_steps_needs_a_background_class(gru_onnx):
         ResetPolicy(background_steps=0)
 
 
-def test_stream_verb_never_reports_the_background_and_counts_resets(background_model, tmp_path):
+def test_stream_verb_never_reports_the_background_and_resets_only_when_asked(background_model, tmp_path):
     from edgernn.cli.main import cli
 
     _, model = background_model
@@ -201,8 +201,12 @@ def test_stream_verb_never_reports_the_background_and_counts_resets(background_m
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert all(r["label"] != "_bg_" for r in rows[:-1]) and len(rows) > 1
+    assert rows[-1]["resets"] == 0  # no reset by default
     never = CliRunner().invoke(cli, ["stream", str(model.path), str(wav), "--json", "--reset-after-background", "0"])
     assert json.loads(never.stdout.splitlines()[-1])["resets"] == 0
+    # asked for: the 0.3 s of silence before the tone is a run of background answers, reset once
+    asked = CliRunner().invoke(cli, ["stream", str(model.path), str(wav), "--json", "--reset-after-background", "3"])
+    assert json.loads(asked.stdout.splitlines()[-1])["resets"] >= 1
 
 
 def test_train_refuses_background_for_feature_data(tmp_path, sample_dir):
