@@ -5,8 +5,8 @@
 #   samples/recipes/fsdd_stream.sh [recordings folder] [run folder] [digits]
 # The background class (--background) is made of the recordings' own quiet starts and ends and
 # low-level noise; every training clip gets a lead-in of it, and some a trail labelled background,
-# so the model says "background" between words. `edgernn stream` then never reports that class and
-# zeroes the state after 20 background steps in a row, so every word starts from a fresh state.
+# so the model says "background" between words. `edgernn stream` then never reports that class
+# (and never resets the state: docs/streams.md measures why).
 set -euo pipefail
 data=${1:-../shared/data/fsdd/recordings}
 out=${2:-runs/fsdd-stream}
