@@ -417,8 +417,9 @@ class ResetPolicy:
     a word is over, whatever the microphone's noise floor, and the next word then starts from a
     fresh state, as in training. Once, not again every that many steps: a model says background
     through a word's first steps too (it cannot tell the word yet), and a second reset there
-    would cut the word's start off (on FSDD continuous digits, one model heard 50% of the
-    recordings exactly with a reset every 0.2 s of background, 73% with none).
+    would cut the word's start off. Off by default everywhere (`edgernn stream`, the server,
+    calibration): on FSDD continuous digits one model heard 50% of the recordings exactly with a
+    reset every 0.2 s of background, 69% with one per run and 73% with none (docs/streams.md).
     A model whose state drifts on streams much longer than its training sequences (see the
     ``horizon_steps`` in the fp32 file's parity metadata) should be reset within that many steps.
     """
