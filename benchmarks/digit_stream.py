@@ -1,12 +1,12 @@
 """Spoken digits in continuous recordings: how often the detected events name the digits in order.
 
 For each seed, builds a 10-second recording of random FSDD test-split digits with pauses
-(`edgernn.samples.digit_recording`), streams it through MODEL hop by hop from a zero state (never reset, as
-`edgernn stream` by default), and turns the probabilities into events with the model's own detector
-(its calibrated operating point, else the defaults) and with each setting of a small sweep.
-Writes JSON: per setting, the share of recordings heard exactly in order, the digit error rate
-(edit distance between the digits said and heard, over the digits said) and the events per
-recording; and every recording's digits said and heard.
+(`edgernn.samples.digit_recording`), streams it through MODEL hop by hop from a zero state (never
+reset unless ``--reset-after-background`` asks, as `edgernn stream`), and turns the probabilities
+into events with the model's own detector (its calibrated operating point, else the defaults) and
+with each setting of a small sweep. Writes JSON: per setting, the share of recordings heard exactly
+in order, the digit error rate (edit distance between the digits said and heard, over the digits
+said) and the events per recording; and every recording's digits said and heard.
 
     python benchmarks/digit_stream.py runs/fsdd-stream/model.int8-dynamic.onnx --recordings ../shared/data/fsdd/recordings
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import Model
+from edgernn.runtime import Model, ResetPolicy
 from edgernn.runtime.calibration import stream_probabilities
 from edgernn.runtime.detect import Detector, DetectorConfig, step_seconds, steps_for
 from edgernn.samples.digit_recording import digit_stream
@@ -47,17 +47,21 @@ def main(argv: list[str] | None = None) -> dict:
                         "(taken at the model's hop, as the detector's defaults are)")
     parser.add_argument("--thresholds", default="0.5,0.7", help="detector thresholds to try")
     parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try, in 10 ms steps")
+    parser.add_argument("--reset-after-background", type=int, default=None, metavar="STEPS",
+                        help="zero the state once per run of STEPS background answers, as edgernn stream's flag "
+                             "(default: never)")
     parser.add_argument("--out", default="benchmarks/results/digit_stream.json")
     args = parser.parse_args(argv)
     model = Model(args.model, threads=1)
     if model.background is None:
         sys.exit(f"{args.model}: the model has no background class (train it with --background LABEL)")
+    reset = ResetPolicy(background_steps=args.reset_after_background) if args.reset_after_background else None
     rng = np.random.default_rng(12345)
     recordings = []
     for seed in range(args.seeds):
         said = "".join(str(d) for d in rng.integers(0, 10, size=args.digits))
         samples, _, _ = digit_stream(args.recordings, said, seed=seed)
-        recordings.append((said, stream_probabilities(model, samples)))
+        recordings.append((said, stream_probabilities(model, samples, reset)))
     settings = []
     step_s = step_seconds(model)
     grid = [("swept", DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, ignore=(model.background,)))
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "events_per_recording": round(float(np.mean([len(h) for h in heard_all])), 2),
                          "heard": heard_all})
     result = {"model": str(args.model), "recordings": args.seeds, "digits_per_recording": args.digits,
-              "said": [said for said, _ in recordings],
+              "reset_after_background": args.reset_after_background, "said": [said for said, _ in recordings],
               "settings": settings}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

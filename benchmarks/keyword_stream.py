@@ -7,8 +7,8 @@ streams built from the test split's clips (never trained on, never calibrated on
 For each signal-to-noise ratio, ``--minutes`` of streams (one minute each, ``--stream-seconds``;
 trainer/streams.py: the test clips cut to their speech, placed after 0.5-3 s of background
 (``--gap-s``), gains of -6 to +6 dB, Gaussian noise at the SNR against the speech placed) are
-streamed hop by hop through every graph, never reset (as `edgernn stream` by default), with its own
-detector (its calibrated operating point, else the defaults). Events are scored by
+streamed hop by hop through every graph, never reset unless ``--reset-after-background`` asks, with
+its own detector (its calibrated operating point, else the defaults). Events are scored by
 runtime/scoring.py's rule: an event catches a keyword when its label is the keyword's and its onset
 lies between the keyword's start and 0.5 s after its end; each keyword is caught once; every other
 event is a false alarm. Also, from a sweep of the threshold at the operating point's window, minimum
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import Model
+from edgernn.runtime import Model, ResetPolicy
 from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
 from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.detect import Detector
@@ -73,15 +73,20 @@ def main(argv: list[str] | None = None) -> dict:
                         help="length of one stream, each heard from a fresh state (600: ten minutes without a break)")
     parser.add_argument("--gap-s", type=float, nargs=2, default=list(StreamRecipe.gap_s), metavar=("LOW", "HIGH"),
                         help="background before each keyword, seconds, uniform (long gaps: a listener left alone)")
+    parser.add_argument("--reset-after-background", type=int, default=None, metavar="STEPS",
+                        help="zero the state once per run of STEPS background answers, as edgernn stream's flag "
+                             "(default: never)")
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0], help="signal-to-noise ratios, dB")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/keyword_stream-<time>.json)")
     args = parser.parse_args(argv)
     models = [Model(path, threads=1) for path in args.models]
+    reset = ResetPolicy(background_steps=args.reset_after_background) if args.reset_after_background else None
     _, test_clips = load_train_test(args.data, None, args.label_regex, args.test_regex)
     rate = models[0].frontend.config.sample_rate
     results = {"data": args.data, "test_clips": len(test_clips), "minutes_per_snr": args.minutes, "seed": args.seed,
-               "stream_seconds": args.stream_seconds, "gap_s": args.gap_s, "snr": {}}
+               "stream_seconds": args.stream_seconds, "gap_s": args.gap_s,
+               "reset_after_background": args.reset_after_background, "snr": {}}
     for snr in args.snr:
         recipe = StreamRecipe(seconds=args.stream_seconds, gap_s=tuple(args.gap_s), snr_db=snr)
         recordings = [build_stream(test_clips, recipe, args.seed + 1000 * int(snr) + i)
@@ -89,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["snr"][f"{snr:g}"] = {}
         for model in models:
             started = time.perf_counter()
-            streams = [ScoredStream(stream_probabilities(model, samples), truth, len(samples) / rate) for samples, truth in recordings]
+            streams = [ScoredStream(stream_probabilities(model, samples, reset), truth, len(samples) / rate)
+                       for samples, truth in recordings]
             entry = judge(model, streams)
             entry["seconds_to_run"] = round(time.perf_counter() - started, 1)
             results["snr"][f"{snr:g}"][model.metadata.precision] = entry

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgernn.runtime.detect import Detector, DetectorConfig, steps_for
 from edgernn.runtime.errors import InputError
-from edgernn.runtime.model import Model
+from edgernn.runtime.model import Model, ResetPolicy
 from edgernn.runtime.scoring import TOLERANCE_S, StreamScore, Utterance, score_stream
 
 
@@ -157,10 +157,10 @@ def det_points(curve: list[tuple[float, StreamScore]], keywords: list[str]) -> d
     return {"overall": points(None), "per_class": {label: points(label) for label in keywords}}
 
 
-def stream_probabilities(model: Model, samples: np.ndarray) -> np.ndarray:
-    """float32 [steps, classes]: the recording pushed one hop at a time from a zero state and never
-    reset, as `edgernn stream` does by default."""
-    stream = model.stream()
+def stream_probabilities(model: Model, samples: np.ndarray, reset: ResetPolicy | None = None) -> np.ndarray:
+    """float32 [steps, classes]: the recording pushed one hop at a time from a zero state, reset by
+    ``reset`` (default: never, as `edgernn stream` by default)."""
+    stream = model.stream(reset=reset)
     pieces = [p for p in stream.push_in_pieces(samples, model.frontend.step_length) if len(p)]
     return np.concatenate(pieces) if pieces else np.zeros((0, len(model.labels)), np.float32)
 
