@@ -113,6 +113,12 @@ audio_options = _stack(
                  help="Audio with --background: the range of --stream-noise's signal-to-noise ratios, dB."),
     click.option("--gain-db", type=click.FloatRange(min=0), default=TrainConfig.gain_db, show_default=True,
                  help="Audio with --background: training clips scaled by a random gain within +-this many dB."),
+    click.option("--room-change-share", type=click.FloatRange(0, 1), default=TrainConfig.room_change_share,
+                 show_default=True, help="Audio with --background: share of word clips whose lead-in (and trail) is "
+                                         "background at a random level (-100 to -30 dBFS), not their own room's."),
+    click.option("--noise-onset-share", type=click.FloatRange(0, 1), default=TrainConfig.noise_onset_share,
+                 show_default=True, help="Audio with --background LABEL naming a class the data has: share of its "
+                                         "clips also trained as a noise that starts after quiet, labelled LABEL."),
     click.option("--band-warp", type=click.FloatRange(0, 0.5, max_open=True), default=TrainConfig.band_warp,
                  show_default=True, help="Audio: each batch's log-mel bands resampled by a random factor within "
                                          "1 +- this (new voices' formants sit elsewhere); 0: off."),

@@ -15,6 +15,7 @@ from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.errors import MetadataError
 from edgernn.runtime.metadata import GraphMetadata
 from edgernn.trainer.background import BackgroundMix, add_background, frame_rms, noise_floor, quiet_stretches
+from edgernn.trainer.config import TrainConfig
 from test_wav import make_digit_folder, tone, write_wav
 
 from support import MEASURED_SETTINGS
@@ -109,7 +110,7 @@ def test_a_background_class_the_data_has_keeps_its_clips_and_lends_them_to_the_m
            for _ in range(3)]
     data = SequenceSet(words.sequences[:3] + hum + words.sequences[3:], words.labels[:3] + ["noise"] * 3 + words.labels[3:],
                        ["high", "noise", "low"], "w", "w", sample_rate=RATE)
-    out = add_background(data, BackgroundMix("noise", trail_share=0.0, onset_share=0.0), seed=2)
+    out = add_background(data, BackgroundMix("noise", trail_share=0.0, onset_share=0.0, noise_onset_share=0.0), seed=2)
     assert out.classes == ["high", "low", "noise"]
     n = len(words)
     assert out.labels[:n] == words.labels and out.labels[n:] == ["noise"] * (3 + n // 2)
@@ -122,6 +123,52 @@ def test_a_background_class_the_data_has_keeps_its_clips_and_lends_them_to_the_m
     only_noise = SequenceSet(hum, ["noise"] * 3, ["noise"], "h", "h", sample_rate=RATE)
     with pytest.raises(InputError, match="no class but the background 'noise'"):
         add_background(only_noise, BackgroundMix("noise"), seed=0)
+
+
+def test_room_change_puts_lead_ins_at_another_level():
+    quiet_room, loud_room = clips_with_quiet_edges(seed=1), clips_with_quiet_edges(seed=2)
+    loud = [np.concatenate([c[:400] * 20, c[400:2000], c[2000:] * 20]) for c in loud_room.sequences]  # room noise ~0.04
+    data = SequenceSet(quiet_room.sequences + loud, quiet_room.labels * 2, quiet_room.classes, "r", "r", sample_rate=RATE)
+
+    def lead_in_levels(share: float) -> list[float]:
+        """Each word clip's lead-in RMS over the clip's own noise floor."""
+        mix = BackgroundMix("_bg_", lead_in_s=(0.2, 0.3), trail_share=0.0, onset_share=0.0, room_change_share=share)
+        out = add_background(data, mix, seed=4)
+        return [np.sqrt(np.mean(np.square(sequence[:clip_offset(sequence, clip)], dtype=np.float64)))
+                / noise_floor(clip, RATE, mix.frame_s) for sequence, clip in zip(out.sequences, data.sequences)]
+
+    # the word's own room (or, one time in four, fainter noise alone: background()), never louder
+    assert max(lead_in_levels(0.0)) < 2
+    assert max(lead_in_levels(1.0)) > 3  # rooms louder than the word's own
+    with pytest.raises(InputError, match="room_change_share"):
+        TrainConfig(room_change_share=-0.1)
+
+
+def test_noise_onset_copies_put_the_datas_noise_after_quiet():
+    words = clips_with_quiet_edges()
+    rng = np.random.default_rng(5)
+    hum = [(0.05 * np.sin(2 * np.pi * 50 * np.arange(4000) / RATE) + 0.01 * rng.standard_normal(4000)).astype(np.float32)
+           for _ in range(4)]
+    data = SequenceSet(words.sequences + hum, words.labels + ["noise"] * 4, ["high", "low", "noise"], "w", "w",
+                       sample_rate=RATE)
+    mix = BackgroundMix("noise", trail_share=0.0, onset_share=0.0, noise_onset_share=0.5)
+    plain = add_background(data, BackgroundMix("noise", trail_share=0.0, onset_share=0.0, noise_onset_share=0.0), seed=3)
+    out = add_background(data, mix, seed=3)
+    assert len(out) == len(plain) + 2 and out.labels.count("noise") == plain.labels.count("noise") + 2
+    copies = out.sequences[len(words):len(words) + 2]  # after the words, before the data's own clips
+    for copy in copies:
+        windows = np.lib.stride_tricks.sliding_window_view(copy, 80)
+        starts = [(i, int(hits[0])) for i, h in enumerate(hum) if len(hits := np.flatnonzero((windows == h[:80]).all(axis=1)))]
+        assert len(starts) == 1, "each copy holds one of the data's noise clips from its first sample"
+        which, lead = starts[0]
+        assert mix.noise_lead_in_s[0] * RATE <= lead <= mix.noise_lead_in_s[1] * RATE
+        assert np.sqrt(np.mean(np.square(copy[:lead], dtype=np.float64))) < 0.01  # quiet, then the noise
+        heard = len(copy) - lead
+        assert mix.shortest_s * RATE - 1 <= heard <= len(hum[which]) + mix.noise_trail_s * RATE
+        shared = min(heard, len(hum[which]))
+        assert np.array_equal(copy[lead:lead + shared], hum[which][:shared])
+    with pytest.raises(InputError, match="noise_onset_share"):
+        TrainConfig(noise_onset_share=1.5)
 
 
 def test_background_refuses_non_audio_data():
@@ -177,7 +224,7 @@ def test_a_background_model_carries_its_label_and_resets_on_it(background_model,
     whole = model.stream(reset=ResetPolicy(background_steps=3))
     whole.push(audio)  # a push of many steps is judged after it: at most one reset
     # one reset per run of background: the silence before the tone and the silence after it (and
-    # any run within the tone); seeds 0-4: 2 / 2 / 2 / 2 / 4 resets
+    # any run within the tone); seeds 0-4: 4 / 3 / 2 / 2 / 3 resets
     figures.at_least("hop_by_hop_resets", stream.resets, 2)
     figures.at_least("one_push_resets", whole.resets, 1)  # seeds 0-4: 1 every time (the audio ends in 0.5 s of silence)
     figures.verify()

@@ -20,7 +20,7 @@ quiet end the right answer is background (clips synthesised by espeak-ng end wit
 silence: one model scored 90% on them cut so and 57% whole). It gains background clips made from
 its own recordings, so the background class is measured too. Everything is drawn from ``seed``.
 
-Three more ingredients make training clips look like a stream (off by default; docs/streams.md,
+More ingredients make training clips look like a stream (off by default; docs/streams.md,
 "Streams", gives what each buys):
 - ``preceding_share``: word clips copied with the end of another class's word (its last 30-100%,
   then a short gap) before them, keeping their label: a keyword right after other speech;
@@ -28,6 +28,16 @@ Three more ingredients make training clips look like a stream (off by default; d
   noise at an SNR uniform in ``snr_db`` against the data's median speech power: Gaussian noise,
   or, half the time when the data has its own background class, one of those clips;
 - ``gain_db``: every training sequence scaled by a gain uniform in +-``gain_db`` decibels.
+- ``room_change_share``: that share of the lead-ins (and of the trails of "word over" copies) is
+  background at a level drawn from ``room_rms`` (log-uniform, digital silence to a loud room)
+  rather than the word's own noise floor: the level changes at the word's edge, as where a
+  recording's room noise starts in a quieter (or louder) stream.
+A fifth acts only when the data has its own background class (noise recordings):
+- ``noise_onset_share``: copies of those clips as a noise that starts in a stream: a lead-in of
+  quiet (``noise_lead_in_s``), then the noise heard up to a random point, from ``shortest_s``
+  into it to ``noise_trail_s`` after it stops; labelled ``label``. Whole noise clips start at
+  the first step, where a stream's noise starts after quiet: a model never trained on that
+  onset fires a keyword on it (docs/streams.md).
 
 ``label`` may be a class the data already has (noise or silence recordings, Speech Commands'
 ``_background_noise_``): its clips stay in the set under their label, are not treated as
@@ -65,6 +75,11 @@ class BackgroundMix:
     noise_share: float = 0.0                        # training sequences mixed with noise at an SNR in snr_db
     snr_db: tuple[float, float] = (5.0, 30.0)       # uniform, against the data's median speech power
     gain_db: float = 0.0                            # training sequences scaled by +-this many dB, uniform
+    room_change_share: float = 0.5                  # lead-ins and trails at another level than the word's room
+    room_rms: tuple[float, float] = (1e-5, 3e-2)    # that level, log-uniform (-100 to -30 dBFS: silence to a loud room)
+    noise_onset_share: float = 1.0                  # the data's background clips copied after quiet, per such clip
+    noise_lead_in_s: tuple[float, float] = (0.1, 0.8)  # quiet before such a copy's noise, uniform
+    noise_trail_s: float = 0.5                      # such a copy ends up to this long after its noise stops
 
 
 def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool = True) -> SequenceSet:
@@ -91,12 +106,20 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
     per_class = max(1, round(len(data) / len(data.classes)))
     sequences, labels = [], []
     if words:
-        def quiet(clip: np.ndarray, samples: int) -> np.ndarray:
-            """Background at the clip's own noise floor."""
-            return background(rng, pool, floors, samples, mix, level=noise_floor(clip, rate, mix.frame_s))
+        def quiet(clip: np.ndarray, samples: int, level: float | None = None) -> np.ndarray:
+            """Background at ``level`` (default: the clip's own noise floor)."""
+            return background(rng, pool, floors, samples, mix,
+                              level=noise_floor(clip, rate, mix.frame_s) if level is None else level)
+
+        def room(clip: np.ndarray) -> float:
+            """The level of the quiet before (or after) a word: its own noise floor, or, ``room_change_share``
+            of the time, one drawn from ``room_rms`` (no draw when that share is 0: the same seed makes the same set)."""
+            if mix.room_change_share > 0 and rng.random() < mix.room_change_share:
+                return float(np.exp(rng.uniform(*np.log(mix.room_rms))))
+            return noise_floor(clip, rate, mix.frame_s)
 
         def lead_in(clip: np.ndarray) -> np.ndarray:
-            return quiet(clip, _samples(rng, mix.lead_in_s, rate))
+            return quiet(clip, _samples(rng, mix.lead_in_s, rate), room(clip))
 
         edges = [quiet_edges(clip, rate, mix) for clip in data.sequences]
         ends = [len(clip) - tail for clip, (_, tail) in zip(data.sequences, edges)]  # just after the speech
@@ -107,7 +130,7 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             labels.append(label)
         for i in rng.choice(len(data), size=round(mix.trail_share * len(data)), replace=False):
             clip, end = data.sequences[i], ends[i]
-            sequences.append(np.concatenate([lead_in(clip), clip[:end], quiet(clip, _samples(rng, mix.trail_s, rate))]))
+            sequences.append(np.concatenate([lead_in(clip), clip[:end], quiet(clip, _samples(rng, mix.trail_s, rate), room(clip))]))
             labels.append(mix.label)
         for i in rng.choice(len(data), size=round(mix.onset_share * len(data)), replace=False):
             clip, start, end = data.sequences[i], edges[i][0], ends[i]
@@ -131,6 +154,14 @@ def add_background(data: SequenceSet, mix: BackgroundMix, seed: int, words: bool
             sequences.append(np.concatenate([lead_in(clip), before, quiet(clip, _samples(rng, mix.preceding_gap_s, rate)),
                                              clip[edges[i][0]: ends[i] + own_tail], quiet(clip, tail - own_tail)]))
             labels.append(label)
+        for i in rng.choice(len(own_clips), size=round(mix.noise_onset_share * len(own_clips)), replace=False):
+            noise = np.asarray(own_clips[i], dtype=np.float64)
+            heard = int(rng.uniform(min(mix.shortest_s * rate, len(noise)), len(noise) + mix.noise_trail_s * rate))
+            level = float(rng.choice(floors))  # one room before and after the noise
+            lead = background(rng, pool, floors, _samples(rng, mix.noise_lead_in_s, rate), mix, level)
+            after = background(rng, pool, floors, max(0, heard - len(noise)), mix, level)
+            sequences.append(np.concatenate([lead, noise[:heard], after]))
+            labels.append(mix.label)
     else:
         most, sequences, labels = round(mix.word_tail_s * rate), [], list(data.labels)
         for clip in data.sequences:

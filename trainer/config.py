@@ -113,6 +113,8 @@ class TrainConfig:
     noise_share: float = 0.0      # training sequences mixed with noise at an SNR drawn from snr_db
     snr_db: tuple[float, float] = (5.0, 30.0)  # uniform, dB against the data's median speech power
     gain_db: float = 0.0          # training sequences scaled by a gain uniform in +-gain_db decibels
+    room_change_share: float = 0.5  # lead-ins and trails at a level other than the word's own room
+    noise_onset_share: float = 1.0  # the data's own background clips also trained after quiet, per clip
     # Audio: per-batch augmentation of the log-mel frames (trainer/augment.py); 0: off.
     band_warp: float = 0.0        # band axis resampled by a factor uniform in [1 - band_warp, 1 + band_warp]
     band_mask: int = 0            # one run of up to this many bands set to the mean
@@ -140,6 +142,7 @@ class TrainConfig:
             "max_tokens": self.max_tokens >= 1, "token_dropout": 0 <= self.token_dropout < 1,
             "pretrain_epochs": self.pretrain_epochs >= 0,
             "preceding_share": 0 <= self.preceding_share <= 1, "noise_share": 0 <= self.noise_share <= 1,
+            "noise_onset_share": 0 <= self.noise_onset_share <= 1, "room_change_share": 0 <= self.room_change_share <= 1,
             "band_warp": 0 <= self.band_warp < 0.5, "band_mask": 0 <= self.band_mask < self.mel_bands,
             "time_mask": self.time_mask >= 0,
             "snr_db": len(self.snr_db) == 2 and self.snr_db[0] <= self.snr_db[1], "gain_db": self.gain_db >= 0,

@@ -411,7 +411,8 @@ def with_background(train_set: SequenceSet, test_set: SequenceSet, config: Train
     if train_set.input_kind != "audio":
         raise InputError(f"--background needs audio recordings (WAV data); {train_set.source} holds {train_set.input_kind}")
     mix = BackgroundMix(config.background, preceding_share=config.preceding_share, noise_share=config.noise_share,
-                        snr_db=tuple(config.snr_db), gain_db=config.gain_db)
+                        snr_db=tuple(config.snr_db), gain_db=config.gain_db,
+                        room_change_share=config.room_change_share, noise_onset_share=config.noise_onset_share)
     if train_set.validation is not None and config.val_fraction is None:
         held = np.sort(train_set.validation)
     else:
