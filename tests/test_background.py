@@ -338,3 +338,14 @@ def test_the_background_reset_is_due_once_per_run_however_the_steps_are_pushed()
             run, due = background_run(answers[start:stop], run, 3)
             resets += due
         assert (resets, run) == (expected, 1), pieces
+
+
+def test_a_run_recorded_before_the_level_changes_resumes_without_them():
+    from dataclasses import asdict
+
+    recorded = asdict(TrainConfig(background="_bg_", seed=3))
+    assert TrainConfig.from_record(recorded) == TrainConfig(background="_bg_", seed=3)  # today's record: as it was
+    del recorded["room_change_share"], recorded["noise_onset_share"]  # a record written before they existed
+    older = TrainConfig.from_record(recorded)
+    assert (older.room_change_share, older.noise_onset_share, older.seed) == (0.0, 0.0, 3)
+    assert (TrainConfig().room_change_share, TrainConfig().noise_onset_share) == (0.5, 1.0)

@@ -20,20 +20,20 @@ quiet end the right answer is background (clips synthesised by espeak-ng end wit
 silence: one model scored 90% on them cut so and 57% whole). It gains background clips made from
 its own recordings, so the background class is measured too. Everything is drawn from ``seed``.
 
-More ingredients make training clips look like a stream (off by default; docs/streams.md,
-"Streams", gives what each buys):
+More ingredients make training clips look like a stream (docs/streams.md gives what each buys;
+the first three are off by default, the last two on):
 - ``preceding_share``: word clips copied with the end of another class's word (its last 30-100%,
   then a short gap) before them, keeping their label: a keyword right after other speech;
 - ``noise_share``: training sequences (words, copies and background clips alike) mixed with
   noise at an SNR uniform in ``snr_db`` against the data's median speech power: Gaussian noise,
   or, half the time when the data has its own background class, one of those clips;
-- ``gain_db``: every training sequence scaled by a gain uniform in +-``gain_db`` decibels.
+- ``gain_db``: every training sequence scaled by a gain uniform in +-``gain_db`` decibels;
 - ``room_change_share``: that share of the lead-ins (and of the trails of "word over" copies) is
   background at a level drawn from ``room_rms`` (log-uniform, digital silence to a loud room)
   rather than the word's own noise floor: the level changes at the word's edge, as where a
-  recording's room noise starts in a quieter (or louder) stream.
-A fifth acts only when the data has its own background class (noise recordings):
-- ``noise_onset_share``: copies of those clips as a noise that starts in a stream: a lead-in of
+  recording's room noise starts in a quieter (or louder) stream;
+- ``noise_onset_share`` (only when the data has its own background class, noise recordings):
+  copies of those clips as a noise that starts in a stream: a lead-in of
   quiet (``noise_lead_in_s``), then the noise heard up to a random point, from ``shortest_s``
   into it to ``noise_trail_s`` after it stops; labelled ``label``. Whole noise clips start at
   the first step, where a stream's noise starts after quiet: a model never trained on that

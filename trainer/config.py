@@ -152,3 +152,15 @@ class TrainConfig:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise InputError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+
+    @classmethod
+    def from_record(cls, record: dict) -> "TrainConfig":
+        """The settings a run recorded (a resumable state's ``train_config``). A setting added
+        since the record was written takes the value that reproduces the behaviour of its time
+        (``SINCE_RECORDED``), not today's default, so that a resumed run trains on the same data."""
+        return cls(**{**SINCE_RECORDED, **record})
+
+
+# Settings added after runs were first recorded, and their value for a record without them: the
+# behaviour before they existed (both background ingredients were off).
+SINCE_RECORDED = {"room_change_share": 0.0, "noise_onset_share": 0.0}

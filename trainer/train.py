@@ -665,7 +665,7 @@ def resume_training(run_dir: str | Path, log: Callable[[str], None] = log_to_std
         raise InputError(f"{run_dir}: no {TRAIN_STATE} to resume from{done}")
     state = load_payload(path, "training state", TRAIN_STATE_FORMAT, TRAIN_STATE_VERSION, ("call",))
     call = state["call"]
-    config = TrainConfig(**{**call["train_config"], "threads": threads or call["train_config"].get("threads")})
+    config = TrainConfig.from_record({**call["train_config"], "threads": threads or call["train_config"].get("threads")})
     return train(call["data"], run_dir, call["model_config"], config, test=call["test"], log=log,
                  label_regex=call["label_regex"], test_regex=call["test_regex"], resume=state,
                  strip=tuple(call.get("strip", ())), progress=progress)
