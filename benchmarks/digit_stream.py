@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import Model, ResetPolicy
+from edgernn.runtime import Model
 from edgernn.runtime.calibration import stream_probabilities
 from edgernn.runtime.detect import Detector, DetectorConfig, step_seconds, steps_for
 from edgernn.samples.digit_recording import digit_stream
+from stream_reset import add_reset_option, reset_policy
 
 
 def edit_distance(said: str, heard: str) -> int:
@@ -47,9 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "(taken at the model's hop, as the detector's defaults are)")
     parser.add_argument("--thresholds", default="0.5,0.7", help="detector thresholds to try")
     parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try, in 10 ms steps")
-    parser.add_argument("--reset-after-background", type=int, default=None, metavar="STEPS",
-                        help="zero the state once per run of STEPS background answers, as edgernn stream's flag "
-                             "(default: never)")
+    add_reset_option(parser)
     parser.add_argument("--pause-rms", type=float, default=3e-4,
                         help="RMS of the Gaussian noise in the pauses (full scale 1.0). The test recordings' own quietest "
                              "10 ms range from 5e-5 to 2.5e-2 RMS (median 1.2e-3): each word's edge changes the level")
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = Model(args.model, threads=1)
     if model.background is None:
         sys.exit(f"{args.model}: the model has no background class (train it with --background LABEL)")
-    reset = ResetPolicy(background_steps=args.reset_after_background) if args.reset_after_background else None
+    reset = reset_policy(args.reset_after_background)
     rng = np.random.default_rng(12345)
     recordings = []
     for seed in range(args.seeds):

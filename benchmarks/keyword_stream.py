@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn.runtime import Model, ResetPolicy
+from edgernn.runtime import Model
 from edgernn.runtime.calibration import OperatingPoint, ScoredStream, clock_of, score_point, stream_probabilities
 from edgernn.runtime.splits import load_train_test
 from edgernn.runtime.detect import Detector
 from edgernn.trainer.streams import StreamRecipe, build_stream
 from results_file import write_result
+from stream_reset import add_reset_option, reset_policy
 
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
 
@@ -73,15 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
                         help="length of one stream, each heard from a fresh state (600: ten minutes without a break)")
     parser.add_argument("--gap-s", type=float, nargs=2, default=list(StreamRecipe.gap_s), metavar=("LOW", "HIGH"),
                         help="background before each keyword, seconds, uniform (long gaps: a listener left alone)")
-    parser.add_argument("--reset-after-background", type=int, default=None, metavar="STEPS",
-                        help="zero the state once per run of STEPS background answers, as edgernn stream's flag "
-                             "(default: never)")
+    add_reset_option(parser)
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0], help="signal-to-noise ratios, dB")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/keyword_stream-<time>.json)")
     args = parser.parse_args(argv)
     models = [Model(path, threads=1) for path in args.models]
-    reset = ResetPolicy(background_steps=args.reset_after_background) if args.reset_after_background else None
+    reset = reset_policy(args.reset_after_background)
     _, test_clips = load_train_test(args.data, None, args.label_regex, args.test_regex)
     rate = models[0].frontend.config.sample_rate
     results = {"data": args.data, "test_clips": len(test_clips), "minutes_per_snr": args.minutes, "seed": args.seed,
