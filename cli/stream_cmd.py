@@ -56,6 +56,10 @@ def _class_threshold(ctx, param, values):
 @click.option("--refractory", type=click.IntRange(min=0), default=None,
               help=f"Detection: steps after an event during which no new event starts. {DEFAULTS_HELP} "
                    f"{DetectorConfig.refractory}.")
+@click.option("--hold", type=click.IntRange(min=0), default=None,
+              help=f"Detection: steps an ended event waits before it is reported; an event of another class that "
+                   f"starts within them replaces it (a short word heard inside a longer one). {DEFAULTS_HELP} "
+                   f"{DetectorConfig.hold}.")
 @click.option("--ignore", multiple=True, metavar="LABEL",
               help="Detection: a class never reported (repeatable); a model's background class and labels written "
                    "_like_this_ (_unknown_) never are.")
@@ -69,7 +73,7 @@ def _class_threshold(ctx, param, values):
 @threads_option
 @allow_nonfinite_option
 @json_option
-def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, min_steps, refractory, ignore,
+def stream_command(model_path, data, index, chunk, window, threshold, class_threshold, min_steps, refractory, hold, ignore,
                    reset_after_background, reset_every, every_step, device, threads, allow_nonfinite, as_json):
     """Stream DATA through MODEL push by push and print the detected events (label, first and last
     step, score; for a model with a background class or a calibrated detector, or when a detection
@@ -87,9 +91,10 @@ def stream_command(model_path, data, index, chunk, window, threshold, class_thre
     model = Model(model_path, device=device, threads=threads, allow_nonfinite=allow_nonfinite)
     sequence, label = _read_input(model, data, index)
     step = chunk or model.frontend.step_length
-    flags_given = any(v is not None for v in (window, threshold, min_steps, refractory)) or bool(class_threshold or ignore)
+    counts = {"window": window, "min_steps": min_steps, "refractory": refractory, "hold": hold}
+    flags_given = any(v is not None for v in (threshold, *counts.values())) or bool(class_threshold or ignore)
     detecting = listens_for_events(model) or flags_given
-    detector = _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore) if detecting else None
+    detector = _detector(model, counts, threshold, class_threshold, ignore) if detecting else None
     if not as_json:
         click.echo(_detector_line(detector.config, model.metadata.detector) if detecting else WHOLE_SEQUENCE_NOTE)
     policy = ResetPolicy(every_steps=reset_every, background_steps=reset_after_background or None)
@@ -125,16 +130,16 @@ WHOLE_SEQUENCE_NOTE = ("no event detection: a model without a background class o
                        "push; a detection flag such as --threshold turns detection on)")
 
 
-def _detector(model, window, threshold, class_threshold, min_steps, refractory, ignore):
-    """Detector.for_model with the flags given on the command line in place of the file's."""
+def _detector(model, counts: dict, threshold, class_threshold, ignore):
+    """Detector.for_model with the flags given on the command line in place of the file's
+    (``counts``: window, min_steps, refractory and hold, None where not given)."""
     from dataclasses import replace
 
     from edgernn.runtime.detect import Detector, detector_config_for, step_seconds
 
     base = detector_config_for(model.metadata.detector, model.background, model.labels, step_seconds(model),
                                ignore=tuple(ignore))
-    overrides = {name: value for name, value in (("window", window), ("min_steps", min_steps), ("refractory", refractory))
-                 if value is not None}
+    overrides = {name: value for name, value in counts.items() if value is not None}
     if threshold is not None or class_threshold:
         every = threshold if threshold is not None else base.threshold
         per_class = dict(every) if isinstance(every, dict) else dict.fromkeys(model.labels, every)
@@ -148,7 +153,8 @@ def _detector_line(config, calibrated: dict) -> str:
               if calibrated else "defaults")
     shown = ", ".join(f"{k} {v:g}" for k, v in thresholds.items() if k not in config.ignore)
     return (f"detector ({source}, flags given replace it): window {config.window}, min steps {config.min_steps}, "
-            f"refractory {config.refractory}, thresholds {shown}" + (f"; ignoring {', '.join(config.ignore)}" if config.ignore else ""))
+            f"refractory {config.refractory}, hold {config.hold}, thresholds {shown}"
+            + (f"; ignoring {', '.join(config.ignore)}" if config.ignore else ""))
 
 
 def _echo(row: dict, as_json: bool, text) -> None:

@@ -196,8 +196,7 @@ def stream_check(model_path: str | Path, streams: list[tuple[str, str]], min_rec
         if rate != model.frontend.config.sample_rate:
             raise InputError(f"{wav}: {rate} Hz; the model was trained at {model.frontend.config.sample_rate} Hz")
         truth = read_truth(truth_path)
-        detector.reset()
-        events = detector.push(stream_probabilities(model, samples)) + detector.flush()
+        events = detector.events_of(stream_probabilities(model, samples))
         total.add(score_stream([(e.label, clock.at(e.start)) for e in events], truth, len(samples) / rate, keywords))
     if max_false_alarms_per_hour is None:
         max_false_alarms_per_hour = float(model.metadata.detector.get("target_false_alarms_per_hour", 1.0))
@@ -207,7 +206,8 @@ def stream_check(model_path: str | Path, streams: list[tuple[str, str]], min_rec
     config = detector.config
     return CheckResult(str(model_path), model.metadata.precision, gates, {"stream": {
         **total.to_json(), "detector": {"window": config.window, "min_steps": config.min_steps, "refractory": config.refractory,
-                                        "thresholds": config.threshold, "calibrated": bool(model.metadata.detector)}}})
+                                        "hold": config.hold, "thresholds": config.threshold,
+                                        "calibrated": bool(model.metadata.detector)}}})
 
 
 def stream_lines(result: CheckResult) -> list[str]:
@@ -219,4 +219,4 @@ def stream_lines(result: CheckResult) -> list[str]:
     return [f"streams: {entry['seconds']:g} s, {entry['caught']} of {entry['said']} keywords caught, {entry['false_alarms']} "
             f"false alarms ({entry['false_alarms_per_hour']:g} per hour, 95% bound {entry['false_alarms_per_hour_upper95']:g}); "
             f"detector {'calibrated' if detector['calibrated'] else 'defaults'}: window {detector['window']}, "
-            f"min steps {detector['min_steps']}, refractory {detector['refractory']}"]
+            f"min steps {detector['min_steps']}, refractory {detector['refractory']}, hold {detector['hold']}"]

@@ -161,7 +161,7 @@ def trace_section(run_dir: Path, dataset: dict, report: dict) -> str:
     audio = model.frontend.kind == "logmel"
     probs = model.stream().push(sequence)
     detecting = listens_for_events(model)
-    events = [e.to_json() for e in (Detector.for_model(model).push(probs) if detecting else [])]
+    events = [e.to_json() for e in (Detector.for_model(model).events_of(probs) if detecting else [])]
     step_s = model.frontend.config.hop / model.frontend.config.sample_rate if audio else None
     features = model.frontend.norm(model.frontend.logmel.frames(sequence)) if audio else None
     svg = figures.stream_trace(probs, model.labels, events, step_s, features, sequence if audio else None,

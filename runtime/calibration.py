@@ -2,9 +2,10 @@
 keywords within a false-alarm budget, and the curve of false alarms against misses.
 
 ``calibrate(streams, labels, ...)``:
-1. sweeps the detector's smoothing window, minimum event length, refractory period and one
-   threshold for every keyword class over ``SweepGrid`` (every combination), scoring each setting
-   on every stream by runtime/scoring.py's matching rule;
+1. sweeps the detector's smoothing window, minimum event length, refractory period, hold and
+   one threshold for every keyword class over ``SweepGrid`` (every combination), scoring each
+   setting on every stream by runtime/scoring.py's matching rule (each stream smoothed once per
+   window);
 2. takes the setting that meets ``false_alarms_per_hour`` with the most keywords caught (then
    the fewest false alarms, then the shortest window and minimum length: the least delay); when
    none meets it, the one with the fewest false alarms per hour (``met`` False says so);
@@ -12,19 +13,19 @@ keywords within a false-alarm budget, and the curve of false alarms against miss
    held, twice round), keeping a change only if it catches more within the budget, or as many
    with fewer false alarms;
 4. returns the operating point, its score on the streams overall and per class, and the DET
-   points: for the chosen window, minimum length and refractory period, the false alarms per
-   hour and the miss rate at every swept threshold, overall and per class.
+   points: for the chosen window, minimum length, refractory period and hold, the false alarms
+   per hour and the miss rate at every swept threshold, overall and per class.
 Numpy only: the runtime (and a device) can run it.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from edgernn.runtime.detect import Detector, DetectorConfig, steps_for
+from edgernn.runtime.detect import Detector, DetectorConfig, moving_average, steps_for
 from edgernn.runtime.errors import InputError
 from edgernn.runtime.model import Model, ResetPolicy
 from edgernn.runtime.scoring import TOLERANCE_S, StreamScore, Utterance, score_stream
@@ -37,13 +38,15 @@ class SweepGrid:
     windows: tuple[int, ...] = (1, 5, 10, 20)        # steps of moving-average smoothing
     min_steps: tuple[int, ...] = (1, 5, 10, 20)      # shortest event, steps
     refractory: tuple[int, ...] = (0, 50)            # steps with no new event after one
+    holds: tuple[int, ...] = (0, 20)                 # steps an event waits for a longer word's
     thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 
     def at_step(self, step_s: float) -> "SweepGrid":
         """The grid's durations as steps of ``step_s`` seconds (``steps_for``), repeats dropped."""
         def scaled(values: tuple[int, ...]) -> tuple[int, ...]:
             return tuple(dict.fromkeys(steps_for(v, step_s) for v in values))
-        return SweepGrid(scaled(self.windows), scaled(self.min_steps), scaled(self.refractory), self.thresholds)
+        return SweepGrid(scaled(self.windows), scaled(self.min_steps), scaled(self.refractory), scaled(self.holds),
+                         self.thresholds)
 
 
 @dataclass(frozen=True)
@@ -70,28 +73,48 @@ class OperatingPoint:
     min_steps: int
     refractory: int
     thresholds: dict[str, float] = field(default_factory=dict)  # per keyword label
+    hold: int = 0
+
+    @classmethod
+    def from_json(cls, point: dict) -> "OperatingPoint":
+        """From ``to_json``'s dict (a point without ``hold`` was chosen before it: 0)."""
+        return cls(point["window"], point["min_steps"], point["refractory"], dict(point["thresholds"]), point.get("hold", 0))
 
     def detector_config(self, ignore: tuple[str, ...]) -> DetectorConfig:
         return DetectorConfig(window=self.window, threshold=dict(self.thresholds), refractory=self.refractory,
-                              ignore=ignore, min_steps=self.min_steps)
+                              ignore=ignore, min_steps=self.min_steps, hold=self.hold)
 
     def to_json(self) -> dict:
-        return {"window": self.window, "min_steps": self.min_steps, "refractory": self.refractory,
+        return {"window": self.window, "min_steps": self.min_steps, "refractory": self.refractory, "hold": self.hold,
                 "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()}}
 
 
 def score_point(streams: list[ScoredStream], labels: list[str], point: OperatingPoint, ignore: tuple[str, ...],
                 clock: StepClock, tolerance_s: float = TOLERANCE_S) -> StreamScore:
     """The detector at ``point`` run over every stream and scored against its truth."""
-    keywords = [label for label in labels if label not in ignore]
-    total = StreamScore(keywords)
-    config = point.detector_config(ignore)
-    for stream in streams:
-        detector = Detector(labels, config)
-        events = detector.push(stream.probs) + detector.flush()
-        total.add(score_stream([(e.label, clock.at(e.start)) for e in events], stream.truth, stream.seconds,
-                               keywords, tolerance_s))
-    return total
+    return _Sweep(streams, labels, ignore, clock, tolerance_s).score(point)
+
+
+class _Sweep:
+    """Scores settings on one set of streams, smoothing each stream once per window (the last
+    window asked for is kept: a sweep that goes window by window smooths each stream once)."""
+
+    def __init__(self, streams: list[ScoredStream], labels: list[str], ignore: tuple[str, ...], clock: StepClock,
+                 tolerance_s: float) -> None:
+        self.streams, self.labels, self.ignore, self.clock, self.tolerance_s = streams, labels, ignore, clock, tolerance_s
+        self.keywords = [label for label in labels if label not in ignore]
+        self._window, self._smoothed = None, []
+
+    def score(self, point: OperatingPoint) -> StreamScore:
+        if point.window != self._window:
+            self._window, self._smoothed = point.window, [moving_average(s.probs, point.window) for s in self.streams]
+        detector = Detector(self.labels, point.detector_config(self.ignore))
+        total = StreamScore(self.keywords)
+        for stream, smoothed in zip(self.streams, self._smoothed):
+            events = detector.events_of_smoothed(smoothed)
+            total.add(score_stream([(e.label, self.clock.at(e.start)) for e in events], stream.truth, stream.seconds,
+                                   self.keywords, self.tolerance_s))
+        return total
 
 
 def calibrate(streams: list[ScoredStream], labels: list[str], ignore: tuple[str, ...], clock: StepClock,
@@ -110,38 +133,40 @@ def calibrate(streams: list[ScoredStream], labels: list[str], ignore: tuple[str,
         raise InputError(f"false alarms per hour must be >= 0, got {false_alarms_per_hour}")
 
     grid = grid.at_step(clock.step_s)
-
-    def score(point: OperatingPoint) -> StreamScore:
-        return score_point(streams, labels, point, ignore, clock, tolerance_s)
+    sweep = _Sweep(streams, labels, ignore, clock, tolerance_s)
 
     def rank(s: StreamScore, point: OperatingPoint) -> tuple:
         """Smaller is better: within the budget first, then more caught, fewer alarms, less delay."""
         fa = s.false_alarms_per_hour()
         return (fa > false_alarms_per_hour, -sum(s.caught.values()) if fa <= false_alarms_per_hour else fa,
-                sum(s.false_alarms.values()), point.window + point.min_steps)
+                sum(s.false_alarms.values()), point.window + point.min_steps + point.hold)
 
-    swept: dict[tuple, StreamScore] = {}
-    for window, min_steps, refractory, threshold in itertools.product(grid.windows, grid.min_steps, grid.refractory,
-                                                                      grid.thresholds):
-        point = OperatingPoint(window, min_steps, refractory, dict.fromkeys(keywords, threshold))
-        swept[(window, min_steps, refractory, threshold)] = score(point)
-    best_key = min(swept, key=lambda k: rank(swept[k], OperatingPoint(*k[:3])))
-    best = OperatingPoint(*best_key[:3], dict.fromkeys(keywords, best_key[3]))
-    best_score, tried = swept[best_key], len(swept)
+    swept: dict[tuple, tuple[OperatingPoint, StreamScore]] = {}
+    for window, min_steps, refractory, hold, threshold in itertools.product(
+            grid.windows, grid.min_steps, grid.refractory, grid.holds, grid.thresholds):
+        point = OperatingPoint(window, min_steps, refractory, dict.fromkeys(keywords, threshold), hold)
+        swept[_key(point, threshold)] = (point, sweep.score(point))
+    best, best_score = min(swept.values(), key=lambda entry: rank(entry[1], entry[0]))
+    tried = len(swept)
     for _ in range(2):
         for label in keywords:
             for threshold in grid.thresholds:
                 if threshold == best.thresholds[label]:
                     continue
-                candidate = OperatingPoint(best.window, best.min_steps, best.refractory,
-                                           {**best.thresholds, label: threshold})
-                candidate_score, tried = score(candidate), tried + 1
+                candidate = replace(best, thresholds={**best.thresholds, label: threshold})
+                candidate_score, tried = sweep.score(candidate), tried + 1
                 if rank(candidate_score, candidate) < rank(best_score, best):
                     best, best_score = candidate, candidate_score
-    curve = [(threshold, swept[(best.window, best.min_steps, best.refractory, threshold)]) for threshold in grid.thresholds]
+    curve = [(threshold, swept[_key(best, threshold)][1]) for threshold in grid.thresholds]
     return {"operating_point": best.to_json(), "met": best_score.false_alarms_per_hour() <= false_alarms_per_hour,
             "target_false_alarms_per_hour": false_alarms_per_hour, "tolerance_s": tolerance_s,
             "validation": best_score.to_json(), "det": det_points(curve, keywords), "settings_tried": tried}
+
+
+def _key(point: OperatingPoint, threshold: float) -> tuple:
+    """A swept setting: ``point``'s window, minimum length, refractory period and hold with one
+    threshold for every class."""
+    return (point.window, point.min_steps, point.refractory, point.hold, threshold)
 
 
 def det_points(curve: list[tuple[float, StreamScore]], keywords: list[str]) -> dict:

@@ -9,7 +9,12 @@ every class with a moving average over the last ``window`` steps, and tracks one
   stream's end, on ``flush``); its score is the highest smoothed probability it reached;
 - an event shorter than ``min_steps`` is dropped (a blip as a word starts, before the model can
   tell it), and starts no refractory period;
-- after an event ends, no event starts for ``refractory`` steps.
+- after an event ends, no event starts for ``refractory`` steps;
+- an event that ended is held for ``hold`` steps before it is reported: when an event of another
+  class starts within them (and lasts ``min_steps``), that later event replaces it. A recurrent
+  model hears a long word's first part before the rest ("go" in "stop", "no" in "nine"): the
+  later event has heard more. Each event is reported at most ``hold`` steps after it ended
+  (``hold`` 0: as it ends).
 Steps are counted from the detector's start (or its last ``reset``), from 0. Classes listed in
 ``ignore`` (a background or silence class) never make events.
 """
@@ -38,7 +43,8 @@ class Event:
 class DetectorConfig:
     """window: steps averaged (1: no smoothing). threshold: one for every class, or per label
     (labels not named use ``default_threshold``). min_steps: shortest event reported.
-    refractory: steps after an event with no new event. ignore: labels never reported."""
+    refractory: steps after an event with no new event. ignore: labels never reported.
+    hold: steps an ended event waits for a later event of another class that replaces it."""
 
     window: int = 5
     threshold: float | dict[str, float] = 0.5
@@ -46,6 +52,7 @@ class DetectorConfig:
     refractory: int = 0
     ignore: tuple[str, ...] = ()
     min_steps: int = 1
+    hold: int = 0
 
     def thresholds(self, labels: list[str]) -> np.ndarray:
         """float64 [classes]; ignored classes get +inf (never reached)."""
@@ -57,10 +64,11 @@ class DetectorConfig:
             values = [float(self.threshold.get(name, self.default_threshold)) for name in labels]
         else:
             values = [float(self.threshold)] * len(labels)
-        if self.window < 1 or self.refractory < 0 or self.min_steps < 1 or not all(0.0 < v <= 1.0 for v in values):
-            raise InputError(f"detector: need window >= 1, refractory >= 0, min_steps >= 1 and thresholds in (0, 1]; got "
-                             f"window {self.window}, refractory {self.refractory}, min_steps {self.min_steps}, "
-                             f"thresholds {values}")
+        if (self.window < 1 or self.refractory < 0 or self.min_steps < 1 or self.hold < 0
+                or not all(0.0 < v <= 1.0 for v in values)):
+            raise InputError(f"detector: need window >= 1, refractory >= 0, min_steps >= 1, hold >= 0 and thresholds in "
+                             f"(0, 1]; got window {self.window}, refractory {self.refractory}, min_steps {self.min_steps}, "
+                             f"hold {self.hold}, thresholds {values}")
         return np.array([np.inf if name in self.ignore else v for name, v in zip(labels, values)])
 
 
@@ -87,6 +95,18 @@ def steps_for(preset_steps: int, step_s: float | None) -> int:
 def step_seconds(model) -> float | None:
     """Seconds per step of a runtime ``Model`` that hears audio (its hop); None for any other."""
     return getattr(model.frontend, "step_seconds", None)
+
+
+def moving_average(probs: np.ndarray, window: int, recent: np.ndarray | None = None) -> np.ndarray:
+    """float64 [steps, classes]: each step of ``probs`` (float [steps, classes]) averaged with
+    the ``window - 1`` steps before it, taken from ``recent`` (the steps that came before, float
+    [k, classes]) where ``probs`` has too few; fewer at a stream's start."""
+    recent = np.zeros((0, probs.shape[1])) if recent is None else recent
+    history = np.concatenate([recent, probs.astype(np.float64)])
+    sums = np.cumsum(np.concatenate([np.zeros((1, history.shape[1])), history]), axis=0)
+    rows = np.arange(len(recent), len(history))
+    lows = np.maximum(0, rows - window + 1)
+    return (sums[rows + 1] - sums[lows]) / (rows + 1 - lows)[:, None]
 
 
 @dataclass
@@ -122,6 +142,7 @@ class Detector:
         self._recent = np.zeros((0, len(self.labels)), dtype=np.float64)  # the last window - 1 steps
         self._step = 0
         self._open: _Open | None = None
+        self._held: Event | None = None  # an event that ended, waiting out the hold
         self._quiet_until = 0  # first step at which a new event may start
 
     def push(self, probs: np.ndarray) -> list[Event]:
@@ -131,19 +152,32 @@ class Detector:
         if probs.ndim != 2 or probs.shape[1] != len(self.labels):
             raise InputError(f"detector: expected probabilities [steps, {len(self.labels)}], got {list(probs.shape)}")
         window = self.config.window
+        smoothed = moving_average(probs, window, self._recent)
         history = np.concatenate([self._recent, probs.astype(np.float64)])
-        sums = np.cumsum(np.concatenate([np.zeros((1, history.shape[1])), history]), axis=0)
-        rows = np.arange(len(self._recent), len(history))
-        lows = np.maximum(0, rows - window + 1)
-        smoothed = (sums[rows + 1] - sums[lows]) / (rows + 1 - lows)[:, None]
         self._recent = history[max(0, len(history) - (window - 1)):] if window > 1 else history[:0]
         return self._advance(smoothed)
 
     def flush(self) -> list[Event]:
-        """End the open event, if any, at the last step seen (call when the stream ends)."""
-        if self._open is None:
-            return []
-        return self._close()
+        """End the open event, if any, at the last step seen, and report the event held (call
+        when the stream ends; ``reset`` alone drops them)."""
+        ended = self._close() if self._open is not None else []
+        if self._held is not None:
+            ended.append(self._held)
+            self._held = None
+        return ended
+
+    def events_of(self, probs: np.ndarray) -> list[Event]:
+        """Every event of one whole stream (float [steps, classes]) from a fresh start: ``reset``,
+        ``push(probs)`` and ``flush``."""
+        self.reset()
+        return self.push(probs) + self.flush()
+
+    def events_of_smoothed(self, smoothed: np.ndarray) -> list[Event]:
+        """Every event of one whole stream, from a fresh start, given its probabilities already
+        smoothed (``moving_average(probs, config.window)``, float64 [steps, classes]): what
+        ``events_of(probs)`` gives, for a sweep that smooths once per window."""
+        self.reset()
+        return self._advance(smoothed) + self.flush()
 
     def _advance(self, smoothed: np.ndarray) -> list[Event]:
         """Apply the event rules to ``smoothed`` (float64 [steps, classes]). The comparisons are
@@ -179,16 +213,43 @@ class Detector:
             self._open = _Open(k, self._step + row, self._step + row, float(smoothed[row, k]))
             row += 1
         self._step += steps
-        return ended
+        return ended + self._release()
 
     def _close(self) -> list[Event]:
-        """End the open event: [it], or [] when it is shorter than min_steps."""
+        """End the open event; one shorter than min_steps is dropped, any other settles the held
+        event (``_settle``) and is held in its place. Returns the events reported."""
         event = Event(self.labels[self._open.label], self._open.start, self._open.last, self._open.score)
         self._open = None
         if event.end - event.start + 1 < self.config.min_steps:
             return []
         self._quiet_until = event.end + 1 + self.config.refractory
-        return [event]
+        reported = self._settle(event.label, event.start)
+        self._held = event
+        return reported
+
+    def _settle(self, label: str, start: int) -> list[Event]:
+        """A later event of ``label`` that starts at step ``start`` and will be reported decides
+        the held one: replaced when of another class within the hold, else reported ([it])."""
+        held, self._held = self._held, None
+        if held is None or (start - held.end <= self.config.hold and label != held.label):
+            return []
+        return [held]
+
+    def _release(self) -> list[Event]:
+        """After a chunk: the held event, when its fate is known, settled by the open event (once
+        that has lasted min_steps, it will be reported) or reported once its hold has passed
+        with no event started within it."""
+        held, current = self._held, self._open
+        if held is None:
+            return []
+        if current is not None and current.start - held.end <= self.config.hold:
+            if current.last - current.start + 1 >= self.config.min_steps:
+                return self._settle(self.labels[current.label], current.start)
+            return []  # it may yet prove a blip
+        if current is not None or self._step - 1 >= held.end + self.config.hold:
+            self._held = None
+            return [held]
+        return []
 
 
 def listens_for_events(model) -> bool:
@@ -212,7 +273,8 @@ def detector_config_for(calibrated: dict, background: str | None, labels: list[s
     ``labels`` are ignored."""
     if calibrated:
         settings = {"window": calibrated["window"], "threshold": dict(calibrated["thresholds"]),
-                    "min_steps": calibrated["min_steps"], "refractory": calibrated["refractory"]}
+                    "min_steps": calibrated["min_steps"], "refractory": calibrated["refractory"],
+                    "hold": calibrated.get("hold", 0)}  # graphs calibrated before the hold have none
     else:
         window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS if background is not None else DETECTION_DEFAULTS
         settings = {"window": steps_for(window, step_s), "threshold": threshold, "default_threshold": threshold,

@@ -81,7 +81,7 @@ class GraphMetadata:
     # "test_split"}, test_split "given" or {"fraction", "seed"} when edgernn held it out.
     dataset: dict = field(default_factory=dict)
     # Optional: the detector's calibrated operating point for continuous streams (runtime/calibration.py):
-    # {"window", "min_steps", "refractory", "thresholds": {label: probability}} plus what it was
+    # {"window", "min_steps", "refractory", "hold", "thresholds": {label: probability}} plus what it was
     # chosen for and measured at ("target_false_alarms_per_hour", "validation", ...).
     detector: dict = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -192,17 +192,19 @@ def _json(own: dict[str, str], key: str, kind: type) -> Any:
 
 
 def _detector(own: dict[str, str], labels: list[str]) -> dict:
-    """The calibrated operating point: window >= 1, min_steps >= 1, refractory >= 0 (integers)
-    and thresholds in (0, 1] for labels of the model."""
+    """The calibrated operating point: window >= 1, min_steps >= 1, refractory >= 0, hold >= 0
+    (integers; hold may be absent: graphs calibrated before it) and thresholds in (0, 1] for
+    labels of the model."""
     detector = _json(own, "detector", dict)
-    counts = {"window": 1, "min_steps": 1, "refractory": 0}
+    counts = {"window": 1, "min_steps": 1, "refractory": 0, "hold": 0}
     thresholds = detector.get("thresholds")
-    bad = [key for key, least in counts.items() if not (isinstance(detector.get(key), int) and detector[key] >= least)]
+    given = {"hold": 0, **detector}  # graphs calibrated before the hold have none
+    bad = [key for key, least in counts.items() if not (isinstance(given.get(key), int) and given[key] >= least)]
     if not isinstance(thresholds, dict) or not all(
             label in labels and isinstance(p, (int, float)) and 0 < p <= 1 for label, p in thresholds.items()):
         bad.append("thresholds")
     if bad:
-        raise MetadataError(f"{PREFIX}detector needs integers window >= 1, min_steps >= 1, refractory >= 0 and "
+        raise MetadataError(f"{PREFIX}detector needs integers window >= 1, min_steps >= 1, refractory >= 0, hold >= 0 and "
                             f"thresholds {{label: probability in (0, 1]}} for labels of {labels}; bad: {', '.join(bad)}")
     return detector
 

@@ -242,7 +242,10 @@ class Connection:
                 await send(error_reply(exc))
                 continue
             if kind == "reset":
-                if self.detector is not None:
+                if self.detector is not None:  # the events the old stream still holds end with it
+                    held = self.detector.flush()
+                    if held:
+                        await send(events_reply(held))
                     self.detector.reset()
                 await send(json.dumps({"type": "reset", "steps": 0}))
                 continue

@@ -106,7 +106,7 @@ def test_stream_uses_the_calibrated_point_unless_flags_replace_it(calibrated_run
     graph = run / "model.fp32.onnx"
     point = section["fp32"]["operating_point"]
     model = Model(graph)
-    assert Detector.for_model(model).config.window == point["window"]
+    assert (Detector.for_model(model).config.window, Detector.for_model(model).config.hold) == (point["window"], point["hold"])
     assert Detector.for_model(model, window=point["window"] + 3).config.window == point["window"] + 3
     human = CliRunner().invoke(cli, ["stream", str(graph), str(wav)])
     assert human.exit_code == 0, human.output
@@ -114,6 +114,7 @@ def test_stream_uses_the_calibrated_point_unless_flags_replace_it(calibrated_run
                                                   f"replace it): window {point['window']}, min steps {point['min_steps']}")
     plain = CliRunner().invoke(cli, ["stream", str(graph), str(wav), "--json"])
     flags = ["--window", str(point["window"]), "--min-steps", str(point["min_steps"]), "--refractory", str(point["refractory"]),
+             "--hold", str(point["hold"]),
              *[arg for label, p in point["thresholds"].items() for arg in ("--class-threshold", f"{label}={p}")]]
     explicit = CliRunner().invoke(cli, ["stream", str(graph), str(wav), "--json", *flags])
     assert plain.stdout == explicit.stdout
@@ -149,7 +150,9 @@ def test_a_malformed_detector_entry_is_refused(gru_onnx):
     label = Model(gru_onnx).labels[0]
     good = {"window": 5, "min_steps": 3, "refractory": 0, "thresholds": {label: 0.7}}
     assert GraphMetadata.from_props({**props, "edgernn.detector": json.dumps(good)}).detector == good
+    assert GraphMetadata.from_props({**props, "edgernn.detector": json.dumps({**good, "hold": 20})}).detector["hold"] == 20
     for bad, named in (({**good, "window": 0}, "window"), ({**good, "thresholds": {"nope": 0.5}}, "thresholds"),
+                       ({**good, "hold": -1}, "hold"), ({**good, "hold": 2.5}, "hold"),
                        ({**good, "thresholds": {label: 1.5}}, "thresholds"), ({"window": 5}, "min_steps")):
         with pytest.raises(MetadataError, match=f"edgernn.detector needs integers .* bad: .*{named}"):
             GraphMetadata.from_props({**props, "edgernn.detector": json.dumps(bad)})
@@ -185,7 +188,7 @@ def test_export_calibrates_the_graphs_of_a_background_run(calibrated_run, tmp_pa
     detector = Model(run / "model.fp32.onnx").metadata.detector
     assert detector["target_false_alarms_per_hour"] == 45.0
     assert Model(run / "model.fp32.ort").metadata.detector == detector  # the ORT file is rewritten with its graph
-    assert written["detector"]["operating_point"] == {k: detector[k] for k in ("window", "min_steps", "refractory", "thresholds")}
+    assert written["detector"]["operating_point"] == {k: detector[k] for k in ("window", "min_steps", "refractory", "hold", "thresholds")}
     assert written["bytes"] == (run / "model.fp32.onnx").stat().st_size
     assert Model(run / "model.int8-dynamic.onnx").metadata.detector["target_false_alarms_per_hour"] == 30.0  # not exported
 
@@ -208,7 +211,7 @@ def test_check_judges_a_model_on_a_stream_with_its_truth(calibrated_run, tmp_pat
     model = Model(graph)
     point = section["int8-dynamic"]["operating_point"]
     expected = score_point([ScoredStream(stream_probabilities(model, samples), truth, 30.0)], model.labels,
-                           OperatingPoint(point["window"], point["min_steps"], point["refractory"], point["thresholds"]),
+                           OperatingPoint.from_json(point),
                            ("_bg_",), clock_of(model))
     assert {k: report["details"]["stream"][k] for k in ("said", "caught", "false_alarms")} == {
         k: expected.to_json()[k] for k in ("said", "caught", "false_alarms")}

@@ -84,8 +84,8 @@ def test_calibration_finds_a_setting_within_the_budget_that_catches_every_word()
     point = result["operating_point"]
     # every bump stays below 0.85 (and shorter than 15 steps); of the settings that catch every
     # word with no false alarm, the one with the least delay wins
-    assert point == {"window": 1, "min_steps": 1, "refractory": 0, "thresholds": {"yes": 0.85, "no": 0.85}}
-    chosen = OperatingPoint(point["window"], point["min_steps"], point["refractory"], point["thresholds"])
+    assert point == {"window": 1, "min_steps": 1, "refractory": 0, "hold": 0, "thresholds": {"yes": 0.85, "no": 0.85}}
+    chosen = OperatingPoint.from_json(point)
     again = score_point(streams, LABELS, chosen, ("_background_",), CLOCK)
     assert again.to_json() == result["validation"]
     overall = result["det"]["overall"]
@@ -103,6 +103,27 @@ def test_calibration_says_when_no_setting_meets_the_budget():
     assert not result["met"] and result["validation"]["false_alarms_per_hour"] > 1.0
 
 
+def test_calibration_holds_events_when_a_short_word_is_heard_inside_a_longer_one():
+    """Every "yes" begins with 15 steps of sure "no" (its first part sounds like the other word)
+    and a 10-step gap: without a hold each costs a false alarm at any threshold; a hold of 20
+    steps lets the "yes" replace it."""
+    streams = []
+    for stream in (synthetic_stream(seed) for seed in range(2)):
+        probs = stream.probs.copy()
+        for u in stream.truth:
+            start = round(u.start_s / CLOCK.step_s)
+            if u.label == "yes":
+                probs[start:start + 15] = [0.02, 0.02, 0.96]
+                probs[start + 15:start + 25] = [0.96, 0.02, 0.02]
+        streams.append(ScoredStream(probs, stream.truth, stream.seconds))
+    grid = dict(windows=(1,), min_steps=(1, 15), refractory=(0,), thresholds=(0.5, 0.85, 0.95))
+    without = calibrate(streams, LABELS, ("_background_",), CLOCK, 0.0, SweepGrid(**grid, holds=(0,)))
+    assert not without["met"]
+    held = calibrate(streams, LABELS, ("_background_",), CLOCK, 0.0, SweepGrid(**grid, holds=(0, 10, 20)))
+    # the "yes" event starts 11 steps after the "no" one ends: a hold of 10 is too short
+    assert held["met"] and held["validation"]["recall"] == 1.0 and held["operating_point"]["hold"] == 20
+
+
 def test_calibration_refuses_what_it_cannot_judge():
     with pytest.raises(InputError, match="needs a keyword class"):
         calibrate([synthetic_stream(0)], ["_background_"], ("_background_",), CLOCK)
@@ -111,9 +132,10 @@ def test_calibration_refuses_what_it_cannot_judge():
 
 
 def test_the_sweep_grid_counts_10_ms_steps_at_the_models_hop():
-    grid = SweepGrid(windows=(1, 5, 10, 20), min_steps=(1, 5, 10, 20), refractory=(0, 50))
+    grid = SweepGrid(windows=(1, 5, 10, 20), min_steps=(1, 5, 10, 20), refractory=(0, 50), holds=(0, 20))
     assert grid.at_step(0.01) == grid
     at_30ms = grid.at_step(0.03)
-    assert (at_30ms.windows, at_30ms.min_steps, at_30ms.refractory) == ((1, 2, 3, 7), (1, 2, 3, 7), (0, 17))
+    assert (at_30ms.windows, at_30ms.min_steps, at_30ms.refractory, at_30ms.holds) == (
+        (1, 2, 3, 7), (1, 2, 3, 7), (0, 17), (0, 7))
     assert grid.at_step(0.1).windows == (1, 2)  # repeats dropped: 0.01 s and 0.05 s both round to one step
     assert at_30ms.thresholds == grid.thresholds

@@ -84,10 +84,12 @@ def test_flush_ends_an_open_event_and_reset_starts_over():
 def test_bad_settings_and_inputs_name_what_was_expected():
     with pytest.raises(InputError, match=r"labels \['maybe'\] are not among the model's classes"):
         Detector(LABELS, DetectorConfig(threshold={"maybe": 0.5}))
-    with pytest.raises(InputError, match="need window >= 1, refractory >= 0, min_steps >= 1 and thresholds in \\(0, 1\\]"):
+    with pytest.raises(InputError, match="need window >= 1, refractory >= 0, min_steps >= 1, hold >= 0 and thresholds in \\(0, 1\\]"):
         Detector(LABELS, DetectorConfig(window=0))
     with pytest.raises(InputError, match="min_steps 0"):
         Detector(LABELS, DetectorConfig(min_steps=0))
+    with pytest.raises(InputError, match="hold -1"):
+        Detector(LABELS, DetectorConfig(hold=-1))
     detector = Detector(LABELS)
     with pytest.raises(InputError, match=r"expected probabilities \[steps, 3\], got \[4, 2\]"):
         detector.push(np.zeros((4, 2), np.float32))
@@ -120,7 +122,13 @@ def reference_events(probs: np.ndarray, config: DetectorConfig) -> list[tuple[st
             open_event = (label, step, step, smoothed[label])
     if open_event is not None:
         close(open_event)
-    return events
+    kept = []
+    for event in events:  # the hold: a later event of another class within it replaces the one before
+        if kept and event[1] - kept[-1][2] <= config.hold and event[0] != kept[-1][0]:
+            kept[-1] = event
+        else:
+            kept.append(event)
+    return kept
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -129,12 +137,49 @@ def test_events_equal_the_rules_applied_step_by_step(seed):
     probs = rng.dirichlet([0.4, 0.3, 0.3], size=int(rng.integers(1, 400))).astype(np.float32)
     config = DetectorConfig(window=int(rng.integers(1, 8)), threshold={"yes": rng.uniform(0.2, 0.8), "no": rng.uniform(0.2, 0.8)},
                             refractory=int(rng.integers(0, 10)), ignore=("noise",) if seed % 2 else (),
-                            default_threshold=float(rng.uniform(0.3, 0.9)), min_steps=int(rng.integers(1, 5)))
+                            default_threshold=float(rng.uniform(0.3, 0.9)), min_steps=int(rng.integers(1, 5)),
+                            hold=int(rng.integers(0, 30)) if seed % 3 else 0)
     pieces = list(rng.integers(1, 50, size=20))
     got = [(e.label, e.start, e.end, e.score) for e in detect(probs, config, pieces + [len(probs)])]
     expected = reference_events(probs, config)
     assert [e[:3] for e in got] == [e[:3] for e in expected]
     np.testing.assert_allclose([e[3] for e in got], [e[3] for e in expected], rtol=1e-9)
+
+
+def test_a_later_word_of_another_class_within_the_hold_replaces_the_event_before_it():
+    """"go" heard in the first part of "stop": the "stop" event that starts within the hold
+    replaces it; past the hold, or of the same class, both are reported; a blip replaces nothing."""
+    cfg = dict(window=1, threshold=0.5, ignore=("noise",), min_steps=3)
+    within = bursts(60, {2: [(10, 14)], 1: [(20, 30)]})  # "no" ends at 14, "yes" starts 6 steps later
+    assert [(e.label, e.start) for e in detect(within, DetectorConfig(**cfg))] == [("no", 10), ("yes", 20)]
+    assert [(e.label, e.start) for e in detect(within, DetectorConfig(hold=6, **cfg))] == [("yes", 20)]
+    assert [(e.label, e.start) for e in detect(within, DetectorConfig(hold=5, **cfg))] == [("no", 10), ("yes", 20)]
+    same = bursts(60, {1: [(10, 14), (20, 30)]})
+    assert len(detect(same, DetectorConfig(hold=10, **cfg))) == 2
+    blip = bursts(60, {2: [(10, 14)], 1: [(18, 19)]})  # 2 steps: shorter than min_steps
+    assert [(e.label, e.start) for e in detect(blip, DetectorConfig(hold=10, **cfg))] == [("no", 10)]
+
+
+def test_a_held_event_is_reported_once_its_hold_has_passed_or_a_later_event_settles_it():
+    detector = Detector(LABELS, DetectorConfig(window=1, ignore=("noise",), min_steps=3, hold=8))
+    probs = bursts(80, {2: [(10, 14)], 1: [(40, 50), (54, 70)]})
+    assert detector.push(probs[:22]) == []              # "no" ended at 14: held through step 22
+    assert [e.label for e in detector.push(probs[22:23])] == ["no"]
+    assert detector.push(probs[23:56]) == []            # "yes" ended at 50; another "yes" opened at 54
+    assert [(e.label, e.start) for e in detector.push(probs[56:57])] == [("yes", 40)]  # 3 steps long: it will count
+    assert detector.push(probs[57:75]) == []
+    assert [(e.label, e.start) for e in detector.flush()] == [("yes", 54)]
+    assert detector.flush() == []
+
+
+def test_events_of_smoothed_probabilities_equal_push_and_flush():
+    from edgernn.runtime.detect import moving_average
+
+    probs = np.random.default_rng(3).dirichlet([0.4, 0.3, 0.3], size=500).astype(np.float32)
+    config = DetectorConfig(window=6, threshold=0.45, ignore=("noise",), min_steps=2, hold=12, refractory=3)
+    detector = Detector(LABELS, config)
+    detector.push(probs[:100])  # a fresh start is made whatever came before
+    assert detector.events_of_smoothed(moving_average(probs, config.window)) == detect(probs, config)
 
 
 def test_background_and_underscored_labels_are_never_keywords():
@@ -162,4 +207,5 @@ def test_preset_durations_follow_an_audio_models_hop():
     assert (at_30ms.window, at_30ms.threshold, at_30ms.min_steps) == (steps_for(window, 0.03), threshold, steps_for(min_steps, 0.03))
     calibrated = {"window": 5, "min_steps": 4, "refractory": 50, "thresholds": {"yes": 0.9, "no": 0.8}}
     kept = detector_config_for(calibrated, "_bg_", labels, 0.03)
-    assert (kept.window, kept.min_steps, kept.refractory) == (5, 4, 50)
+    assert (kept.window, kept.min_steps, kept.refractory, kept.hold) == (5, 4, 50, 0)  # calibrated before the hold
+    assert detector_config_for({**calibrated, "hold": 20}, "_bg_", labels, 0.03).hold == 20
