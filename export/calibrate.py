@@ -40,8 +40,8 @@ CALIBRATION_SNR_DB = (None, 20.0, 10.0)  # None: the clips' own noise only
 STREAM_SECONDS = 60.0
 # An hour of validation stream: the budget is a count of rare events (30 per hour is 10 in 20
 # minutes), and the setting that looks best on few of them is a lucky one. On the keyword set's
-# three models, the point chosen on 20 minutes raised 46-70 false alarms per hour on 60 fresh
-# minutes of the same clips against the 30 it was chosen for; chosen on 60, 21-31 (docs/streams.md).
+# three models, the point chosen on 20 minutes for 30 per hour raised 52-70 per hour on 60 other
+# minutes of streams of the same clips; chosen on 60 minutes, 26-42 (docs/streams.md).
 CALIBRATION_MINUTES = 60.0
 
 

@@ -379,3 +379,37 @@ def test_serving_on_ray_needs_a_fixed_port(feature_model):
 
     result = CliRunner().invoke(cli, ["serve", str(feature_model.path), "--ray", "--port", "0"])
     assert result.exit_code == 2 and "Ray's proxy listens on a fixed port: give one" in result.output
+
+
+def test_a_reset_first_sends_the_events_the_detector_still_holds(audio_graphs, tmp_path):
+    """A detector whose hold outlasts the stream reports its last event only when the stream ends:
+    a reset is such an end, so that event comes before the reset's answer."""
+    import shutil
+
+    from edgernn.export.calibrate import write_detector
+
+    graph = tmp_path / "held.onnx"
+    shutil.copy(audio_graphs[1]["fp32"].path, graph)
+    labels = Model(graph).labels
+    write_detector(graph, {"window": 5, "min_steps": 1, "refractory": 0, "hold": 100000, "thresholds": dict.fromkeys(labels, 0.5)})
+    model = Model(graph)
+    rate = model.frontend.config.sample_rate
+    t = np.arange(2 * rate) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 600 * t) * (t > 0.7) + 0.01 * np.random.default_rng(4).standard_normal(len(t)))
+    samples = np.round(samples * 32768).astype("<i2")
+    with ServerThread({"tones": model}) as server:
+        async def session():
+            async with websockets.connect(f"{server.ws}?input=int16&reply=events") as ws:
+                await ws.recv()
+                for piece in np.split(samples, range(800, len(samples), 800)):
+                    await ws.send(piece.tobytes())
+                await ws.send(json.dumps({"type": "reset"}))
+                replies = []
+                async for message in ws:
+                    replies.append(json.loads(message))
+                    if replies[-1]["type"] == "reset":
+                        return replies
+        replies = run(session())
+    expected = [e.to_json() for e in Detector.for_model(model).events_of(model.stream().push(samples.astype(np.float32) / 32768))]
+    assert expected and replies[-1] == {"type": "reset", "steps": 0} and replies[-2]["type"] == "events"
+    assert [e for reply in replies[:-1] for e in reply["events"]] == expected
