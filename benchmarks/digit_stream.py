@@ -14,6 +14,7 @@ said) and the events per recording; and every recording's digits said and heard.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import itertools
 import json
 import sys
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "(taken at the model's hop, as the detector's defaults are)")
     parser.add_argument("--thresholds", default="0.5,0.7", help="detector thresholds to try")
     parser.add_argument("--min-steps", default="1,5,10", help="shortest events to try, in 10 ms steps")
+    parser.add_argument("--holds", default="0", help="detector holds to try, in 10 ms steps (0,20: also with the "
+                        "hold a calibration may choose; its own detector is also run with each)")
     add_reset_option(parser)
     parser.add_argument("--pause-rms", type=float, default=3e-4,
                         help="RMS of the Gaussian noise in the pauses (full scale 1.0). The test recordings' own quietest "
@@ -66,19 +69,22 @@ def main(argv: list[str] | None = None) -> dict:
         recordings.append((said, stream_probabilities(model, samples, reset)))
     settings = []
     step_s = step_seconds(model)
-    grid = [("swept", DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, ignore=(model.background,)))
-            for window, threshold, min_steps in dict.fromkeys(itertools.product(
+    holds = [steps_for(int(h), step_s) for h in args.holds.split(",")]
+    grid = [("swept", DetectorConfig(window=window, threshold=threshold, min_steps=min_steps, hold=hold,
+                                     ignore=(model.background,)))
+            for window, threshold, min_steps, hold in dict.fromkeys(itertools.product(
                 [steps_for(int(w), step_s) for w in args.windows.split(",")], [float(t) for t in args.thresholds.split(",")],
-                [steps_for(int(m), step_s) for m in args.min_steps.split(",")]))]
-    own = "calibrated" if model.metadata.detector else "defaults"
-    for source, config in [(own, Detector.for_model(model).config), *grid]:
+                [steps_for(int(m), step_s) for m in args.min_steps.split(",")], holds))]
+    own_config = Detector.for_model(model).config
+    own = [("calibrated" if model.metadata.detector else "defaults", own_config)] + [
+        ("own, hold changed", replace(own_config, hold=hold)) for hold in holds if hold != own_config.hold]
+    for source, config in [*own, *grid]:
         heard_all = []
         for said, probs in recordings:
-            detector = Detector(model.labels, config)
-            heard_all.append("".join(e.label for e in detector.push(probs) + detector.flush()))
+            heard_all.append("".join(e.label for e in Detector(model.labels, config).events_of(probs)))
         errors = sum(edit_distance(said, heard) for (said, _), heard in zip(recordings, heard_all))
         settings.append({"detector": source, "window": config.window, "threshold": config.threshold,
-                         "min_steps": config.min_steps, "refractory": config.refractory,
+                         "min_steps": config.min_steps, "refractory": config.refractory, "hold": config.hold,
                          "exact_share": round(float(np.mean([said == heard for (said, _), heard in zip(recordings, heard_all)])), 4),
                          "digit_error_rate": round(errors / sum(len(said) for said, _ in recordings), 4),
                          "events_per_recording": round(float(np.mean([len(h) for h in heard_all])), 2),
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     for s in sorted(settings, key=lambda s: s["digit_error_rate"]):
-        print(f"{s['detector']}: window {s['window']:>2} threshold {s['threshold']} min_steps {s['min_steps']:>2}: "
+        print(f"{s['detector']}: window {s['window']:>2} threshold {s['threshold']} min_steps {s['min_steps']:>2} "
+              f"hold {s['hold']:>2}: "
               f"exact {s['exact_share']:.2f}, digit error rate {s['digit_error_rate']:.3f}, "
               f"{s['events_per_recording']:.1f} events per recording")
     return result

@@ -59,7 +59,7 @@ def _class_threshold(ctx, param, values):
 @click.option("--hold", type=click.IntRange(min=0), default=None,
               help=f"Detection: steps an ended event waits before it is reported; an event of another class that "
                    f"starts within them replaces it (a short word heard inside a longer one). {DEFAULTS_HELP} "
-                   f"{DetectorConfig.hold}.")
+                   f"{preset_help(3)} {AT_HOP_HELP}")
 @click.option("--ignore", multiple=True, metavar="LABEL",
               help="Detection: a class never reported (repeatable); a model's background class and labels written "
                    "_like_this_ (_unknown_) never are.")

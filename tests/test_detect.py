@@ -203,8 +203,9 @@ def test_preset_durations_follow_an_audio_models_hop():
     assert steps_for(10, 0.04) == 3  # 2.5 rounds half up
     labels = ["yes", "no", "_bg_"]
     at_30ms = detector_config_for({}, "_bg_", labels, 0.03)
-    window, threshold, min_steps = BACKGROUND_DETECTION_DEFAULTS
-    assert (at_30ms.window, at_30ms.threshold, at_30ms.min_steps) == (steps_for(window, 0.03), threshold, steps_for(min_steps, 0.03))
+    window, threshold, min_steps, hold = BACKGROUND_DETECTION_DEFAULTS
+    assert (at_30ms.window, at_30ms.threshold, at_30ms.min_steps, at_30ms.hold) == (
+        steps_for(window, 0.03), threshold, steps_for(min_steps, 0.03), steps_for(hold, 0.03))
     calibrated = {"window": 5, "min_steps": 4, "refractory": 50, "thresholds": {"yes": 0.9, "no": 0.8}}
     kept = detector_config_for(calibrated, "_bg_", labels, 0.03)
     assert (kept.window, kept.min_steps, kept.refractory, kept.hold) == (5, 4, 50, 0)  # calibrated before the hold
