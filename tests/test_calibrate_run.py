@@ -169,9 +169,30 @@ def test_pipeline_calibrates_a_background_model(calibrated_run, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["stream"]["fp32"]["target_false_alarms_per_hour"] == 60.0 and report["timing"]["calibrate_s"] > 0
+    assert report["stream"]["fp32"]["streams"]["count"] == 60  # an hour of one-minute validation streams by default
     assert report["artifacts"]["fp32"]["bytes"] == (tmp_path / "run" / "model.fp32.onnx").stat().st_size
     assert "fp32 detector: {'window'" in result.stdout
     assert Model(tmp_path / "run" / "model.fp32.onnx").metadata.detector["target_false_alarms_per_hour"] == 60.0
+
+
+def test_calibrate_command_rewrites_every_graph_of_a_run(calibrated_run, tmp_path):
+    import shutil
+
+    from edgernn.cli.main import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(calibrated_run[0], run)
+    result = CliRunner().invoke(cli, ["calibrate", str(run), "--minutes", "2", "--false-alarms-per-hour", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    section = json.loads(result.stdout)
+    assert set(section) == {"fp32", "int8-dynamic"} and all(entry["streams"]["count"] == 2 for entry in section.values())
+    for precision, entry in section.items():
+        detector = Model(run / f"model.{precision}.onnx").metadata.detector
+        assert detector["target_false_alarms_per_hour"] == 40.0 and detector["hold"] == entry["operating_point"]["hold"]
+    human = CliRunner().invoke(cli, ["calibrate", str(run), "--minutes", "1"])
+    assert human.exit_code == 0, human.output
+    lines = {line.split(":")[0]: line for line in human.stdout.splitlines()}
+    assert all(lines[precision].startswith(f"{precision}: window ") and ", hold " in lines[precision] for precision in section)
 
 
 def test_export_calibrates_the_graphs_of_a_background_run(calibrated_run, tmp_path):
