@@ -31,7 +31,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 false_alarms_option = click.option(
     "--false-alarms-per-hour", type=click.FloatRange(min=0), default=1.0, show_default=True,
     help="Audio trained with --background: the detector is calibrated on validation streams to catch the most keywords "
-         "with at most this many false alarms per hour (see edgernn calibrate).")
+         "with at most this many false alarms per hour (see edgernn calibrate). Held-out clips are mostly of the "
+         "training speakers: on new voices expect about this rate, not less; a hard limit needs a lower budget.")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
                               help="Intra-op threads (default: the library's own choice).")
 training_threads_option = click.option(
