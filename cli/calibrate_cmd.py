@@ -27,9 +27,9 @@ def calibrate_command(run_dir, false_alarms_per_hour, minutes, seed, as_json):
     Example:
       edgernn calibrate runs/kws --false-alarms-per-hour 1
     """
-    from edgernn.export.calibrate import calibrate_run
+    from edgernn.export.calibrate import CALIBRATION_MINUTES, calibrate_run
 
-    section = calibrate_run(run_dir, false_alarms_per_hour, seed=seed, **({} if minutes is None else {"minutes": minutes}))
+    section = calibrate_run(run_dir, false_alarms_per_hour, CALIBRATION_MINUTES if minutes is None else minutes, seed)
 
     def human():
         for precision, result in section.items():

@@ -99,14 +99,16 @@ def step_seconds(model) -> float | None:
     return getattr(model.frontend, "step_seconds", None)
 
 
-def moving_average(probs: np.ndarray, window: int, recent: np.ndarray | None = None) -> np.ndarray:
-    """float64 [steps, classes]: each step of ``probs`` (float [steps, classes]) averaged with
-    the ``window - 1`` steps before it, taken from ``recent`` (the steps that came before, float
-    [k, classes]) where ``probs`` has too few; fewer at a stream's start."""
-    recent = np.zeros((0, probs.shape[1])) if recent is None else recent
-    history = np.concatenate([recent, probs.astype(np.float64)])
+def moving_average(probs: np.ndarray, window: int) -> np.ndarray:
+    """float64 [steps, classes]: each step of a whole stream's ``probs`` (float [steps, classes])
+    averaged with the ``window - 1`` steps before it (fewer at the stream's start)."""
+    return _averaged(probs.astype(np.float64), window, 0)
+
+
+def _averaged(history: np.ndarray, window: int, first: int) -> np.ndarray:
+    """The moving average of ``history`` (float64 [steps, classes]) at its steps from ``first``."""
     sums = np.cumsum(np.concatenate([np.zeros((1, history.shape[1])), history]), axis=0)
-    rows = np.arange(len(recent), len(history))
+    rows = np.arange(first, len(history))
     lows = np.maximum(0, rows - window + 1)
     return (sums[rows + 1] - sums[lows]) / (rows + 1 - lows)[:, None]
 
@@ -154,8 +156,8 @@ class Detector:
         if probs.ndim != 2 or probs.shape[1] != len(self.labels):
             raise InputError(f"detector: expected probabilities [steps, {len(self.labels)}], got {list(probs.shape)}")
         window = self.config.window
-        smoothed = moving_average(probs, window, self._recent)
         history = np.concatenate([self._recent, probs.astype(np.float64)])
+        smoothed = _averaged(history, window, len(self._recent))
         self._recent = history[max(0, len(history) - (window - 1)):] if window > 1 else history[:0]
         return self._advance(smoothed)
 

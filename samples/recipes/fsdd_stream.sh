@@ -6,8 +6,8 @@
 # The background class (--background) is made of the recordings' own quiet starts and ends and
 # low-level noise; every training clip gets a lead-in of it, and some a trail labelled background,
 # so the model says "background" between words; half the lead-ins are at another level than the
-# word's own room noise, so that a change of level at a word's edge is not misread. `edgernn stream` then never reports that class
-# (and never resets the state: docs/streams.md measures why).
+# word's own room noise, so that a change of level at a word's edge is not misread. `edgernn
+# stream` then never reports that class (and never resets the state: docs/streams.md measures why).
 set -euo pipefail
 data=${1:-../shared/data/fsdd/recordings}
 out=${2:-runs/fsdd-stream}
