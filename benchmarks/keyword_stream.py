@@ -12,8 +12,10 @@ its own detector (its calibrated operating point, else the defaults). Events are
 runtime/scoring.py's rule: an event catches a keyword when its label is the keyword's and its onset
 lies between the keyword's start and 0.5 s after its end; each keyword is caught once; every other
 event is a false alarm. Also, from a sweep of the threshold at the operating point's window, minimum
-length, refractory period and hold: the false alarms per hour at recall 0.8 and at 0.9. Writes JSON; prints a
-Markdown table.
+length, refractory period and hold: the false alarms per hour at recall 0.8 and at 0.9.
+``--operating-point-of GRAPH`` runs every graph at one graph's calibrated point instead (a quantized
+graph at its fp32 graph's point: the quantization's own effect, without a second calibration's).
+Writes JSON; prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -43,21 +45,29 @@ def false_alarms_at_recall(points: list[tuple[float, float]], recall: float) -> 
     return min(reaching) if reaching else None
 
 
-def judge(model: Model, streams: list[ScoredStream]) -> dict:
-    detector = Detector.for_model(model)
-    config = detector.config
-    keywords_ignored = config.ignore
+def operating_point_of(model: Model) -> tuple[OperatingPoint, tuple[str, ...]]:
+    """The detector ``edgernn stream`` would run on ``model`` (its calibrated point, else the
+    defaults) as an operating point with one threshold per keyword, and the labels it ignores."""
+    config = Detector.for_model(model).config
     thresholds = config.threshold if isinstance(config.threshold, dict) else {
-        label: config.threshold for label in model.labels if label not in keywords_ignored}
-    point = OperatingPoint(config.window, config.min_steps, config.refractory, dict(thresholds), config.hold)
+        label: config.threshold for label in model.labels if label not in config.ignore}
+    return OperatingPoint(config.window, config.min_steps, config.refractory, dict(thresholds), config.hold), config.ignore
+
+
+def judge(model: Model, streams: list[ScoredStream], point_from: Model | None = None) -> dict:
+    """Recall and false alarms of ``model`` on ``streams`` at its own operating point, or at
+    ``point_from``'s (another graph of the same run), plus the threshold sweep around it."""
+    if point_from is not None and point_from.labels != model.labels:
+        raise ValueError(f"--operating-point-of: its labels {point_from.labels} differ from the graph's {model.labels}")
+    point, keywords_ignored = operating_point_of(point_from or model)
     clock = clock_of(model)
     score = score_point(streams, model.labels, point, keywords_ignored, clock)
     sweep = []
     for threshold in SWEEP:
-        swept = score_point(streams, model.labels, replace(point, thresholds=dict.fromkeys(thresholds, threshold)),
+        swept = score_point(streams, model.labels, replace(point, thresholds=dict.fromkeys(point.thresholds, threshold)),
                             keywords_ignored, clock)
         sweep.append({"threshold": threshold, "recall": swept.recall(), "false_alarms_per_hour": round(swept.false_alarms_per_hour(), 2)})
-    return {"operating_point": point.to_json(), "calibrated": bool(model.metadata.detector), **score.to_json(),
+    return {"operating_point": point.to_json(), "calibrated": bool((point_from or model).metadata.detector), **score.to_json(),
             "false_alarms_per_minute": round(score.false_alarms_per_hour() / 60, 3),
             **{f"false_alarms_per_hour_at_recall_{recall}": false_alarms_at_recall(
                 [(s["recall"], s["false_alarms_per_hour"]) for s in sweep], recall) for recall in (0.8, 0.9)},
@@ -77,16 +87,21 @@ def main(argv: list[str] | None = None) -> dict:
                         help="background before each keyword, seconds, uniform (long gaps: a listener left alone)")
     add_reset_option(parser)
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0], help="signal-to-noise ratios, dB")
+    parser.add_argument("--operating-point-of", type=Path, default=None, metavar="GRAPH",
+                        help="run every graph at this graph's calibrated point (e.g. the fp32 graph's: what a "
+                             "quantized graph keeps when its own calibration is skipped) instead of its own")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/keyword_stream-<time>.json)")
     args = parser.parse_args(argv)
     models = [Model(path, threads=1) for path in args.models]
+    point_from = Model(args.operating_point_of, threads=1) if args.operating_point_of else None
     reset = reset_policy(args.reset_after_background)
     _, test_clips = load_train_test(args.data, None, args.label_regex, args.test_regex)
     rate = models[0].frontend.config.sample_rate
     results = {"data": args.data, "test_clips": len(test_clips), "minutes_per_snr": args.minutes, "seed": args.seed,
                "stream_seconds": args.stream_seconds, "gap_s": args.gap_s,
-               "reset_after_background": args.reset_after_background, "snr": {}}
+               "reset_after_background": args.reset_after_background,
+               "operating_point_of": str(args.operating_point_of) if point_from else None, "snr": {}}
     for snr in args.snr:
         recipe = StreamRecipe(seconds=args.stream_seconds, gap_s=tuple(args.gap_s), snr_db=snr)
         recordings = [build_stream(test_clips, recipe, args.seed + 1000 * int(snr) + i)
@@ -96,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
             started = time.perf_counter()
             streams = [ScoredStream(stream_probabilities(model, samples, reset), truth, len(samples) / rate)
                        for samples, truth in recordings]
-            entry = judge(model, streams)
+            entry = judge(model, streams, point_from)
             entry["seconds_to_run"] = round(time.perf_counter() - started, 1)
             results["snr"][f"{snr:g}"][model.metadata.precision] = entry
     write_result(results, "keyword_stream", args.out)

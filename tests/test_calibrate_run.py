@@ -258,3 +258,30 @@ def test_check_refuses_a_stream_it_cannot_judge(calibrated_run, tmp_path, args, 
     paths = {"wav": wav, "bad": tmp_path / "bad.json", "rows": tmp_path / "rows.json"}
     result = CliRunner().invoke(cli, ["check", str(calibrated_run[0] / "model.fp32.onnx"), *[a.format(**paths) for a in args]])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_keyword_benchmark_runs_every_graph_at_one_graphs_point(calibrated_run, tmp_path, benchmark_module, gru_onnx):
+    """benchmarks/keyword_stream.py --operating-point-of: each graph keeps its own point unless
+    one graph's point is asked for (a copy of the int8 graph holds another point here, so either
+    mistake shows)."""
+    import shutil
+
+    from edgernn.export.calibrate import write_detector
+
+    run, _, section, _ = calibrated_run
+    own = {**section["int8-dynamic"]["operating_point"], "window": section["fp32"]["operating_point"]["window"] + 2}
+    int8 = tmp_path / "model.int8-dynamic.onnx"
+    shutil.copy(run / "model.int8-dynamic.onnx", int8)
+    write_detector(int8, {**own, "target_false_alarms_per_hour": 30.0})
+    keyword_stream = benchmark_module("keyword_stream")
+    common = [str(run / "model.fp32.onnx"), str(int8), "--data", str(run.parent / "rec"), "--label-regex", r"^([a-z]+)_",
+              "--test-regex", r"_[0-1]\.wav$", "--minutes", "1", "--snr", "10"]
+    alone = keyword_stream.main([*common, "--out", str(tmp_path / "alone.json")])["snr"]["10"]
+    assert alone["int8-dynamic"]["operating_point"] == own
+    assert alone["fp32"]["operating_point"] == section["fp32"]["operating_point"]
+    shared = keyword_stream.main([*common, "--operating-point-of", str(run / "model.fp32.onnx"), "--out", str(tmp_path / "at.json")])
+    assert shared["operating_point_of"] == str(run / "model.fp32.onnx")
+    assert {e["operating_point"]["window"] for e in shared["snr"]["10"].values()} == {section["fp32"]["operating_point"]["window"]}
+    assert shared["snr"]["10"]["fp32"] == {**alone["fp32"], "seconds_to_run": shared["snr"]["10"]["fp32"]["seconds_to_run"]}
+    with pytest.raises(ValueError, match="--operating-point-of: its labels .* differ from the graph's"):
+        keyword_stream.main([*common, "--operating-point-of", str(gru_onnx), "--out", str(tmp_path / "bad.json")])
