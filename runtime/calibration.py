@@ -15,9 +15,9 @@ keywords within a false-alarm budget, and the curve of false alarms against miss
 One threshold serves every keyword. Thresholds tuned class by class on the same streams fitted
 their sample instead: a budget of 30 per hour is 30 events in an hour, a few per class, and on
 three keyword models and two validation hours each, the per-class refinement this module had
-caught 0.2-0.8% more keywords on unseen voices at 10 dB for 2-10 more false alarms per hour (up
-to 16 at 20 dB; docs/streams.md). The detector and the graph's metadata still take a threshold
-per class (`edgernn stream --class-threshold`).
+caught 0-0.8 points more of the keywords of unseen voices at 10 dB for 2-10 more false alarms
+per hour (up to 20 more at 20 dB; docs/streams.md). The detector and the graph's metadata still
+take a threshold per class (`edgernn stream --class-threshold`).
 Numpy only: the runtime (and a device) can run it.
 """
 
