@@ -57,8 +57,6 @@ def operating_point_of(model: Model) -> tuple[OperatingPoint, tuple[str, ...]]:
 def judge(model: Model, streams: list[ScoredStream], point_from: Model | None = None) -> dict:
     """Recall and false alarms of ``model`` on ``streams`` at its own operating point, or at
     ``point_from``'s (another graph of the same run), plus the threshold sweep around it."""
-    if point_from is not None and point_from.labels != model.labels:
-        raise ValueError(f"--operating-point-of: its labels {point_from.labels} differ from the graph's {model.labels}")
     point, keywords_ignored = operating_point_of(point_from or model)
     clock = clock_of(model)
     score = score_point(streams, model.labels, point, keywords_ignored, clock)
@@ -95,6 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     models = [Model(path, threads=1) for path in args.models]
     point_from = Model(args.operating_point_of, threads=1) if args.operating_point_of else None
+    for model in models if point_from else ():
+        if model.labels != point_from.labels:
+            parser.error(f"--operating-point-of {args.operating_point_of}: its labels {point_from.labels} differ from "
+                         f"{model.path}'s {model.labels}")
     reset = reset_policy(args.reset_after_background)
     _, test_clips = load_train_test(args.data, None, args.label_regex, args.test_regex)
     rate = models[0].frontend.config.sample_rate

@@ -260,7 +260,8 @@ def test_check_refuses_a_stream_it_cannot_judge(calibrated_run, tmp_path, args, 
     assert result.exit_code == 2 and message in result.output
 
 
-def test_keyword_benchmark_runs_every_graph_at_one_graphs_point(calibrated_run, tmp_path, benchmark_module, gru_onnx):
+def test_keyword_benchmark_runs_every_graph_at_one_graphs_point(calibrated_run, tmp_path, benchmark_module, gru_onnx,
+                                                                 capsys):
     """benchmarks/keyword_stream.py --operating-point-of: each graph keeps its own point unless
     one graph's point is asked for (a copy of the int8 graph holds another point here, so either
     mistake shows)."""
@@ -283,5 +284,7 @@ def test_keyword_benchmark_runs_every_graph_at_one_graphs_point(calibrated_run, 
     assert shared["operating_point_of"] == str(run / "model.fp32.onnx")
     assert {e["operating_point"]["window"] for e in shared["snr"]["10"].values()} == {section["fp32"]["operating_point"]["window"]}
     assert shared["snr"]["10"]["fp32"] == {**alone["fp32"], "seconds_to_run": shared["snr"]["10"]["fp32"]["seconds_to_run"]}
-    with pytest.raises(ValueError, match="--operating-point-of: its labels .* differ from the graph's"):
+    with pytest.raises(SystemExit) as refused:
         keyword_stream.main([*common, "--operating-point-of", str(gru_onnx), "--out", str(tmp_path / "bad.json")])
+    assert refused.value.code == 2 and not (tmp_path / "bad.json").exists()
+    assert f"--operating-point-of {gru_onnx}: its labels " in capsys.readouterr().err
