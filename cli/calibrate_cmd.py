@@ -18,10 +18,10 @@ from edgernn.cli.options import emit, false_alarms_option, json_option
 @json_option
 def calibrate_command(run_dir, false_alarms_per_hour, minutes, seed, as_json):
     """Calibrate the detector of every graph in RUN (an audio run trained with --background) for
-    continuous streams: sweep window, threshold (one for every keyword), minimum length, refractory period and hold on
-    validation streams built from clips the model never trained on, write the chosen setting
-    into each graph (edgernn stream uses it unless flags say otherwise) and the recall, false
-    alarms per hour and DET points into report.json's "stream".
+    continuous streams: sweep window, threshold (one for every keyword), minimum length,
+    refractory period and hold on validation streams built from clips the model never trained
+    on, write the chosen setting into each graph (edgernn stream uses it unless flags say
+    otherwise) and the recall, false alarms per hour and DET points into report.json's "stream".
 
     \b
     Example:
